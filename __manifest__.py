@@ -1,0 +1,32 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+{
+    "name": "Türkiye - İYS (İleti Yönetim Sistemi)",
+    "summary": "Consent ledger, send gate and İYS synchronisation for commercial "
+    "e-mail, SMS and calls (Law 6563)",
+    "version": "18.0.1.0.0",
+    "category": "Marketing/Email Marketing",
+    "website": "https://github.com/l10n-tr-iys/l10n_tr_iys",
+    "author": "l10n_tr_iys contributors",
+    "license": "LGPL-3",
+    "countries": ["tr"],
+    "depends": [
+        "contacts",
+        "mass_mailing_sms",
+        "mass_mailing_crm",
+    ],
+    "external_dependencies": {
+        "python": ["phonenumbers", "email_validator", "requests", "holidays"],
+    },
+    "data": [
+        "security/security.xml",
+        "security/ir.model.access.csv",
+        "views/iys_account_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/menus.xml",
+    ],
+    "demo": [
+        "demo/iys_demo.xml",
+    ],
+    "application": True,
+    "installable": True,
+}
