@@ -1,0 +1,214 @@
+"""Normalisation of İYS recipients (phone numbers and e-mail addresses).
+
+İYS stores phone numbers in E.164 (``+905321112233``, at most 15 characters) and e-mail addresses
+lower-cased.  Normalise before storing and before comparing, so the same person always maps to the
+same address.  Every function here is idempotent: normalising a normalised value returns it
+unchanged.  Failures raise :class:`~iyslib.errors.IysValidationError` carrying the H-code İYS would
+answer (H121 / H160 for phones, H120 for e-mails, H464 for a channel mismatch).
+"""
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from .const import PHONE_TYPES, TYPES
+from .errors import IysValidationError
+
+__all__ = ['normalize_phone', 'normalize_email', 'normalize_recipient', 'looks_like_email', 'is_valid_phone',
+           'is_valid_email']
+
+PHONE_MAX_LEN = 15
+EMAIL_MIN_LEN = 6
+EMAIL_MAX_LEN = 265
+
+_PHONE_PUNCT = set(' \t-().\u00a0/')
+_LOCAL_PART_RE = re.compile(r'^[a-z0-9](?:[a-z0-9._+-]*[a-z0-9_+-])?$|^[a-z0-9]$')
+_DOMAIN_RE = re.compile(r'^(?=.{4,255}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$')
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def looks_like_email(value) -> bool:
+    """Cheap guess: does *value* look like an e-mail address rather than a phone number?"""
+    return isinstance(value, str) and '@' in value
+
+
+def normalize_phone(value, region: str = 'TR') -> str:
+    """Return *value* as an E.164 phone number (``+905321112233``).
+
+    Accepted inputs include ``0532 111 22 33``, ``905321112233``, ``+90 532 111 22 33``,
+    ``5321112233``, ``(0532) 111-22-33`` and ``00905321112233``.  National numbers are read in
+    *region* (default Turkey).
+
+    Raises IysValidationError:
+        H160: the written E.164 number is longer than 15 characters;
+        H121: anything else that is not a valid, allocated phone number (letters, extensions, the
+        wrong ``+9005…`` prefix, too short or too long numbers, unknown ranges).
+    """
+    if not isinstance(value, str):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise IysValidationError('H121', f'Telefon numarası metin olmalıdır, alınan: {_short(value)}.',
+                                     location=['recipient'], value=None,
+                                     detail_en=f'The phone number must be a string, got {_short(value)}.')
+    raw = value.strip()
+    if not raw:
+        raise IysValidationError('H114', 'Alıcı (recipient) boş: telefon numarası girilmelidir.',
+                                 location=['recipient'], value=value,
+                                 detail_en='The recipient is empty: a phone number is required.')
+    compact = []
+    for ch in raw:
+        if ch in _PHONE_PUNCT:
+            continue
+        if ch == '+' and not compact:
+            compact.append('+')
+        elif ch.isdecimal():
+            compact.append(str(int(ch)))  # also folds non-ASCII digits (e.g. Arabic-Indic) to ASCII
+        else:
+            raise IysValidationError(
+                'H121', f'Telefon numarası {_short(value)} geçersiz karakter içeriyor: {ch!r}.',
+                location=['recipient'], value=value,
+                detail_en=f'The phone number {_short(value)} contains an invalid character {ch!r}.')
+    digits = ''.join(compact)
+    if digits.startswith('+') and len(digits) > PHONE_MAX_LEN:
+        raise IysValidationError(
+            'H160', f'Telefon numarası {_short(value)} 15 karakterden uzun.',
+            location=['recipient'], value=value,
+            detail_en=f'The phone number {_short(value)} is longer than 15 characters.')
+    # The "+90 0…" mistake: İYS stores it as a different (invisible) number; refuse it outright.
+    if digits.startswith(('+900', '00900')):
+        raise IysValidationError(
+            'H121', f'Telefon numarası {_short(value)} hatalı "+90 0" önekiyle yazılmış; ülke kodundan '
+                    'sonra 0 gelmemelidir (ör. +905321112233).',
+            location=['recipient'], value=value,
+            detail_en=f'The phone number {_short(value)} has the wrong "+90 0" prefix; no 0 may follow the '
+                      'country code (e.g. +905321112233).')
+    try:
+        num = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException as exc:
+        raise IysValidationError(
+            'H121', f'Telefon numarası {_short(value)} çözümlenemedi.', location=['recipient'], value=value,
+            detail_en=f'The phone number {_short(value)} cannot be parsed ({exc}).') from None
+    if not phonenumbers.is_valid_number(num):
+        raise IysValidationError(
+            'H121', f'Telefon numarası {_short(value)} geçerli ve kullanımda olan bir numara değil.',
+            location=['recipient'], value=value,
+            detail_en=f'The phone number {_short(value)} is not a valid number in use.')
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    if len(e164) > PHONE_MAX_LEN:
+        raise IysValidationError(
+            'H160', f'Telefon numarası {_short(value)} E.164 biçiminde 15 karakterden uzun ({e164}).',
+            location=['recipient'], value=value,
+            detail_en=f'The phone number {_short(value)} is longer than 15 characters in E.164 ({e164}).')
+    return e164
+
+
+def normalize_email(value) -> str:
+    """Return *value* as a trimmed, lower-cased e-mail address that İYS accepts.
+
+    Besides RFC syntax (checked with email-validator, without any DNS look-up) İYS requires:
+    ASCII only (no Turkish letters), no spaces, only ``.``, ``-``, ``_`` and ``+`` as special
+    characters in the local part, a dotted domain with a letter TLD and 6 to 265 characters.
+
+    Raises IysValidationError H120 with the reason.
+    """
+    def fail(tr: str, en: str):
+        return IysValidationError('H120', f'E-posta adresi {_short(value)} geçersiz: {tr}.',
+                                  location=['recipient'], value=value,
+                                  detail_en=f'The e-mail address {_short(value)} is invalid: {en}.')
+
+    if not isinstance(value, str):
+        raise fail('metin olmalıdır', 'it must be a string')
+    addr = value.strip()
+    if not addr:
+        raise IysValidationError('H114', 'Alıcı (recipient) boş: e-posta adresi girilmelidir.',
+                                 location=['recipient'], value=value,
+                                 detail_en='The recipient is empty: an e-mail address is required.')
+    if not addr.isascii():
+        raise fail('Türkçe veya ASCII dışı karakter içeriyor', 'it contains Turkish or other non-ASCII characters')
+    if any(ch.isspace() for ch in addr):
+        raise fail('boşluk içeriyor', 'it contains spaces')
+    addr = addr.lower()
+    if not (EMAIL_MIN_LEN <= len(addr) <= EMAIL_MAX_LEN):
+        raise fail(f'uzunluğu {EMAIL_MIN_LEN}-{EMAIL_MAX_LEN} karakter arasında olmalıdır',
+                   f'its length must be {EMAIL_MIN_LEN} to {EMAIL_MAX_LEN} characters')
+    if addr.count('@') != 1:
+        raise fail('tam olarak bir @ içermelidir', 'it must contain exactly one @')
+    local, domain = addr.split('@')
+    if not _LOCAL_PART_RE.match(local) or '..' in local:
+        raise fail('@ öncesinde yalnızca harf, rakam ve . - _ + kullanılabilir (başta özel karakter ve '
+                   'ardışık nokta olamaz)',
+                   'the part before @ may only hold letters, digits and . - _ + (no leading special '
+                   'character, no consecutive dots)')
+    if not _DOMAIN_RE.match(domain):
+        raise fail('alan adı geçersiz (ör. ornek.com)', 'the domain is invalid (e.g. example.com)')
+    try:
+        info = validate_email(addr, check_deliverability=False, allow_smtputf8=False,
+                              allow_quoted_local=False, allow_domain_literal=False)
+    except EmailNotValidError as exc:
+        raise fail('söz dizimi hatalı', f'bad syntax ({exc})') from None
+    normalized = info.normalized.lower()
+    if normalized != addr:  # should not happen for ASCII input; keep idempotence guaranteed
+        return normalize_email(normalized)
+    return normalized
+
+
+def normalize_recipient(type_, value, region: str = 'TR') -> str:
+    """Normalise *value* for consent type *type_* (MESAJ/ARAMA: phone, EPOSTA: e-mail).
+
+    A phone number given for EPOSTA or an e-mail address given for MESAJ/ARAMA raises H464, as
+    İYS does.  An unknown *type_* raises H117 (H111 when missing).
+    """
+    if type_ in (None, ''):
+        raise IysValidationError('H111', 'İzin tipi (type) eksik.', location=['type'],
+                                 detail_en='The consent type (type) is missing.')
+    if type_ not in TYPES:
+        raise IysValidationError('H117', f'İzin tipi (type) {_short(type_)} geçersiz; ARAMA, MESAJ veya '
+                                         'EPOSTA olmalıdır.', location=['type'], value=type_,
+                                 detail_en=f'The consent type {_short(type_)} is invalid; use ARAMA, MESAJ or '
+                                           'EPOSTA.')
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise IysValidationError('H114', 'Alıcı (recipient) eksik.', location=['recipient'], value=value,
+                                 detail_en='The recipient is missing.')
+    if type_ in PHONE_TYPES:
+        if looks_like_email(value):
+            raise IysValidationError(
+                'H464', f'İzin tipi (type) {type_} için alıcı telefon numarası olmalıdır; {_short(value)} bir '
+                        'e-posta adresi.', location=['recipient'], value=value,
+                detail_en=f'Type {type_} needs a phone number; {_short(value)} is an e-mail address.')
+        return normalize_phone(value, region)
+    if isinstance(value, str) and not looks_like_email(value) and _looks_like_phone(value):
+        raise IysValidationError(
+            'H464', f'İzin tipi (type) EPOSTA için alıcı e-posta adresi olmalıdır; {_short(value)} bir telefon '
+                    'numarası.', location=['recipient'], value=value,
+            detail_en=f'Type EPOSTA needs an e-mail address; {_short(value)} is a phone number.')
+    return normalize_email(value)
+
+
+def _looks_like_phone(value: str) -> bool:
+    stripped = ''.join(ch for ch in value if ch not in _PHONE_PUNCT)
+    return bool(stripped) and (stripped.lstrip('+').isdigit()) and len(stripped) >= 7
+
+
+def is_valid_phone(value, region: str = 'TR') -> bool:
+    """True when :func:`normalize_phone` accepts *value*."""
+    try:
+        normalize_phone(value, region)
+    except IysValidationError:
+        return False
+    return True
+
+
+def is_valid_email(value) -> bool:
+    """True when :func:`normalize_email` accepts *value*."""
+    try:
+        normalize_email(value)
+    except IysValidationError:
+        return False
+    return True

@@ -1,0 +1,156 @@
+"""Tests of iyslib.normalize: phone and e-mail normalisation, including property tests."""
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iyslib.errors import IysValidationError
+from iyslib.normalize import (
+    is_valid_email,
+    is_valid_phone,
+    normalize_email,
+    normalize_phone,
+    normalize_recipient,
+)
+
+
+@pytest.mark.parametrize('raw', [
+    '0532 111 22 33', '905321112233', '+90 532 111 22 33', '5321112233', '(0532) 111-22-33',
+    '00905321112233', '+905321112233', ' +90-532-111-22-33 ', '0532.111.22.33', 5321112233,
+])
+def test_phone_accepts_common_spellings(raw):
+    assert normalize_phone(raw) == '+905321112233'
+
+
+def test_phone_landline_and_foreign():
+    assert normalize_phone('0212 222 33 44') == '+902122223344'
+    assert normalize_phone('+49 151 12345678') == '+4915112345678'
+
+
+@pytest.mark.parametrize('raw', ['+9005321112233', '+90 0532 111 22 33', '0090 0532 111 22 33'])
+def test_phone_rejects_plus_90_zero(raw):
+    with pytest.raises(IysValidationError) as ei:
+        normalize_phone(raw)
+    assert ei.value.code == 'H121'
+    assert '+90 0' in ei.value.message
+    assert ei.value.value == raw
+
+
+@pytest.mark.parametrize('raw', ['0532 111 22 3', '1', 'abc', '0532 FLOWERS', '+90532111223',
+                                 '05321112233 ext 12', '+', '0000000000', '++905321112233'])
+def test_phone_rejects_invalid(raw):
+    with pytest.raises(IysValidationError) as ei:
+        normalize_phone(raw)
+    assert ei.value.code == 'H121'
+    assert repr(raw)[:20] in ei.value.message  # names the value
+
+
+def test_phone_too_long_is_h160():
+    with pytest.raises(IysValidationError) as ei:
+        normalize_phone('+0554321323223333333333')
+    assert ei.value.code == 'H160'
+
+
+def test_phone_empty_and_wrong_type():
+    with pytest.raises(IysValidationError) as ei:
+        normalize_phone('   ')
+    assert ei.value.code == 'H114'
+    with pytest.raises(IysValidationError) as ei:
+        normalize_phone(None)
+    assert ei.value.code == 'H121'
+
+
+@pytest.mark.parametrize('raw,expected', [
+    (' Ali.Veli@Example.COM ', 'ali.veli@example.com'),
+    ('a+label@ornek.com.tr', 'a+label@ornek.com.tr'),
+    ('x@xx.xx', 'x@xx.xx'),
+    ('first_last-1@sub.example.org', 'first_last-1@sub.example.org'),
+])
+def test_email_accepts(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize('raw,reason', [
+    ('ali@örnek.com', 'ASCII'), ('çağrı@example.com', 'ASCII'), ('ali veli@example.com', 'boşluk'),
+    ('a@b.c', 'uzunluğu'), ('ali!@example.com', 'yalnızca'), ('ali#x@example.com', 'yalnızca'),
+    ('.ali@example.com', 'yalnızca'), ('ali..veli@example.com', 'yalnızca'), ('ali@example', 'alan adı'),
+    ('ali@@example.com', '@'), ('ali.example.com', '@'), ('ali@-example.com', 'alan adı'),
+    ('a' * 260 + '@example.com', 'uzunluğu'), ('"ali"@example.com', 'yalnızca'),
+])
+def test_email_rejects_with_reason(raw, reason):
+    with pytest.raises(IysValidationError) as ei:
+        normalize_email(raw)
+    assert ei.value.code == 'H120'
+    assert reason in ei.value.message
+    assert ei.value.detail_en and 'invalid' in ei.value.detail_en
+
+
+def test_recipient_dispatch_and_mismatch():
+    assert normalize_recipient('MESAJ', '0532 111 22 33') == '+905321112233'
+    assert normalize_recipient('ARAMA', '+905321112233') == '+905321112233'
+    assert normalize_recipient('EPOSTA', 'A@Example.com') == 'a@example.com'
+    with pytest.raises(IysValidationError) as ei:
+        normalize_recipient('MESAJ', 'a@example.com')
+    assert ei.value.code == 'H464'
+    with pytest.raises(IysValidationError) as ei:
+        normalize_recipient('EPOSTA', '+905321112233')
+    assert ei.value.code == 'H464'
+    with pytest.raises(IysValidationError) as ei:
+        normalize_recipient('EPOSTA', 'not-an-email')
+    assert ei.value.code == 'H120'
+    with pytest.raises(IysValidationError) as ei:
+        normalize_recipient('FAX', '+905321112233')
+    assert ei.value.code == 'H117'
+    with pytest.raises(IysValidationError) as ei:
+        normalize_recipient('MESAJ', '')
+    assert ei.value.code == 'H114'
+
+
+def test_helpers():
+    assert is_valid_phone('05321112233') and not is_valid_phone('123')
+    assert is_valid_email('a@example.com') and not is_valid_email('a@b')
+
+
+# ---------------------------------------------------------------------------- property tests
+
+_phone_chars = st.sampled_from(list('0123456789 +-().') + ['9', '0', '5'])
+phoneish = st.one_of(
+    st.text(alphabet=_phone_chars, max_size=22),
+    st.builds(lambda a, b: f'+90{a}{b:07d}', st.sampled_from(['530', '532', '542', '555', '212', '216', '312']),
+              st.integers(0, 9999999)),
+    st.builds(lambda a, b: f'0{a} {b:07d}', st.sampled_from(['532', '505', '544', '232']), st.integers(0, 9999999)),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(phoneish)
+def test_property_phone_normalizes_or_raises_clean(value):
+    try:
+        out = normalize_phone(value)
+    except IysValidationError as exc:
+        assert exc.code in ('H121', 'H160', 'H114')
+        assert exc.message and len(exc.message) > 10
+        return
+    assert out.startswith('+') and out[1:].isdigit() and len(out) <= 15
+    assert not out.startswith('+900')
+    assert normalize_phone(out) == out  # idempotent
+
+
+_local = st.text(alphabet=st.sampled_from(list('abcXYZ019._+-!#çğ ')), min_size=1, max_size=12)
+_domain = st.sampled_from(['example.com', 'Ornek.COM.tr', 'x.io', 'örnek.com', 'a', 'mail.example', 'sub.-x.com',
+                           'iys.org.tr'])
+emailish = st.one_of(st.builds(lambda a, b: f'{a}@{b}', _local, _domain), st.text(max_size=30))
+
+
+@settings(max_examples=400, deadline=None)
+@given(emailish)
+def test_property_email_normalizes_or_raises_clean(value):
+    try:
+        out = normalize_email(value)
+    except IysValidationError as exc:
+        assert exc.code in ('H120', 'H114')
+        assert exc.message and len(exc.message) > 10
+        return
+    assert out == out.strip().lower() and out.isascii() and ' ' not in out
+    assert 6 <= len(out) <= 265 and out.count('@') == 1
+    assert normalize_email(out) == out  # idempotent
