@@ -1,0 +1,504 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import logging
+from dataclasses import dataclass, field
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+from ..iyslib import const, dates
+from ..iyslib.errors import IysValidationError
+from ..iyslib.masking import mask_recipient
+from ..iyslib.normalize import normalize_recipient
+from ..iyslib.rules import CurrentState, validate_consent, validate_fields, validate_transition
+from . import iys_policy
+from .iys_selections import (
+    CHANNEL_SELECTION,
+    IYS_ORIGINS,
+    RECIPIENT_TYPE_SELECTION,
+    SOURCE_SELECTION,
+    STATUS_SELECTION,
+    SYNC_STATE_SELECTION,
+    stored_source,
+)
+
+_logger = logging.getLogger(__name__)
+
+#: fields that only the ledger itself (``_iys_record_movements`` and the sync) may change
+LEDGER_FIELDS = {
+    "brand_id", "channel", "recipient_type", "address", "status", "consent_date", "source",
+    "iys_transaction_id", "iys_creation_date", "sync_state", "iys_error_code", "iys_error_message",
+    "deadline",
+}
+
+
+@dataclass
+class MovementResult:
+    """Outcome of one movement handed to :meth:`IysConsent._iys_record_movements`."""
+
+    index: int
+    consent: object = None
+    event: object = None
+    error: str = None
+    error_code: str = None
+    skipped: bool = False
+    notes: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return not self.error
+
+
+def iys_error_text(env, exc):
+    """A library error explained in the user's language (Turkish or English)."""
+    lang = "tr" if (env.lang or "").startswith("tr") else "en"
+    if isinstance(exc, IysValidationError) or getattr(exc, "code", None):
+        text = exc.explain(lang) if hasattr(exc, "explain") else str(exc)
+        return f"{exc.code}: {text}" if exc.code and not text.startswith(exc.code) else text
+    return str(exc)
+
+
+class IysConsent(models.Model):
+    """The consent ledger: the current İYS state of one address for one brand, channel and
+    recipient type. Every change goes through :meth:`_iys_record_movements`, which validates
+    it with the İYS library's rules, records an event and queues it for İYS."""
+
+    _name = "iys.consent"
+    _description = "İYS Consent"
+    _inherit = ["mail.thread"]
+    _order = "write_date desc, id desc"
+    _rec_name = "address"
+
+    brand_id = fields.Many2one("iys.brand", required=True, ondelete="restrict", index=True, tracking=True)
+    account_id = fields.Many2one(related="brand_id.account_id", store=True, index=True)
+    company_id = fields.Many2one(related="brand_id.company_id", store=True, index=True)
+    channel = fields.Selection(CHANNEL_SELECTION, required=True)
+    recipient_type = fields.Selection(RECIPIENT_TYPE_SELECTION, required=True, default="BIREYSEL")
+    address = fields.Char(
+        required=True,
+        help="Normalised recipient: E.164 phone number (+905321112233) or lower-case e-mail address.",
+    )
+    status = fields.Selection(STATUS_SELECTION, required=True, tracking=True)
+    consent_date = fields.Datetime(
+        tracking=True,
+        help="When the consent or refusal was obtained (shown in your time zone, sent to İYS in Turkish time).",
+    )
+    source = fields.Selection(SOURCE_SELECTION, tracking=True)
+    iys_transaction_id = fields.Char("İYS transaction", index="btree_not_null", copy=False)
+    iys_creation_date = fields.Datetime("Recorded by İYS on", copy=False)
+    sync_state = fields.Selection(
+        SYNC_STATE_SELECTION, required=True, default="pending", tracking=True, index=True, copy=False
+    )
+    iys_error_code = fields.Char("İYS error", copy=False)
+    iys_error_message = fields.Text("İYS error explanation", copy=False)
+    deadline = fields.Datetime(
+        help="The 3-business-day limit by which İYS must receive the last movement (Turkish public holidays excluded).",
+        copy=False,
+    )
+    event_ids = fields.One2many("iys.consent.event", "consent_id", string="History")
+    event_count = fields.Integer(compute="_compute_event_count")
+    gate_state = fields.Selection(
+        iys_policy.STATE_SELECTION,
+        string="Commercial messages",
+        compute="_compute_gate_state",
+        help="What the send gate decides for a commercial message to this address.",
+    )
+    partner_ids = fields.Many2many("res.partner", compute="_compute_links", string="Contacts")
+    mailing_contact_ids = fields.Many2many("mailing.contact", compute="_compute_links", string="Mailing contacts")
+    lead_ids = fields.Many2many("crm.lead", compute="_compute_links", string="Leads")
+
+    _sql_constraints = [
+        (
+            "brand_channel_type_address_uniq",
+            "unique(brand_id, channel, recipient_type, address)",
+            "There is already a consent for this brand, channel, recipient type and address.",
+        ),
+    ]
+
+    def init(self):
+        super().init()
+        # The gate looks rows up by address within a brand and channel.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS iys_consent_gate_idx ON iys_consent "
+                "(address, channel, brand_id) INCLUDE (recipient_type, status, sync_state)"
+            )
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Computes
+    # ------------------------------------------------------------------------------------------
+    def _compute_event_count(self):
+        counts = dict(
+            self.env["iys.consent.event"]._read_group([("consent_id", "in", self.ids)], ["consent_id"], ["__count"])
+        )
+        for consent in self:
+            consent.event_count = counts.get(consent, 0)
+
+    @api.depends("recipient_type", "status", "sync_state", "company_id.iys_pending_policy")
+    def _compute_gate_state(self):
+        for consent in self:
+            consent.gate_state = iys_policy.decide(
+                consent.recipient_type, consent.status, consent.sync_state, consent.company_id.iys_pending_policy
+            )
+
+    def _compute_links(self):
+        for consent in self:
+            partners = self.env["res.partner"]
+            contacts = self.env["mailing.contact"]
+            leads = self.env["crm.lead"]
+            if consent.address:
+                if consent.channel == "EPOSTA":
+                    domain = [("email_normalized", "=", consent.address)]
+                else:
+                    domain = [("phone_sanitized", "=", consent.address)]
+                partners = partners.search(domain, limit=50)
+                contacts = contacts.search(domain, limit=50)
+                leads = leads.search(domain, limit=50)
+            consent.partner_ids = partners
+            consent.mailing_contact_ids = contacts
+            consent.lead_ids = leads
+
+    @api.depends("address", "channel", "brand_id")
+    def _compute_display_name(self):
+        channels = dict(CHANNEL_SELECTION)
+        for consent in self:
+            consent.display_name = f"{consent.address} · {channels.get(consent.channel, '')}"
+
+    # ------------------------------------------------------------------------------------------
+    # Integrity
+    # ------------------------------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.context.get("iys_ledger_write"):
+            raise UserError(
+                self.env._("Consents are recorded through the consent wizard, an import or İYS synchronisation.")
+            )
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if LEDGER_FIELDS.intersection(vals) and not self.env.context.get("iys_ledger_write"):
+            raise UserError(
+                self.env._(
+                    "A consent's status, date and source change only through a new movement "
+                    "(the consent wizard, an import or İYS synchronisation), so that its history stays complete."
+                )
+            )
+        return super().write(vals)
+
+    def unlink(self):
+        if not self.env.su:
+            raise UserError(
+                self.env._("Consents cannot be deleted: İYS keeps every movement. Record a refusal (RET) instead.")
+            )
+        return super().unlink()
+
+    # ------------------------------------------------------------------------------------------
+    # Recording movements: the only way in
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_normalize(self, channel, address):
+        """Normalised address for a channel, or raise ValidationError with the library's reason."""
+        try:
+            return normalize_recipient(channel, address)
+        except IysValidationError as exc:
+            raise ValidationError(iys_error_text(self.env, exc)) from exc
+
+    @api.model
+    def _iys_record_movements(self, movements, origin, raise_on_error=True, now=None):
+        """Record consent movements in the ledger, in order, each validated by the İYS rules.
+
+        :param movements: list of dicts with keys ``brand_id`` (id), ``channel``, ``recipient_type``,
+            ``address`` (any common spelling), ``status``, ``source``, ``consent_date`` (naive UTC
+            datetime; defaults to now for local movements) and optionally ``evidence`` (dict with
+            ``attachment_ids``, ``note``, ``ip_address``, ``user_agent``, ``notice_version``,
+            ``partner_id``) and, for movements reported by İYS, ``transaction_id`` and
+            ``creation_date``.
+        :param origin: one of the event origins (form, wizard, import, blacklist, unsubscribe,
+            iys_pull, iys_push, iys_query, api). İYS origins are applied as facts (newest consent
+            date wins, de-duplicated by transaction id) and never sent back to İYS.
+        :param raise_on_error: raise a ValidationError on the first invalid movement (nothing is
+            recorded), or else record the valid ones and report the others in the results.
+        :returns: list of :class:`MovementResult`, in input order.
+        """
+        now = now or fields.Datetime.now()
+        from_iys = origin in IYS_ORIGINS
+        results = [MovementResult(index=i) for i in range(len(movements))]
+        prepared = []
+        for result, mov in zip(results, movements, strict=True):
+            try:
+                channel = mov.get("channel")
+                if channel not in const.TYPES:
+                    raise ValidationError(self.env._("Unknown channel “%(channel)s”.", channel=channel))
+                mov = dict(mov, address=self._iys_normalize(channel, mov.get("address")))
+                if not mov.get("brand_id"):
+                    raise ValidationError(self.env._("No İYS brand given for %(address)s.", address=mov["address"]))
+                prepared.append((result, mov))
+            except ValidationError as exc:
+                result.error = exc.args[0]
+                if raise_on_error:
+                    raise
+        consents = self._iys_lock_existing([mov for _r, mov in prepared])
+        seen_transactions = set()
+        if from_iys:
+            transaction_ids = [mov.get("transaction_id") for _r, mov in prepared if mov.get("transaction_id")]
+            if transaction_ids:
+                seen_transactions = set(
+                    self.env["iys.consent.event"].sudo().search(
+                        [("transaction_id", "in", transaction_ids)]
+                    ).mapped("transaction_id")
+                )
+        Event = self.env["iys.consent.event"].sudo()
+        Outbox = self.env["iys.outbox"].sudo()
+        ledger = self.with_context(iys_ledger_write=True, tracking_disable=True)
+        for result, mov in prepared:
+            key = (mov["brand_id"], mov["channel"], mov.get("recipient_type") or "BIREYSEL", mov["address"])
+            consent = consents.get(key)
+            try:
+                if from_iys:
+                    values = self._iys_prepare_incoming(consent, mov, seen_transactions, result)
+                else:
+                    values = self._iys_prepare_local(consent, mov, now, origin)
+            except (ValidationError, UserError) as exc:
+                result.error = exc.args[0]
+                result.error_code = getattr(exc, "iys_code", None)
+                if raise_on_error:
+                    raise
+                continue
+            if values is None:  # duplicate or superseded: nothing to change
+                result.consent = consent.with_env(self.env) if consent else consent
+                result.skipped = True
+                continue
+            old_status = consent.status if consent else False
+            consent_vals = values["consent"]
+            if consent:
+                consent.with_context(iys_ledger_write=True).write(consent_vals)
+            else:
+                consent = ledger.create(
+                    {
+                        "brand_id": key[0],
+                        "channel": key[1],
+                        "recipient_type": key[2],
+                        "address": key[3],
+                        **consent_vals,
+                    }
+                )
+                consents[key] = consent
+            evidence = mov.get("evidence") or {}
+            event = Event.create(
+                {
+                    "consent_id": consent.id,
+                    "old_status": old_status,
+                    "new_status": consent_vals["status"],
+                    "source": consent_vals.get("source"),
+                    "source_raw": mov.get("source"),
+                    "consent_date": consent_vals.get("consent_date"),
+                    "origin": origin,
+                    "user_id": self.env.uid,
+                    "actor": "iys" if from_iys else "user",
+                    "to_send": values["to_send"],
+                    "transaction_id": mov.get("transaction_id"),
+                    "iys_creation_date": mov.get("creation_date"),
+                    "evidence_note": evidence.get("note"),
+                    "ip_address": evidence.get("ip_address"),
+                    "user_agent": evidence.get("user_agent"),
+                    "notice_version": evidence.get("notice_version"),
+                    "partner_id": evidence.get("partner_id"),
+                    "attachment_ids": [(6, 0, evidence.get("attachment_ids") or [])],
+                    "note": "\n".join(result.notes) or False,
+                }
+            )
+            if evidence.get("attachment_ids"):
+                self.env["ir.attachment"].sudo().browse(evidence["attachment_ids"]).write(
+                    {"res_model": "iys.consent.event", "res_id": event.id}
+                )
+            if values["to_send"]:
+                Outbox.create(
+                    {
+                        "event_id": event.id,
+                        "consent_id": consent.id,
+                        "brand_id": consent.brand_id.id,
+                        "payload": values["payload"],
+                        "deadline": consent_vals.get("deadline"),
+                    }
+                )
+            if mov.get("transaction_id"):
+                seen_transactions.add(mov["transaction_id"])
+            result.consent = consent.with_env(self.env)
+            result.event = event.with_env(self.env)
+            _logger.info(
+                "İYS ledger: %s %s %s -> %s (%s)",
+                key[1], key[2], mask_recipient(key[3]), consent_vals["status"], origin,
+            )
+        return results
+
+    @api.model
+    def _iys_lock_existing(self, movements):
+        """Fetch (and lock, so that two transactions never interleave movements of one address)
+        the ledger rows the movements touch. Returns {(brand, channel, type, address): consent}."""
+        if not movements:
+            return {}
+        keys = {
+            (m["brand_id"], m["channel"], m.get("recipient_type") or "BIREYSEL", m["address"]) for m in movements
+        }
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM iys_consent WHERE (brand_id, channel, recipient_type, address) IN %s "
+                "ORDER BY id FOR UPDATE",
+                tuple(keys),
+            )
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        consents = self.browse(ids)
+        return {(c.brand_id.id, c.channel, c.recipient_type, c.address): c for c in consents}
+
+    def _iys_prepare_local(self, consent, mov, now, origin):
+        """Validate a movement captured in Odoo; return the values to store or raise."""
+        recipient_type = mov.get("recipient_type") or "BIREYSEL"
+        status = mov.get("status")
+        source = mov.get("source") or False
+        consent_date = mov.get("consent_date") or None
+        if consent_date is None and not (recipient_type == "TACIR" and not consent):
+            consent_date = now
+        if isinstance(consent_date, str):
+            consent_date = fields.Datetime.to_datetime(consent_date)
+        if consent_date:
+            consent_date = consent_date.replace(microsecond=0)
+        previous = None
+        if consent and consent.status:
+            previous = CurrentState(
+                status=consent.status, consent_date=consent.consent_date or None, source=consent.source or None
+            )
+        notes = []
+        to_send = True
+        try:
+            body = validate_consent(
+                mov["address"], mov["channel"], status, source or None, consent_date, recipient_type,
+                previous=previous, now=now,
+            )
+        except IysValidationError as exc:
+            if status != "RET" or exc.code not in ("H175", "H467"):
+                raise self._iys_validation_error(mov, recipient_type, exc) from exc
+            # A refusal is honoured in Odoo whatever İYS would say: H175 (İYS has no record, so there
+            # is nothing to withdraw there) and H467 (too late for İYS) only keep it from being sent.
+            # Everything else (format, future date, RET over RET …) must still hold.
+            to_send = False
+            body = None
+            notes.append(iys_error_text(self.env, exc))
+            try:
+                validate_fields(
+                    mov["address"], mov["channel"], status, source or None, consent_date, recipient_type,
+                    now=now, check_deadline=False,
+                )
+                if previous:
+                    validate_transition(previous, status, consent_date, source or None, recipient_type)
+            except IysValidationError as exc2:
+                raise self._iys_validation_error(mov, recipient_type, exc2) from exc2
+        # İYS must have the movement within 3 business days of the consent (or, for a merchant's first
+        # record without a date, of its capture); a pre-law HS_2015 declaration has no such limit.
+        deadline = dates.deadline(consent_date or now) if (to_send and source != "HS_2015") else False
+        return {
+            "consent": {
+                "status": status,
+                "consent_date": consent_date or False,
+                "source": source,
+                "sync_state": "pending" if to_send else "none",
+                "iys_error_code": False,
+                "iys_error_message": "\n".join(notes) or False,
+                "deadline": deadline,
+            },
+            "to_send": to_send,
+            "payload": body,
+        }
+
+    def _iys_validation_error(self, mov, recipient_type, exc):
+        error = ValidationError(
+            self.env._(
+                "%(address)s (%(channel)s, %(type)s): %(reason)s",
+                address=mov["address"], channel=mov["channel"], type=recipient_type,
+                reason=iys_error_text(self.env, exc),
+            )
+        )
+        error.iys_code = exc.code
+        return error
+
+    def _iys_prepare_incoming(self, consent, mov, seen_transactions, result):
+        """A movement İYS reports (pull, push, status query): apply it when it is newer."""
+        transaction_id = mov.get("transaction_id")
+        if transaction_id and transaction_id in seen_transactions:
+            return None
+        status = mov.get("status")
+        if status not in const.STATUSES:
+            raise ValidationError(self.env._("İYS reported an unknown status “%(status)s”.", status=status))
+        consent_date = mov.get("consent_date")
+        if isinstance(consent_date, str):
+            consent_date = dates.parse_iys_date(consent_date) if consent_date else None
+        if consent and consent.consent_date and consent_date and consent_date < consent.consent_date:
+            result.notes.append("older than the movement on record")
+            return None
+        return {
+            "consent": {
+                "status": status,
+                "consent_date": consent_date or (consent.consent_date if consent else False),
+                "source": stored_source(mov.get("source")) or False,
+                "sync_state": "confirmed",
+                "iys_transaction_id": transaction_id or False,
+                "iys_creation_date": mov.get("creation_date") or False,
+                "iys_error_code": False,
+                "iys_error_message": False,
+                "deadline": False,
+            },
+            "to_send": False,
+            "payload": None,
+        }
+
+    # ------------------------------------------------------------------------------------------
+    # The gate's lookup (bulk, SQL)
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_gate_decisions(self, brand, channel, recipients, company=None):
+        """Decide, in one query, for many recipients of one brand and channel.
+
+        :param brand: iys.brand record (may be empty: then nothing is on record)
+        :param recipients: iterable of (normalised address, recipient type)
+        :returns: {(address, recipient_type): iys_policy state}
+        """
+        recipients = {(addr, rtype or "BIREYSEL") for addr, rtype in recipients if addr}
+        if not recipients:
+            return {}
+        company = company or brand.company_id or self.env.company
+        policy = company.iys_pending_policy or "block"
+        rows = {}
+        if brand:
+            self.env.cr.execute(
+                SQL(
+                    """SELECT r.address, r.rtype, %(decision)s
+                         FROM unnest(%(addresses)s::varchar[], %(rtypes)s::varchar[]) AS r(address, rtype)
+                    LEFT JOIN iys_consent c
+                           ON c.address = r.address AND c.channel = %(channel)s AND c.brand_id = %(brand)s
+                          AND c.recipient_type = r.rtype""",
+                    decision=iys_policy.decide_sql(SQL("r.rtype"), SQL("c.status"), SQL("c.sync_state"), policy),
+                    addresses=[a for a, _t in recipients],
+                    rtypes=[t for _a, t in recipients],
+                    channel=channel,
+                    brand=brand.id,
+                )
+            )
+            rows = {(addr, rtype): state for addr, rtype, state in self.env.cr.fetchall()}
+        return {
+            key: rows.get(key) or iys_policy.decide(key[1], None, None, policy) for key in recipients
+        }
+
+    # ------------------------------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------------------------------
+    def action_view_events(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("History of %(address)s", address=self.address),
+            "res_model": "iys.consent.event",
+            "view_mode": "list,form",
+            "domain": [("consent_id", "=", self.id)],
+            "context": {"create": False},
+        }

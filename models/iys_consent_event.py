@@ -1,0 +1,92 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+
+from .iys_selections import (
+    CHANNEL_SELECTION,
+    ORIGIN_SELECTION,
+    RECIPIENT_TYPE_SELECTION,
+    SOURCE_SELECTION,
+    STATUS_SELECTION,
+    SYNC_STATE_SELECTION,
+)
+
+#: what the synchronisation may add to an event afterwards (İYS receipts and the send outcome)
+RECEIPT_FIELDS = {
+    "request_id", "sub_request_id", "transaction_id", "iys_creation_date", "push_state",
+    "error_code", "error_message",
+}
+
+
+class IysConsentEvent(models.Model):
+    """Append-only log of every consent movement, with its evidence and İYS receipts.
+
+    Nobody but the superuser (the synchronisation, working as such) writes or deletes an event,
+    and only to add İYS receipts; the access rights grant read only.
+    """
+
+    _name = "iys.consent.event"
+    _description = "İYS Consent Event"
+    _order = "id desc"
+    _rec_name = "consent_id"
+
+    consent_id = fields.Many2one("iys.consent", required=True, ondelete="restrict", index=True, readonly=True)
+    brand_id = fields.Many2one(related="consent_id.brand_id", store=True, index=True)
+    company_id = fields.Many2one(related="consent_id.company_id", store=True, index=True)
+    channel = fields.Selection(related="consent_id.channel", store=True)
+    recipient_type = fields.Selection(related="consent_id.recipient_type", store=True)
+    address = fields.Char(related="consent_id.address", store=True, index=True)
+    old_status = fields.Selection(STATUS_SELECTION, readonly=True)
+    new_status = fields.Selection(STATUS_SELECTION, required=True, readonly=True)
+    source = fields.Selection(SOURCE_SELECTION, readonly=True)
+    source_raw = fields.Char("Source as received", readonly=True)
+    consent_date = fields.Datetime(readonly=True)
+    user_id = fields.Many2one("res.users", string="Recorded by", readonly=True, default=lambda self: self.env.uid)
+    actor = fields.Selection([("user", "User"), ("iys", "İYS")], required=True, default="user", readonly=True)
+    origin = fields.Selection(ORIGIN_SELECTION, required=True, readonly=True)
+    partner_id = fields.Many2one("res.partner", string="Contact", readonly=True, index="btree_not_null")
+    to_send = fields.Boolean("To send to İYS", readonly=True)
+    push_state = fields.Selection(SYNC_STATE_SELECTION, string="İYS state", compute="_compute_push_state",
+                                  store=True, readonly=True)
+    note = fields.Text(readonly=True)
+    # Evidence
+    attachment_ids = fields.Many2many("ir.attachment", string="Evidence", readonly=True)
+    evidence_note = fields.Text("Evidence note", readonly=True)
+    ip_address = fields.Char("IP address", readonly=True)
+    user_agent = fields.Char(readonly=True)
+    notice_version = fields.Char("Notice text version", readonly=True)
+    # İYS receipts
+    request_id = fields.Char("İYS request", readonly=True, index="btree_not_null")
+    sub_request_id = fields.Char("İYS sub-request", readonly=True)
+    transaction_id = fields.Char("İYS transaction", readonly=True, index="btree_not_null")
+    iys_creation_date = fields.Datetime("Recorded by İYS on", readonly=True)
+    error_code = fields.Char("İYS error", readonly=True)
+    error_message = fields.Text("İYS error explanation", readonly=True)
+
+    @api.depends("to_send", "actor")
+    def _compute_push_state(self):
+        for event in self:
+            if event.push_state:
+                continue
+            if event.actor == "iys":
+                event.push_state = "confirmed"
+            else:
+                event.push_state = "pending" if event.to_send else "none"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            raise AccessError(self.env._("Consent events are recorded by the consent ledger only."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su or set(vals) - RECEIPT_FIELDS:
+            raise AccessError(
+                self.env._("Consent events are append-only: only İYS receipts may be added to them, by the system.")
+            )
+        return super().write(vals)
+
+    def unlink(self):
+        if not self.env.su or not self.env.context.get("iys_allow_event_unlink"):
+            raise AccessError(self.env._("Consent events are append-only and cannot be deleted."))
+        return super().unlink()

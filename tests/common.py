@@ -1,0 +1,58 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import TransactionCase, new_test_user
+
+
+class IysCommon(TransactionCase):
+    """An İYS account on the simulator with two brands, and users of each group."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        cls.account = cls.env["iys.account"].create(
+            {"name": "Test İYS", "iys_code": "900001", "environment": "simulator",
+             "username": "iys-demo", "password": "iys-demo-secret"}
+        )
+        cls.brand = cls.env["iys.brand"].create(
+            {"name": "Brand A", "code": "900001", "account_id": cls.account.id, "is_default": True, "sequence": 1}
+        )
+        cls.brand_b = cls.env["iys.brand"].create(
+            {"name": "Brand B", "code": "900002", "account_id": cls.account.id, "sequence": 2}
+        )
+        cls.plain_user = new_test_user(cls.env, login="iys_t_plain", groups="base.group_user")
+        cls.iys_user = new_test_user(cls.env, login="iys_t_user", groups="base.group_user,l10n_tr_iys.group_iys_user")
+        cls.iys_manager = new_test_user(
+            cls.env, login="iys_t_manager", groups="base.group_user,l10n_tr_iys.group_iys_manager"
+        )
+        cls.Consent = cls.env["iys.consent"]
+
+    _tick = 0
+
+    @classmethod
+    def _now(cls):
+        return fields.Datetime.now().replace(microsecond=0)
+
+    @classmethod
+    def _next_date(cls):
+        """A recent consent date, one second later at each call, so movements stay in order."""
+        IysCommon._tick += 1
+        return cls._now() - timedelta(minutes=30) + timedelta(seconds=IysCommon._tick)
+
+    @classmethod
+    def record(cls, address, status="ONAY", channel="MESAJ", recipient_type="BIREYSEL", source="HS_WEB",
+               consent_date=None, brand=None, origin="api", **extra):
+        """Record one movement and return its MovementResult (raises on invalid input)."""
+        mov = {
+            "brand_id": (brand or cls.brand).id,
+            "channel": channel,
+            "recipient_type": recipient_type,
+            "address": address,
+            "status": status,
+            "source": source,
+            "consent_date": consent_date if consent_date is not None else cls._next_date(),
+            **extra,
+        }
+        return cls.env["iys.consent"]._iys_record_movements([mov], origin)[0]
