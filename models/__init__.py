@@ -5,5 +5,9 @@ from . import iys_brand
 from . import iys_consent
 from . import iys_consent_event
 from . import iys_outbox
+from . import iys_consent_mixin
+from . import res_partner
+from . import crm_lead
+from . import mailing_contact
 from . import res_company
 from . import res_config_settings

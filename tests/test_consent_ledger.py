@@ -276,3 +276,35 @@ class TestPolicy(IysCommon):
         self.env.company.iys_pending_policy = "allow"
         decisions = self.Consent._iys_gate_decisions(self.brand, "MESAJ", [("+905321110001", "BIREYSEL")])
         self.assertEqual(decisions, {("+905321110001", "BIREYSEL"): "allowed"})
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestRecipientTypes(IysCommon):
+    def test_partner_type_from_company(self):
+        company = self.env["res.partner"].create({"name": "Acme A.Ş.", "is_company": True})
+        person = self.env["res.partner"].create({"name": "Ayşe", "parent_id": company.id})
+        alone = self.env["res.partner"].create({"name": "Mehmet"})
+        self.assertEqual(company.iys_recipient_type, "TACIR")
+        self.assertEqual(person.iys_recipient_type, "TACIR")
+        self.assertEqual(alone.iys_recipient_type, "BIREYSEL")
+        alone.iys_recipient_type = "TACIR"  # editable
+        self.assertEqual(alone._iys_recipient_types(), {alone.id: "TACIR"})
+
+    def test_lead_and_contact_types(self):
+        company = self.env["res.partner"].create({"name": "Acme", "is_company": True, "email": "info@acme.com.tr"})
+        lead = self.env["crm.lead"].create({"name": "Deal", "partner_id": company.id})
+        orphan = self.env["crm.lead"].create({"name": "Walk-in", "email_from": "x@example.com"})
+        self.assertEqual(lead.iys_recipient_type, "TACIR")
+        self.assertEqual(orphan.iys_recipient_type, "BIREYSEL")
+        contact = self.env["mailing.contact"].create({"name": "Acme", "email": "INFO@acme.com.tr"})
+        stranger = self.env["mailing.contact"].create({"name": "S", "email": "s@example.com"})
+        self.assertEqual(contact.iys_recipient_type, "TACIR")
+        self.assertEqual(stranger.iys_recipient_type, "BIREYSEL")
+
+    def test_two_numbers_two_addresses(self):
+        partner = self.env["res.partner"].create(
+            {"name": "Two phones", "mobile": "0532 111 22 33", "phone": "+90 212 555 11 22",
+             "email": "Two@Example.com"}
+        )
+        self.assertEqual(partner._iys_addresses("MESAJ")[partner.id], ["+905321112233", "+902125551122"])
+        self.assertEqual(partner._iys_addresses("EPOSTA")[partner.id], ["two@example.com"])
