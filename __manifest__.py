@@ -28,5 +28,4 @@
         "demo/iys_demo.xml",
     ],
     "application": True,
-    "installable": True,
 }

@@ -1,7 +1,7 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 import os
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..iyslib import const
@@ -77,7 +77,11 @@ class IysAccount(models.Model):
     )
 
     _sql_constraints = [
-        ("iys_code_company_uniq", "unique(company_id, iys_code)", "An İYS code may be configured only once per company."),
+        (
+            "iys_code_company_uniq",
+            "unique(company_id, iys_code)",
+            "An İYS code may be configured only once per company.",
+        ),
     ]
 
     @api.depends("environment", "simulator_url")
@@ -111,18 +115,19 @@ class IysAccount(models.Model):
         for account in self:
             if not (account.iys_code or "").isdigit():
                 raise ValidationError(
-                    _("The İYS code must be a whole number, not “%(code)s”.", code=account.iys_code)
+                    self.env._("The İYS code must be a whole number, not “%(code)s”.", code=account.iys_code)
                 )
 
     def _get_client_config(self, brand=None):
         """Plain configuration for the İYS library client (no Odoo objects inside)."""
         self.ensure_one()
-        from ..iyslib.client import IysConfig
+        # Imported here so that the ledger loads even where requests is missing; only syncing needs it.
+        from ..iyslib.client import IysConfig  # noqa: PLC0415
 
         account = self.sudo()
         if account.environment != "simulator" and not (account.username and account.password):
             raise UserError(
-                _("The İYS account “%(name)s” has no API user or password.", name=account.name)
+                self.env._("The İYS account “%(name)s” has no API user or password.", name=account.name)
             )
         brand = brand or account.default_brand_id
         return IysConfig(

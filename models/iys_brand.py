@@ -1,5 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 
@@ -33,7 +33,7 @@ class IysBrand(models.Model):
     def _check_code(self):
         for brand in self:
             if not (brand.code or "").isdigit():
-                raise ValidationError(_("The brand code must be a whole number, not “%(code)s”.", code=brand.code))
+                raise ValidationError(self.env._("The brand code must be a whole number, not “%(code)s”.", code=brand.code))
 
     @api.constrains("is_default", "account_id")
     def _check_single_default(self):
@@ -41,7 +41,7 @@ class IysBrand(models.Model):
             others = brand.account_id.brand_ids.filtered(lambda b, brand=brand: b.is_default and b != brand)
             if others:
                 raise ValidationError(
-                    _("Only one default brand per İYS account: “%(brand)s” is already the default.",
+                    self.env._("Only one default brand per İYS account: “%(brand)s” is already the default.",
                       brand=others[0].name)
                 )
 

@@ -116,7 +116,7 @@ class IysConsent(models.Model):
     ]
 
     def init(self):
-        super().init()
+        res = super().init()
         # The gate looks rows up by address within a brand and channel.
         self.env.cr.execute(
             SQL(
@@ -124,6 +124,7 @@ class IysConsent(models.Model):
                 "(address, channel, brand_id) INCLUDE (recipient_type, status, sync_state)"
             )
         )
+        return res
 
     # ------------------------------------------------------------------------------------------
     # Computes
@@ -186,12 +187,12 @@ class IysConsent(models.Model):
             )
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_only_by_superuser(self):
         if not self.env.su:
             raise UserError(
                 self.env._("Consents cannot be deleted: İYS keeps every movement. Record a refusal (RET) instead.")
             )
-        return super().unlink()
 
     # ------------------------------------------------------------------------------------------
     # Recording movements: the only way in
