@@ -15,7 +15,7 @@
         "mass_mailing_crm",
     ],
     "external_dependencies": {
-        "python": ["phonenumbers", "email_validator", "requests", "holidays"],
+        "python": ["phonenumbers", "email_validator", "requests", "holidays", "openpyxl"],
     },
     "data": [
         "security/security.xml",
@@ -23,6 +23,8 @@
         "views/iys_account_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
+        "views/iys_consent_import_views.xml",
+        "data/iys_consent_import_data.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -272,9 +272,9 @@ class IysConsent(models.Model):
             brands, channels, rtypes, addresses, SQL("FOR UPDATE OF c") if lock else SQL(),
         ))
         states = {}
-        for consent_id, brand, channel, rtype, address, status, consent_date, source, sync_state in self.env.cr.fetchall():
+        for consent_id, brand, channel, rtype, address, *state in self.env.cr.fetchall():
             key = (brand, channel, rtype, address)
-            states[key] = _LedgerState(key, row=(consent_id, status, consent_date, source, sync_state))
+            states[key] = _LedgerState(key, row=(consent_id, *state))
         return states
 
     def _iys_bulk_seen_transactions(self, prepared):
@@ -455,7 +455,9 @@ class IysConsent(models.Model):
     def _iys_bulk_update(self, model, rows):
         """Update rows ({field: [values]}, with ``id``); return the names of the columns written."""
         columns = self._iys_bulk_columns(model, rows)
-        columns = {name: column for name, column in columns.items() if name in rows or name in ("write_uid", "write_date")}
+        columns = {
+            name: column for name, column in columns.items() if name in rows or name in ("write_uid", "write_date")
+        }
         names = [name for name in columns if name != "id"]
         self.env.cr.execute(SQL(
             "UPDATE %s AS t SET %s FROM unnest(%s) AS v(%s) WHERE t.id = v.id",

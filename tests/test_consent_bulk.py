@@ -172,7 +172,7 @@ class TestConsentBulk(IysCommon):
             self.env.flush_all()
             result = []
             for table in tables:
-                self.env.cr.execute(f"SELECT count(*), max(write_date) FROM {table}")  # noqa: SQL - constant names
+                self.env.cr.execute(f"SELECT count(*), max(write_date) FROM {table}")  # constant table names
                 result.append(self.env.cr.fetchone())
             return result
 

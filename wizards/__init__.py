@@ -1,0 +1,3 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from . import iys_consent_import
+from . import iys_consent_import_line
