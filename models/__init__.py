@@ -11,4 +11,5 @@ from . import res_partner
 from . import crm_lead
 from . import mailing_contact
 from . import res_company
+from . import ir_attachment
 from . import res_config_settings

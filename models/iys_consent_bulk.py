@@ -82,6 +82,28 @@ class _LedgerState:
         self.sync_state = consent_vals.get("sync_state")
 
 
+def pg_array(values):
+    """*values* as the text of a PostgreSQL array literal (``{1,NULL,"a \\"b\\""}``); False is NULL.
+
+    Given as one parameter and cast (``%s::varchar[]``), a chunk's column travels as one string
+    that PostgreSQL parses once, instead of thousands of quoted literals for psycopg2 to build and
+    for PostgreSQL to parse (three to five times faster for a 5000-row chunk).
+    """
+    items = []
+    append = items.append
+    for value in values:
+        if value is None or value is False:
+            append("NULL")
+        elif value.__class__ is int:
+            append(str(value))
+        else:
+            text = value if value.__class__ is str else str(value)
+            if '"' in text or "\\" in text:
+                text = text.replace("\\", "\\\\").replace('"', '\\"')
+            append('"' + text + '"')
+    return "{" + ",".join(items) + "}"
+
+
 def _as_datetime(value):
     if not value:
         return None
@@ -96,7 +118,7 @@ class IysConsent(models.Model):
     # ------------------------------------------------------------------------------------------
     @api.model
     def _iys_record_movements_bulk(self, movements, origin, mode=None, now=None, raise_on_error=False,
-                                   strict=False, dry_run=False):
+                                   strict=False, dry_run=False, normalized=False):
         """Record a batch of movements with set-based SQL; equivalent to ``_iys_record_movements``.
 
         Meant for batches of a few thousand movements (an import chunk): it reads and locks the
@@ -116,6 +138,9 @@ class IysConsent(models.Model):
             without a consent date is refused (H112/H462) instead of being dated now, except the
             first record of a merchant (TACIR), which İYS accepts without a date.
         :param dry_run: validate exactly as a real run would, without locking or writing.
+        :param normalized: the addresses were normalised by the caller with the library's
+            ``normalize_recipient`` (an import does it when it reads the file): they are not
+            normalised a second time before the validation, which normalises them again anyway.
         :returns: list of :class:`BulkMovementResult`, in input order (``consent`` and ``event``
             are records, empty on a dry run for what would be created).
         """
@@ -125,7 +150,7 @@ class IysConsent(models.Model):
         now = now or fields.Datetime.now()
         from_iys = mode != "local"
         results = [BulkMovementResult(index=i) for i in range(len(movements))]
-        prepared = self._iys_bulk_prepare(movements, results, raise_on_error)
+        prepared = self._iys_bulk_prepare(movements, results, raise_on_error, normalized)
         if not prepared:
             return results
         brand_ids = sorted({mov["brand_id"] for _r, mov in prepared})
@@ -182,7 +207,7 @@ class IysConsent(models.Model):
     # ------------------------------------------------------------------------------------------
     # Validation (same methods and order as the ORM path)
     # ------------------------------------------------------------------------------------------
-    def _iys_bulk_prepare(self, movements, results, raise_on_error):
+    def _iys_bulk_prepare(self, movements, results, raise_on_error, normalized=False):
         """The ORM path's first pass: known channel, normalised address, a brand."""
         prepared = []
         for result, mov in zip(results, movements, strict=True):
@@ -190,7 +215,8 @@ class IysConsent(models.Model):
                 channel = mov.get("channel")
                 if channel not in const.TYPES:
                     raise ValidationError(self.env._("Unknown channel “%(channel)s”.", channel=channel))
-                mov = dict(mov, address=self._iys_normalize(channel, mov.get("address")))
+                if not normalized:
+                    mov = dict(mov, address=self._iys_normalize(channel, mov.get("address")))
                 if not mov.get("brand_id"):
                     raise ValidationError(self.env._("No İYS brand given for %(address)s.", address=mov["address"]))
                 prepared.append((result, mov))
@@ -254,22 +280,33 @@ class IysConsent(models.Model):
     # Reading the ledger
     # ------------------------------------------------------------------------------------------
     def _iys_bulk_states(self, prepared, lock=True):
-        """{key: _LedgerState} of the consents the batch touches, locked ``FOR UPDATE`` in id order."""
-        keys = {
+        """{key: _LedgerState} of the consents the batch touches, locked ``FOR UPDATE`` in id order.
+
+        Found key by key through the ledger's indexes (a nested loop the planner cannot turn into a
+        scan of the whole ledger), then locked in id order, as the ORM path locks them.
+        """
+        keys = sorted({
             (mov["brand_id"], mov["channel"], mov.get("recipient_type") or "BIREYSEL", mov["address"])
             for _r, mov in prepared
-        }
+        })
         self.env["iys.consent"].flush_model(["brand_id", "channel", "recipient_type", "address", "status",
                                              "consent_date", "source", "sync_state"])
-        brands, channels, rtypes, addresses = (list(column) for column in zip(*keys, strict=True))
+        brands, channels, rtypes, addresses = (pg_array(column) for column in zip(*keys, strict=True))
         self.env.cr.execute(SQL(
-            """SELECT c.id, c.brand_id, c.channel, c.recipient_type, c.address,
-                      c.status, c.consent_date, c.source, c.sync_state
-                 FROM iys_consent c
-                 JOIN unnest(%s::int4[], %s::varchar[], %s::varchar[], %s::varchar[]) AS k(b, ch, rt, ad)
-                   ON c.brand_id = k.b AND c.channel = k.ch AND c.recipient_type = k.rt AND c.address = k.ad
-             ORDER BY c.id %s""",
-            brands, channels, rtypes, addresses, SQL("FOR UPDATE OF c") if lock else SQL(),
+            """SELECT c.id
+                 FROM unnest(%s::int4[], %s::varchar[], %s::varchar[], %s::varchar[]) AS k(b, ch, rt, ad)
+           CROSS JOIN LATERAL (SELECT id FROM iys_consent
+                                WHERE brand_id = k.b AND channel = k.ch AND recipient_type = k.rt AND address = k.ad
+                                LIMIT 1) AS c""",
+            brands, channels, rtypes, addresses,
+        ))
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        if not ids:
+            return {}
+        self.env.cr.execute(SQL(
+            """SELECT id, brand_id, channel, recipient_type, address, status, consent_date, source, sync_state
+                 FROM iys_consent WHERE id = ANY(%s::int4[]) ORDER BY id %s""",
+            pg_array(ids), SQL("FOR UPDATE") if lock else SQL(),
         ))
         states = {}
         for consent_id, brand, channel, rtype, address, *state in self.env.cr.fetchall():
@@ -412,9 +449,13 @@ class IysConsent(models.Model):
         ))
         return sorted(row[0] for row in self.env.cr.fetchall())
 
-    def _iys_bulk_columns(self, model, rows):
-        """Column names, SQL types and converted values of *rows* ({field: [values]}), with the
-        log-access columns and the defaults of the other stored fields added."""
+    def _iys_bulk_columns(self, model, rows, defaults=True):
+        """{column: (SQL type, values)} for *rows* ({field: [values]}), with the log-access columns
+        and (*defaults*) the defaults of the other stored fields added.
+
+        Values are converted as the ORM converts them for its own INSERT/UPDATE; selection values
+        are checked against the selection, as the ORM does (ValueError).
+        """
         count = len(rows["id"])
         record = model.browse()
         columns = {}
@@ -422,7 +463,14 @@ class IysConsent(models.Model):
             field = model._fields[name]
             if field.type == "json":
                 values = [json.dumps(value) if value is not None else None for value in values]
-            else:
+            elif field.type == "selection" and isinstance(field.selection, list):
+                allowed = {value for value, _label in field.selection}
+                for value in set(values):
+                    if value and value not in allowed:
+                        raise ValueError(f"Wrong value for {field}: {value!r}")
+            elif field.type == "boolean":
+                values = ["t" if value else "f" for value in values]
+            elif field.type not in ("char", "text", "datetime", "integer", "many2one", "selection"):
                 values = [field.convert_to_column(value, record) for value in values]
             columns[name] = (field.column_type[1], values)
         if model._log_access:
@@ -430,43 +478,63 @@ class IysConsent(models.Model):
             for name, value in (("create_uid", self.env.uid), ("create_date", now), ("write_uid", self.env.uid),
                                 ("write_date", now)):
                 columns.setdefault(name, (model._fields[name].column_type[1], [value] * count))
-        missing = [
-            name for name, field in model._fields.items()
-            if field.store and field.column_type and name not in columns and field.default and not field.compute
-        ]
-        if missing:
-            defaults = model.default_get(missing)
-            for name, value in defaults.items():
+        if defaults:
+            missing = [
+                name for name, field in model._fields.items()
+                if field.store and field.column_type and name not in columns and field.default and not field.compute
+            ]
+            for name, value in model.default_get(missing).items() if missing else ():
                 field = model._fields[name]
                 columns[name] = (field.column_type[1], [field.convert_to_column(value, record)] * count)
         return columns
 
+    @staticmethod
+    def _iys_bulk_sources(columns):
+        """SQL expressions of *columns*: a constant when the column has one value for every row, else
+        a column of ``unnest``. Returns ({column: SQL}, [unnest arguments], [unnest column names])."""
+        expressions, arrays, names = {}, [], []
+        for name, (sql_type, values) in columns.items():
+            first = values[0] if values else None
+            kind = first.__class__
+            if name != "id" and all(value == first and value.__class__ is kind for value in values):
+                # False is the ORM's empty value, NULL in the database (as in pg_array)
+                expressions[name] = SQL(f"%s::{sql_type}", None if first is False else first)
+            else:
+                expressions[name] = SQL("u.%s", SQL.identifier(name))
+                arrays.append(SQL(f"%s::{sql_type}[]", pg_array(values)))
+                names.append(SQL.identifier(name))
+        return expressions, arrays, names
+
     def _iys_bulk_insert(self, model, rows):
         """Insert rows ({field: [values]}, with ``id``); return the names of the columns written."""
         columns = self._iys_bulk_columns(model, rows)
+        expressions, arrays, names = self._iys_bulk_sources(columns)
         self.env.cr.execute(SQL(
-            "INSERT INTO %s (%s) SELECT * FROM unnest(%s)",
+            "INSERT INTO %s (%s) SELECT %s FROM unnest(%s) AS u(%s)",
             SQL.identifier(model._table),
             SQL(", ").join(SQL.identifier(name) for name in columns),
-            SQL(", ").join(SQL(f"%s::{sql_type}[]", values) for sql_type, values in columns.values()),
+            SQL(", ").join(expressions.values()),
+            SQL(", ").join(arrays),
+            SQL(", ").join(names),
         ))
         return list(columns)
 
     def _iys_bulk_update(self, model, rows):
         """Update rows ({field: [values]}, with ``id``); return the names of the columns written."""
-        columns = self._iys_bulk_columns(model, rows)
+        columns = self._iys_bulk_columns(model, rows, defaults=False)
         columns = {
             name: column for name, column in columns.items() if name in rows or name in ("write_uid", "write_date")
         }
-        names = [name for name in columns if name != "id"]
+        expressions, arrays, names = self._iys_bulk_sources(columns)
+        written = [name for name in columns if name != "id"]
         self.env.cr.execute(SQL(
-            "UPDATE %s AS t SET %s FROM unnest(%s) AS v(%s) WHERE t.id = v.id",
+            "UPDATE %s AS t SET %s FROM unnest(%s) AS u(%s) WHERE t.id = u.id",
             SQL.identifier(model._table),
-            SQL(", ").join(SQL("%s = v.%s", SQL.identifier(name), SQL.identifier(name)) for name in names),
-            SQL(", ").join(SQL(f"%s::{sql_type}[]", values) for sql_type, values in columns.values()),
-            SQL(", ").join(SQL.identifier(name) for name in columns),
+            SQL(", ").join(SQL("%s = %s", SQL.identifier(name), expressions[name]) for name in written),
+            SQL(", ").join(arrays),
+            SQL(", ").join(names),
         ))
-        return names
+        return written
 
     def _iys_bulk_link_attachments(self, Event, attachments):
         field = Event._fields["attachment_ids"]

@@ -111,6 +111,23 @@ class TestConsentBulk(IysCommon):
                     row["iys_transaction_id"] = row["iys_transaction_id"][1:]
         return snapshot
 
+    def _raw(self, table, brand):
+        """The brand's rows of *table* as PostgreSQL holds them (NULL and false stay apart)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY column_name", [table])
+        columns = [name for (name,) in self.env.cr.fetchall() if name not in _IDENTITY]
+        self.env.cr.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE brand_id = %s ORDER BY address, id",  # trusted names
+            [brand.id],
+        )
+        rows = [dict(zip(columns, row, strict=True)) for row in self.env.cr.fetchall()]
+        for row in rows:
+            for name in ("transaction_id", "iys_transaction_id"):
+                if row.get(name):
+                    row[name] = row[name][1:]
+        return rows
+
     def _compare_results(self, orm, bulk):
         self.assertEqual(len(orm), len(bulk))
         for index, (a, b) in enumerate(zip(orm, bulk, strict=True)):
@@ -142,6 +159,9 @@ class TestConsentBulk(IysCommon):
                 self.assertEqual(expected[key]["consent"], actual[key]["consent"])
                 self.assertEqual(expected[key]["events"], actual[key]["events"])
                 self.assertEqual(expected[key]["outbox"], actual[key]["outbox"])
+        for table in ("iys_consent", "iys_consent_event", "iys_outbox"):
+            with self.subTest(table=table):
+                self.assertEqual(self._raw(table, self.brand), self._raw(table, self.brand_b))
         outcomes = {key: (rows["consent"]["status"], rows["consent"]["sync_state"], len(rows["outbox"]))
                     for key, rows in actual.items()}
         self.assertEqual(outcomes[("MESAJ", "BIREYSEL", "+905321000002")], ("RET", "pending", 2))
@@ -272,6 +292,15 @@ class TestConsentBulk(IysCommon):
         with self.assertRaises(ValidationError):
             Consent._iys_record_movements_bulk(movements, "import", raise_on_error=True)
         self.assertFalse(Consent.search([("address", "=", "+905321112233")]))
+
+    def test_array_literals_round_trip(self):
+        from ..models.iys_consent_bulk import pg_array
+
+        values = ['a "quoted" \\ back\\slash', "comma, {brace}", "new\nline", "İzin çığ", "", "NULL", None, False]
+        self.env.cr.execute("SELECT %s::text[]", [pg_array(values)])
+        self.assertEqual(self.env.cr.fetchone()[0], [*values[:6], None, None])
+        self.env.cr.execute("SELECT %s::int4[]", [pg_array([1, None, 30])])
+        self.assertEqual(self.env.cr.fetchone()[0], [1, None, 30])
 
     def test_access_checked(self):
         movement = {"brand_id": self.brand.id, "channel": "MESAJ", "recipient_type": "BIREYSEL",

@@ -38,6 +38,7 @@ from ..iyslib.dates import parse_iys_date
 from ..iyslib.errors import IysValidationError
 from ..iyslib.normalize import normalize_recipient
 from ..models.iys_consent import iys_error_text
+from ..models.iys_consent_bulk import pg_array
 from . import iys_consent_import_reader as reader_lib
 
 _logger = logging.getLogger(__name__)
@@ -158,15 +159,21 @@ class IysConsentImport(models.Model):
                 "Import %(number)s – %(file)s", number=record.id or "", file=record.file_name or ""
             )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # The uploaded file is kept as an attachment: not worth indexing (see ir.attachment._index).
+        return super(IysConsentImport, self.with_context(iys_no_index=True)).create(vals_list)
+
     def write(self, vals):
+        records = self.with_context(iys_no_index=True) if "file" in vals else self  # see create
         if {"file", "brand_id", "mode", "create_partners"} & set(vals):
             if any(record.state in ("checking", "importing", "done") for record in self):
                 raise UserError(self.env._("The file and the options cannot change once the import has started."))
-            result = super().write(vals)
+            result = super(IysConsentImport, records).write(vals)
             # A new file or new options make the dry run stale.
             self.filtered(lambda r: r.state in ("checked", "failed"))._iys_reset()
             return result
-        return super().write(vals)
+        return super(IysConsentImport, records).write(vals)
 
     def _iys_check_manager(self):
         if not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
@@ -474,7 +481,7 @@ class IysConsentImport(models.Model):
             SQL(", ").join(SQL.identifier(column) for column in columns),
             self.id,
             SQL(", ").join(
-                SQL(f"%s::{Line._fields[column].column_type[1]}[]", [line[column] for line in lines])
+                SQL(f"%s::{Line._fields[column].column_type[1]}[]", pg_array([line[column] for line in lines]))
                 for column in columns
             ),
         ))
@@ -567,6 +574,7 @@ class IysConsentImport(models.Model):
         send = self.mode == "send"
         results = self.env["iys.consent"]._iys_record_movements_bulk(
             movements, "import", mode="local" if send else "registered", strict=True, dry_run=dry_run,
+            normalized=True,
         )
         for row, result in zip(candidates, results, strict=True):
             if result.error:
@@ -583,7 +591,7 @@ class IysConsentImport(models.Model):
                 """UPDATE iys_consent_import_line AS l SET error_code = v.code, error_message = v.message
                      FROM unnest(%s::int4[], %s::varchar[], %s::text[]) AS v(id, code, message)
                     WHERE l.id = v.id""",
-                [e[0] for e in errors], [e[1] for e in errors], [e[2] for e in errors],
+                pg_array([e[0] for e in errors]), pg_array([e[1] for e in errors]), pg_array([e[2] for e in errors]),
             ))
             self.env["iys.consent.import.line"].invalidate_model()
         walked = self.count_walked + len(rows)
@@ -700,7 +708,7 @@ class IysConsentImport(models.Model):
             data = spool.read()
             text.detach()
         stem = os.path.splitext(self.file_name or "consents")[0]
-        self.report_id = self.env["ir.attachment"].create({
+        self.report_id = self.env["ir.attachment"].with_context(iys_no_index=True).create({
             "name": self.env._("%(file)s - errors.csv", file=stem),
             "raw": data,
             "mimetype": "text/csv",
