@@ -25,7 +25,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,15 +105,19 @@ def generate(path, rows, seed=6563):
     return bad
 
 
-def standard_subset(source, target):
-    """The rows Odoo's standard import can take at all (it refuses a whole file for one bad row)."""
+def valid_subset(source, target, limit):
+    """The valid rows among the first *limit* of *source*: what Odoo's standard import is given,
+    since it refuses a whole file for one bad row. Returns the number of rows kept."""
+    future = (datetime.utcnow() + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S")
     kept = 0
     with open(source, encoding="utf-8") as src, open(target, "w", encoding="utf-8", newline="") as out:
         out.write(src.readline())
-        for line in src:
+        for number, line in enumerate(src):
+            if number >= limit:
+                break
             cells = line.rstrip("\n").split(",")
             if (len(cells) != 7 or cells[2] == "HS_TELEPATI" or cells[5] == "KURUMSAL" or "T" in cells[4]
-                    or "ç" in cells[0] or cells[0] == "0532 12"):
+                    or "ç" in cells[0] or cells[0] == "0532 12" or cells[4] > future):
                 continue
             out.write(line)
             kept += 1
@@ -175,42 +178,89 @@ def _bench_brand(env, label):
     return env["iys.brand"].create({"name": f"Bench {label} {code}", "code": code, "account_id": account.id})
 
 
-def child_engine(tree, db, path):
-    """The wizard's engine, as the background job runs it: dry run, then import, one commit per chunk."""
+def _cpu_self():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_backend(cr):
+    """CPU seconds used so far by the PostgreSQL backend serving *cr* (Linux /proc)."""
+    cr.execute("SELECT pg_backend_pid()")
+    try:
+        fields_ = Path(f"/proc/{cr.fetchone()[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_upload(tree, db, path):
+    """What the web client's upload does: the file, base64-encoded, written to the wizard's field."""
+    import base64  # noqa: PLC0415
+
     odoo, registry = open_env(tree, db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {"lang": "en_US"})
         env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
         brand = _bench_brand(env, "engine")
-        wizard = env["iys.consent.import"].create({"file_name": Path(path).name, "brand_id": brand.id, "mode": "send"})
-        # What an upload leaves behind: the file as the wizard's attachment.
-        env["ir.attachment"].create({"name": Path(path).name, "raw": Path(path).read_bytes(), "res_model": wizard._name,
-                                     "res_id": wizard.id, "res_field": "file"})
+        wizard = env["iys.consent.import"].create({
+            "file": base64.b64encode(Path(path).read_bytes()), "file_name": Path(path).name, "brand_id": brand.id,
+            "mode": "send",
+        })
         cr.commit()
-        timings = {}
+        return {"wizard": wizard.id, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def child_engine(tree, db, wizard_id):
+    """The wizard's engine, as the background job runs it: dry run, then import, one commit per chunk."""
+    odoo, registry = open_env(tree, db)
+    with registry.cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {"lang": "en_US"})
+        wizard = env["iys.consent.import"].browse(int(wizard_id))
+        timings, cpu = {}, {}
         for step, action in (("check", wizard.action_check), ("import", wizard.action_import)):
-            started = time.perf_counter()
+            started, cpu_odoo, cpu_pg = time.perf_counter(), _cpu_self(), _cpu_backend(cr)
             action()
             cr.commit()
             while wizard.state in ("checking", "importing"):
                 env["iys.consent.import"]._cron_run_imports()
                 wizard.invalidate_recordset()
             timings[step] = time.perf_counter() - started
+            cpu[step] = {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg}
         counts = {name: wizard[name] for name in ("count_rows", "count_valid", "count_invalid", "count_local_only")}
-        env.cr.execute("SELECT count(*) FROM iys_consent WHERE brand_id = %s", [brand.id])
+        env.cr.execute("SELECT count(*) FROM iys_consent WHERE brand_id = %s", [wizard.brand_id.id])
         counts["consents"] = env.cr.fetchone()[0]
-        env.cr.execute("SELECT count(*) FROM iys_outbox WHERE brand_id = %s", [brand.id])
+        env.cr.execute("SELECT count(*) FROM iys_outbox WHERE brand_id = %s", [wizard.brand_id.id])
         counts["outbox"] = env.cr.fetchone()[0]
         state = wizard.state
-    return {"timings": timings, "counts": counts, "state": state,
+    return {"timings": timings, "cpu": cpu, "counts": counts, "state": state,
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def child_standard(tree, db, path):
-    """Odoo's standard import (base_import) of the same rows into iys.consent, through the ORM."""
+def _ledger_load_records_create(self, vals_list):
+    """base_import's create, sent through the ledger's ORM path (bench only, patched in the child)."""
+    brand_id = self.env.context["default_brand_id"]
+    movements = [{
+        "brand_id": brand_id, "channel": vals.get("channel"), "recipient_type": vals.get("recipient_type"),
+        "address": vals.get("address"), "status": vals.get("status"), "source": vals.get("source"),
+        "consent_date": vals.get("consent_date"),
+    } for vals in vals_list]
+    results = self.env["iys.consent"]._iys_record_movements(movements, "import", raise_on_error=True)
+    return self.browse([result.consent.id for result in results])
+
+
+def child_standard(tree, db, path, ledger=False):
+    """Odoo's standard import (base_import) of the same rows into iys.consent, through the ORM.
+
+    Without *ledger*: bare consents (``iys_ledger_write`` lets base_import create them directly; no
+    validation, no event, no outbox). With *ledger*: every batch base_import creates goes through the
+    ledger's ORM path ``_iys_record_movements`` instead (validation, consent, event, outbox): the
+    same work as the wizard's engine, one movement at a time.
+    """
     odoo, registry = open_env(tree, db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {"lang": "en_US", "tz": "Europe/Istanbul"})
+        if ledger:
+            type(env["iys.consent"])._load_records_create = _ledger_load_records_create
         brand = _bench_brand(env, "standard")
         cr.commit()
         importer = env["base_import.import"].create({
@@ -227,26 +277,37 @@ def child_standard(tree, db, path):
         # iys_ledger_write: the bench-only permission to create consents directly (no event, no outbox);
         # tracking_disable: no chatter, as the ledger itself creates consents.
         importer = importer.with_context(iys_ledger_write=True, tracking_disable=True, default_brand_id=brand.id)
-        started = time.perf_counter()
+        started, cpu_odoo, cpu_pg = time.perf_counter(), _cpu_self(), _cpu_backend(cr)
         result = importer.execute_import(fields, HEADER, options)
         cr.commit()
         elapsed = time.perf_counter() - started
+        cpu = {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg}
         errors = [m for m in result.get("messages", []) if m.get("type") == "error"]
         env.cr.execute("SELECT count(*) FROM iys_consent WHERE brand_id = %s", [brand.id])
         created = env.cr.fetchone()[0]
-    return {"timings": {"import": elapsed}, "counts": {"consents": created, "errors": len(errors)},
+        env.cr.execute("SELECT count(*) FROM iys_consent_event WHERE brand_id = %s", [brand.id])
+        events = env.cr.fetchone()[0]
+    return {"timings": {"import": elapsed}, "cpu": {"import": cpu},
+            "counts": {"consents": created, "events": events, "errors": len(errors)},
             "first_errors": [m.get("message") for m in errors[:3]],
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_child(kind, db, path):
-    cmd = [sys.executable, __file__, "--child", kind, "--db", db, "--file", str(path)]
+def run_child(kind, db, argument):
+    cmd = [sys.executable, __file__, "--child", kind, "--db", db, "--file", str(argument)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode or not lines:
         sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
         sys.exit(f"the {kind} run failed (exit {result.returncode})")
     return json.loads(lines[-1])
+
+
+def run_engine(db, path):
+    upload = run_child("upload", db, path)
+    result = run_child("engine", db, upload["wizard"])
+    result["upload_maxrss_mb"] = upload["maxrss_mb"]
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,21 +319,30 @@ def spread(values, fmt="{:.1f}"):
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
+def _cpu_text(result, step):
+    cpu = result.get("cpu", {}).get(step)
+    return f"CPU Odoo {cpu['odoo']:.1f} s + PostgreSQL {cpu['pg']:.1f} s" if cpu else ""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default="150000,1000000", help="sizes for the wizard's engine, comma-separated")
     parser.add_argument("--runs", default="3,1", help="runs per size, comma-separated (last value repeats)")
     parser.add_argument("--standard-rows", type=int, default=150000,
-                        help="rows for Odoo's standard import (the first rows of the first size's file)")
+                        help="rows for Odoo's standard import of bare consents (taken from the first size's file)")
     parser.add_argument("--standard-runs", type=int, default=1)
+    parser.add_argument("--ledger-rows", type=int, default=20000,
+                        help="rows for Odoo's standard import through the ledger's ORM path (0: skip)")
+    parser.add_argument("--ledger-runs", type=int, default=3)
     parser.add_argument("--db", default=os.environ.get("IYS_BENCH_DB", "iys_bench"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     tree = odoo_tree()
     if args.child:
-        func = child_engine if args.child == "engine" else child_standard
-        print(json.dumps(func(tree, args.db, args.file)), flush=True)
+        children = {"upload": child_upload, "engine": child_engine, "standard": child_standard,
+                    "ledger": lambda tree_, db, path: child_standard(tree_, db, path, ledger=True)}
+        print(json.dumps(children[args.child](tree, args.db, args.file)), flush=True)
         return
     ensure_database(tree, args.db)
     files = CACHE / "files"
@@ -288,55 +358,70 @@ def main():
         count = runs[min(position, len(runs) - 1)]
         print(f"\n== Wizard engine, {size:,} rows ({bad:,} bad, {path.stat().st_size / 1e6:.1f} MB), {count} run(s)",
               flush=True)
-        results[size] = [run_child("engine", args.db, path) for _ in range(count)]
-        for number, result in enumerate(results[size], 1):
+        results[size] = []
+        for number in range(1, count + 1):
+            result = run_engine(args.db, path)
+            results[size].append(result)
             t = result["timings"]
-            print(f"   run {number}: dry run {t['check']:.1f} s, import {t['import']:.1f} s, "
-                  f"peak RSS {result['maxrss_mb']:.0f} MB, {result['counts']}", flush=True)
-    # Odoo's standard import of (the first rows of) the same file.
+            print(f"   run {number}: dry run {t['check']:.1f} s ({_cpu_text(result, 'check')}), import "
+                  f"{t['import']:.1f} s ({_cpu_text(result, 'import')}), peak RSS {result['maxrss_mb']:.0f} MB "
+                  f"(upload {result['upload_maxrss_mb']:.0f} MB), {result['counts']}", flush=True)
+    # Odoo's standard import of the valid rows of the same file.
     first = files / f"consents-{sizes[0]}.csv"
     generate(first, sizes[0])
-    head = Path(tempfile.mkstemp(prefix="iys-head-", suffix=".csv")[1])
-    with open(first, encoding="utf-8") as src, open(head, "w", encoding="utf-8") as out:
-        for number, line in enumerate(src):
-            if number > args.standard_rows:
-                break
-            out.write(line)
-    subset = files / f"standard-{args.standard_rows}.csv"
-    kept = standard_subset(head, subset)
-    head.unlink()
-    print(f"\n== Odoo standard import (base_import), the {kept:,} acceptable rows of the first {args.standard_rows:,}, "
-          f"{args.standard_runs} run(s)", flush=True)
-    standard = [run_child("standard", args.db, subset) for _ in range(args.standard_runs)]
-    for number, result in enumerate(standard, 1):
-        print(f"   run {number}: {result['timings']['import']:.1f} s, peak RSS {result['maxrss_mb']:.0f} MB, "
-              f"{result['counts']}", flush=True)
-    std_rate = [kept / r["timings"]["import"] for r in standard]
+    baselines = {}
+    for kind, limit, count, label in (
+        ("standard", args.standard_rows, args.standard_runs, "bare consents (no validation, event or outbox)"),
+        ("ledger", args.ledger_rows, args.ledger_runs, "through the ledger's ORM path (same work as the wizard)"),
+    ):
+        if not limit or not count:
+            continue
+        subset = files / f"{kind}-{limit}.csv"
+        kept = valid_subset(first, subset, limit)
+        print(f"\n== Odoo standard import (base_import) {label}: the {kept:,} valid rows of the first {limit:,}, "
+              f"{count} run(s)", flush=True)
+        baselines[kind] = (kept, label, [])
+        for number in range(1, count + 1):
+            result = run_child(kind, args.db, subset)
+            baselines[kind][2].append(result)
+            print(f"   run {number}: {result['timings']['import']:.1f} s ({_cpu_text(result, 'import')}), peak RSS "
+                  f"{result['maxrss_mb']:.0f} MB, {result['counts']}", flush=True)
 
     print("\n" + "=" * 100)
-    print("Results: median (min–max) of the runs")
+    print("Results: median (min–max) of the runs; CPU = seconds of CPU used by the Odoo process and its PostgreSQL "
+          "backend")
     print("=" * 100)
-    print(f"Odoo standard import, {kept:,} rows: {spread([r['timings']['import'] for r in standard])} s, "
-          f"{spread(std_rate, '{:,.0f}')} rows/s, peak RSS {spread([r['maxrss_mb'] for r in standard], '{:.0f}')} MB")
+    rates = {}
+    for kind, (kept, label, runs_) in baselines.items():
+        rate = [kept / r["timings"]["import"] for r in runs_]
+        cpu_rate = [kept / (r["cpu"]["import"]["odoo"] + r["cpu"]["import"]["pg"]) for r in runs_]
+        rates[kind] = (statistics.median(rate), statistics.median(cpu_rate))
+        print(f"Odoo standard import, {label}, {kept:,} rows: {spread([r['timings']['import'] for r in runs_])} s, "
+              f"{spread(rate, '{:,.0f}')} rows/s, {spread(cpu_rate, '{:,.0f}')} rows per CPU-second, "
+              f"peak RSS {spread([r['maxrss_mb'] for r in runs_], '{:.0f}')} MB")
     for size, runs_ in results.items():
-        check = [r["timings"]["check"] for r in runs_]
-        imp = [r["timings"]["import"] for r in runs_]
-        total = [c + i for c, i in zip(check, imp, strict=True)]
-        imp_rate = [size / t for t in imp]
-        total_rate = [size / t for t in total]
-        std = statistics.median(std_rate)
         print(f"Wizard engine, {size:,} rows:")
-        print(f"   dry run            {spread(check)} s   {spread([size / t for t in check], '{:,.0f}')} rows/s")
-        print(f"   import             {spread(imp)} s   {spread(imp_rate, '{:,.0f}')} rows/s   "
-              f"x{statistics.median(imp_rate) / std:.1f} Odoo's standard import")
-        print(f"   dry run + import   {spread(total)} s   {spread(total_rate, '{:,.0f}')} rows/s   "
-              f"x{statistics.median(total_rate) / std:.1f} Odoo's standard import")
-        print(f"   peak RSS           {spread([r['maxrss_mb'] for r in runs_], '{:.0f}')} MB")
-    print(f"Load average at the end: {os.getloadavg()[0]:.1f} (other work on this machine slows every figure).")
-    print("Notes: the standard import creates bare consents (no event, no outbox, no validation) from the rows it "
-          "can take, in one call (the web client would send 2,000-row batches, each re-reading the file); the "
-          "wizard records consent + event + outbox row per valid row, after validating every row with the İYS "
-          "rules. Peak RSS is the Odoo process's; PostgreSQL runs on the same machine.")
+        for step, label in (("check", "dry run"), ("import", "import"), (None, "dry run + import")):
+            seconds = [sum(r["timings"].values()) if step is None else r["timings"][step] for r in runs_]
+            cpu = [sum(c["odoo"] + c["pg"] for name, c in r["cpu"].items() if step in (None, name)) for r in runs_]
+            rate = [size / t for t in seconds]
+            cpu_rate = [size / c for c in cpu]
+            line = (f"   {label:<17} {spread(seconds)} s   {spread(rate, '{:,.0f}')} rows/s   "
+                    f"{spread(cpu_rate, '{:,.0f}')} rows per CPU-second")
+            for kind, (base_rate, base_cpu_rate) in rates.items():
+                ratio, cpu_ratio = statistics.median(rate) / base_rate, statistics.median(cpu_rate) / base_cpu_rate
+                line += f"   x{ratio:.1f} (CPU x{cpu_ratio:.1f}) vs {kind}"
+            print(line)
+        print(f"   peak RSS          {spread([r['maxrss_mb'] for r in runs_], '{:.0f}')} MB (engine process), "
+              f"upload {spread([r['upload_maxrss_mb'] for r in runs_], '{:.0f}')} MB")
+    print(f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on this machine "
+          "slows every wall-clock figure; the CPU figures are less sensitive to it).")
+    print("Notes: 'standard' = base_import into iys.consent creating bare consents (iys_ledger_write); 'ledger' = "
+          "base_import whose creates go through the ledger's ORM path _iys_record_movements (bench-only patch): "
+          "validation, consent, event and outbox row per row, as the wizard. Both get only the valid rows, in one "
+          "call (the web client sends 2,000-row batches, each re-reading the file). The wizard's figures include "
+          "its dry run's re-reading of the file, the error report and the 2 % bad rows. Peak RSS: the Odoo "
+          "process running the engine (a cron worker); the upload is measured in its own process.")
 
 
 if __name__ == "__main__":

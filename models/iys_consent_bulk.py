@@ -371,14 +371,12 @@ class IysConsent(models.Model):
             for brand in self.env["iys.brand"].sudo().browse({state.key[0] for state in changed})
         }
         new_states = [state for state in changed if not state.old_values]
-        for state, new_id in zip(new_states, self._iys_bulk_new_ids(Consent, len(new_states)), strict=True):
-            state.id = new_id
+        old_states = [state for state in changed if state.old_values]
         # Consents: insert the new ones with their final values, update the others.
         value_names = sorted({name for state in changed for name in state.values})
         consent_columns = update_columns = []
         if new_states:
             rows = {
-                "id": [s.id for s in new_states],
                 "brand_id": [s.key[0] for s in new_states],
                 "account_id": [brand_info[s.key[0]][0] or None for s in new_states],
                 "company_id": [brand_info[s.key[0]][1] or None for s in new_states],
@@ -388,44 +386,47 @@ class IysConsent(models.Model):
             }
             for name in value_names:
                 rows[name] = [s.values.get(name) for s in new_states]
-            consent_columns = self._iys_bulk_insert(Consent, rows)
-        old_states = [state for state in changed if state.old_values]
+            new_ids, consent_columns = self._iys_bulk_insert(Consent, rows)
+            for state, new_id in zip(new_states, new_ids, strict=True):
+                state.id = new_id
         if old_states:
             rows = {"id": [s.id for s in old_states]}
             for name in value_names:
                 rows[name] = [s.values.get(name) for s in old_states]
             update_columns = self._iys_bulk_update(Consent, rows)
-        # Events, in movement order (ids ascending as the ORM path creates them).
-        event_ids = self._iys_bulk_new_ids(Event, len(events))
-        event_rows = {"id": event_ids, "consent_id": [], "brand_id": [], "company_id": [], "channel": [],
-                      "recipient_type": [], "address": []}
-        outbox_rows = {"event_id": [], "consent_id": [], "brand_id": [], "company_id": [], "address": [],
-                       "channel": [], "payload": [], "deadline": []}
-        attachments = []
-        for (result, state, vals), event_id in zip(events, event_ids, strict=True):
+        # Events, in movement order (ids ascending in that order, as the ORM path creates them).
+        event_rows = {"consent_id": [], "brand_id": [], "company_id": [], "channel": [], "recipient_type": [],
+                      "address": []}
+        for _result, state, vals in events:
             brand_id, channel, rtype, address = state.key
-            company_id = brand_info[brand_id][1] or None
-            for name, value in (("consent_id", state.id), ("brand_id", brand_id), ("company_id", company_id),
-                                ("channel", channel), ("recipient_type", rtype), ("address", address)):
+            for name, value in (("consent_id", state.id), ("brand_id", brand_id),
+                                ("company_id", brand_info[brand_id][1] or None), ("channel", channel),
+                                ("recipient_type", rtype), ("address", address)):
                 event_rows[name].append(value)
             for name, value in vals.items():
                 if not name.startswith("_"):
                     event_rows.setdefault(name, []).append(value)
+        event_ids, event_columns = self._iys_bulk_insert(Event, event_rows)
+        # Outbox rows of the movements İYS must receive, in the same order.
+        outbox_rows = {"event_id": [], "consent_id": [], "brand_id": [], "company_id": [], "address": [],
+                       "channel": [], "payload": [], "deadline": []}
+        attachments = []
+        for (result, state, vals), event_id in zip(events, event_ids, strict=True):
+            brand_id, channel, _rtype, address = state.key
             if vals["_payload"] is not None:
                 for name, value in (("event_id", event_id), ("consent_id", state.id), ("brand_id", brand_id),
-                                    ("company_id", company_id), ("address", address), ("channel", channel),
-                                    ("payload", vals["_payload"]), ("deadline", vals["_deadline"])):
+                                    ("company_id", brand_info[brand_id][1] or None), ("address", address),
+                                    ("channel", channel), ("payload", vals["_payload"]),
+                                    ("deadline", vals["_deadline"])):
                     outbox_rows[name].append(value)
             if vals["_attachment_ids"]:
                 attachments.append((event_id, vals["_attachment_ids"]))
             result.consent = Consent.browse(state.id)
             result.event = self.env["iys.consent.event"].browse(event_id)
-        event_columns = self._iys_bulk_insert(Event, event_rows)
-        outbox_columns = []
+        outbox_ids, outbox_columns = [], []
         if outbox_rows["event_id"]:
-            outbox_rows["id"] = self._iys_bulk_new_ids(Outbox, len(outbox_rows["event_id"]))
-            outbox_rows["state"] = ["pending"] * len(outbox_rows["id"])
-            outbox_columns = self._iys_bulk_insert(Outbox, outbox_rows)
+            outbox_rows["state"] = ["pending"] * len(outbox_rows["event_id"])
+            outbox_ids, outbox_columns = self._iys_bulk_insert(Outbox, outbox_rows)
         if attachments:
             self._iys_bulk_link_attachments(Event, attachments)
         # The ORM knows nothing of what SQL wrote: drop its caches, then let what depends on the
@@ -436,18 +437,8 @@ class IysConsent(models.Model):
         self._iys_bulk_modified(Consent.browse([s.id for s in new_states]), consent_columns, create=True)
         self._iys_bulk_modified(Consent.browse([s.id for s in old_states]), update_columns, create=False)
         self._iys_bulk_modified(Event.browse(event_ids), event_columns, create=True)
-        if outbox_columns:
-            self._iys_bulk_modified(Outbox.browse(outbox_rows["id"]), outbox_columns, create=True)
+        self._iys_bulk_modified(Outbox.browse(outbox_ids), outbox_columns, create=True)
         return consents
-
-    def _iys_bulk_new_ids(self, model, count):
-        """Reserve *count* ids of *model*'s table, in ascending order."""
-        if not count:
-            return []
-        self.env.cr.execute(SQL(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", model._table, count
-        ))
-        return sorted(row[0] for row in self.env.cr.fetchall())
 
     def _iys_bulk_columns(self, model, rows, defaults=True):
         """{column: (SQL type, values)} for *rows* ({field: [values]}), with the log-access columns
@@ -456,7 +447,7 @@ class IysConsent(models.Model):
         Values are converted as the ORM converts them for its own INSERT/UPDATE; selection values
         are checked against the selection, as the ORM does (ValueError).
         """
-        count = len(rows["id"])
+        count = len(next(iter(rows.values())))
         record = model.browse()
         columns = {}
         for name, values in rows.items():
@@ -506,18 +497,24 @@ class IysConsent(models.Model):
         return expressions, arrays, names
 
     def _iys_bulk_insert(self, model, rows):
-        """Insert rows ({field: [values]}, with ``id``); return the names of the columns written."""
+        """Insert rows ({field: [values]}); return their ids, in the order of the rows, and the
+        names of the columns written (``id`` included)."""
         columns = self._iys_bulk_columns(model, rows)
         expressions, arrays, names = self._iys_bulk_sources(columns)
+        count = len(next(iter(rows.values())))
+        # The rows are produced and inserted in array order, so RETURNING gives their ids in that
+        # order (as for the ORM's own multi-row INSERT … VALUES … RETURNING id).
+        source = (SQL("unnest(%s) AS u(%s)", SQL(", ").join(arrays), SQL(", ").join(names)) if arrays
+                  else SQL("generate_series(1, %s) AS u(n)", count))
         self.env.cr.execute(SQL(
-            "INSERT INTO %s (%s) SELECT %s FROM unnest(%s) AS u(%s)",
+            "INSERT INTO %s (%s) SELECT %s FROM %s RETURNING id",
             SQL.identifier(model._table),
             SQL(", ").join(SQL.identifier(name) for name in columns),
             SQL(", ").join(expressions.values()),
-            SQL(", ").join(arrays),
-            SQL(", ").join(names),
+            source,
         ))
-        return list(columns)
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        return ids, ["id", *columns]
 
     def _iys_bulk_update(self, model, rows):
         """Update rows ({field: [values]}, with ``id``); return the names of the columns written."""

@@ -341,7 +341,7 @@ class TestConsentImport(IysCommon):
 
         def crash_in_third_chunk(record, model, rows):
             if model._name == "iys.consent.event":
-                inserts.append(len(rows["id"]))
+                inserts.append(len(rows["consent_id"]))
                 if len(inserts) == 3:
                     raise MemoryError("worker killed after the consents of the chunk were inserted")
             return original_bulk_insert(record, model, rows)

@@ -293,7 +293,10 @@ class IysConsentImport(models.Model):
             budget = CRON_TIME_BUDGET - (time.monotonic() - started)
             if budget <= 0:
                 break
-            job = record.with_user(record.user_id).with_context(lang=record.lang or "en_US")
+            # as the user who started it, in their language, in the brand's company
+            job = record.with_user(record.user_id).with_context(
+                lang=record.lang or "en_US", allowed_company_ids=record.company_id.ids
+            )
             try:
                 done += job._iys_run(budget=budget, commit=not self._iys_in_test())
             except Exception as exc:  # a failing import must not stop the others

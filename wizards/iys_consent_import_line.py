@@ -35,15 +35,19 @@ class IysConsentImportLine(models.Model):
     error_code = fields.Char(readonly=True)
     error_message = fields.Text(readonly=True)
 
+    _sql_constraints = [
+        # a resumed import never reads a row twice
+        ("import_row_uniq", "unique(import_id, row_no)", "A row of the file is read only once per import."),
+    ]
+
     def init(self):
         res = super().init()
-        # The walk in address order, and the error report in row order.
+        # The walk in address order (the error report reads in row order, by the unique constraint).
         create_index(
             self.env.cr, "iys_consent_import_line_walk_idx", self._table,
             ["import_id", "channel", "recipient_type", "address", "consent_date NULLS FIRST", "row_no"],
             where="address IS NOT NULL",
         )
-        create_index(self.env.cr, "iys_consent_import_line_row_idx", self._table, ["import_id", "row_no"])
         # The import matches contacts by their normalised e-mail and phone: index them.
         for column in ("email_normalized", "phone_sanitized"):
             self.env.cr.execute(SQL(
