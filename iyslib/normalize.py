@@ -38,12 +38,15 @@ def looks_like_email(value) -> bool:
     return isinstance(value, str) and '@' in value
 
 
-def normalize_phone(value, region: str = 'TR') -> str:
+def normalize_phone(value, region: str = 'TR', strict: bool = False) -> str:
     """Return *value* as an E.164 phone number (``+905321112233``).
 
     Accepted inputs include ``0532 111 22 33``, ``905321112233``, ``+90 532 111 22 33``,
     ``5321112233``, ``(0532) 111-22-33`` and ``00905321112233``.  National numbers are read in
     *region* (default Turkey).
+
+    With ``strict=True`` the input must already be in E.164 form (what İYS itself demands on
+    the wire); the simulator uses this.
 
     Raises IysValidationError:
         H160: the written E.164 number is longer than 15 characters;
@@ -106,6 +109,11 @@ def normalize_phone(value, region: str = 'TR') -> str:
             'H160', f'Telefon numarası {_short(value)} E.164 biçiminde 15 karakterden uzun ({e164}).',
             location=['recipient'], value=value,
             detail_en=f'The phone number {_short(value)} is longer than 15 characters in E.164 ({e164}).')
+    if strict and value != e164:
+        raise IysValidationError(
+            'H121', f'Alıcı (recipient) {_short(value)} E.164 uluslararası biçimde olmalıdır (ör. {e164}).',
+            location=['recipient'], value=value,
+            detail_en=f'The recipient {_short(value)} must be in E.164 international form (e.g. {e164}).')
     return e164
 
 
@@ -159,8 +167,10 @@ def normalize_email(value) -> str:
     return normalized
 
 
-def normalize_recipient(type_, value, region: str = 'TR') -> str:
+def normalize_recipient(type_, value, region: str = 'TR', strict: bool = False) -> str:
     """Normalise *value* for consent type *type_* (MESAJ/ARAMA: phone, EPOSTA: e-mail).
+
+    ``strict=True`` demands wire form: E.164 phones and e-mails without surrounding spaces.
 
     A phone number given for EPOSTA or an e-mail address given for MESAJ/ARAMA raises H464, as
     İYS does.  An unknown *type_* raises H117 (H111 when missing).
@@ -182,12 +192,16 @@ def normalize_recipient(type_, value, region: str = 'TR') -> str:
                 'H464', f'İzin tipi (type) {type_} için alıcı telefon numarası olmalıdır; {_short(value)} bir '
                         'e-posta adresi.', location=['recipient'], value=value,
                 detail_en=f'Type {type_} needs a phone number; {_short(value)} is an e-mail address.')
-        return normalize_phone(value, region)
+        return normalize_phone(value, region, strict=strict)
     if isinstance(value, str) and not looks_like_email(value) and _looks_like_phone(value):
         raise IysValidationError(
             'H464', f'İzin tipi (type) EPOSTA için alıcı e-posta adresi olmalıdır; {_short(value)} bir telefon '
                     'numarası.', location=['recipient'], value=value,
             detail_en=f'Type EPOSTA needs an e-mail address; {_short(value)} is a phone number.')
+    if strict and isinstance(value, str) and value != value.strip():
+        raise IysValidationError('H120', f'E-posta adresi {_short(value)} boşluk içermemelidir.',
+                                 location=['recipient'], value=value,
+                                 detail_en=f'The e-mail address {_short(value)} must not contain spaces.')
     return normalize_email(value)
 
 

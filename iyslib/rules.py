@@ -123,12 +123,13 @@ def _check_retailers(retailer_code, retailer_access):
 
 def validate_fields(recipient, type_, status, source, consent_date, recipient_type='BIREYSEL', now=None,
                     retailer_code=None, check_deadline=True, retailer_access=None, clock_skew: float = 0,
-                    region: str = 'TR') -> dict:
+                    region: str = 'TR', strict_recipient: bool = False) -> dict:
     """Stateless checks of one consent; returns the İYS ``Consent`` body.
 
     Arguments are as in :func:`validate_consent` (which adds the transition checks).  For TACIR
     both *source* and *consent_date* may be ``None`` here: whether they are required depends on
-    the stored state (H462/H463).
+    the stored state (H462/H463).  ``strict_recipient=True`` demands the wire form of the
+    recipient (E.164) instead of normalising any spelling, as İYS does.
     """
     # presence and enum values -------------------------------------------------------------
     if recipient is None or (isinstance(recipient, str) and not recipient.strip()):
@@ -173,7 +174,7 @@ def validate_fields(recipient, type_, status, source, consent_date, recipient_ty
     else:
         cd = _coerce_date(consent_date)
     # recipient ---------------------------------------------------------------------------
-    norm = normalize_recipient(type_, recipient, region)
+    norm = normalize_recipient(type_, recipient, region, strict=strict_recipient)
     _check_retailers(retailer_code, retailer_access)
     # semantic field rules ------------------------------------------------------------------
     if source == 'HS_KARAR' and status != 'RET':
@@ -264,7 +265,7 @@ def validate_transition(previous: CurrentState | None, status, consent_date, sou
 
 def validate_consent(recipient, type_, status, source, consent_date, recipient_type='BIREYSEL', previous=None,
                      now=None, retailer_code=None, check_deadline=True, *, retailer_access=None,
-                     clock_skew: float = 0, region: str = 'TR') -> dict:
+                     clock_skew: float = 0, region: str = 'TR', strict_recipient: bool = False) -> dict:
     """Validate one consent movement the way İYS would and return the exact İYS request body.
 
     Args:
@@ -284,6 +285,7 @@ def validate_consent(recipient, type_, status, source, consent_date, recipient_t
         retailer_access: optional list of retailer codes (at most 100).
         clock_skew: seconds a consent date may lie in the future before H162.
         region: default region for national phone numbers.
+        strict_recipient: demand the wire form (E.164) instead of normalising.
 
     Returns:
         The ``Consent`` body, optional fields left out (never ``''`` or ``None``).
@@ -293,7 +295,8 @@ def validate_consent(recipient, type_, status, source, consent_date, recipient_t
     """
     body = validate_fields(recipient, type_, status, source, consent_date, recipient_type, now=now,
                            retailer_code=retailer_code, check_deadline=check_deadline,
-                           retailer_access=retailer_access, clock_skew=clock_skew, region=region)
+                           retailer_access=retailer_access, clock_skew=clock_skew, region=region,
+                           strict_recipient=strict_recipient)
     validate_transition(previous, body['status'], body.get('consentDate'), body.get('source'), body['recipientType'])
     return body
 
@@ -327,11 +330,18 @@ def body_to_kwargs(body, strict: bool = True) -> dict:
 
 
 def validate_body(body, previous=None, now=None, check_deadline=True, clock_skew: float = 0, strict: bool = True,
-                  region: str = 'TR') -> dict:
-    """:func:`validate_consent` for an İYS-shaped dict; returns the normalised body."""
+                  region: str = 'TR', strict_recipient: bool = False, check_transition: bool = True) -> dict:
+    """:func:`validate_consent` for an İYS-shaped dict; returns the normalised body.
+
+    ``strict=False`` also accepts the snake_case argument names.  With ``check_transition=False``
+    only the stateless field checks run (as for batch items before processing).
+    """
     kw = body_to_kwargs(body, strict=strict)
+    if not check_transition:
+        return validate_fields(now=now, check_deadline=check_deadline, clock_skew=clock_skew, region=region,
+                               strict_recipient=strict_recipient, **kw)
     return validate_consent(previous=previous, now=now, check_deadline=check_deadline, clock_skew=clock_skew,
-                            region=region, **kw)
+                            region=region, strict_recipient=strict_recipient, **kw)
 
 
 def recipient_key(body: dict) -> tuple:
@@ -370,7 +380,7 @@ class BatchValidation:
 
 
 def validate_batch(items, now=None, check_deadline=True, clock_skew: float = 0, strict: bool = False,
-                   region: str = 'TR') -> BatchValidation:
+                   region: str = 'TR', strict_recipient: bool = False) -> BatchValidation:
     """Check a batch list as İYS does synchronously.
 
     Raises IysValidationError H092 when *items* is not a non-empty list and H091 when it holds more
@@ -390,7 +400,7 @@ def validate_batch(items, now=None, check_deadline=True, clock_skew: float = 0, 
     for i, item in enumerate(items):
         try:
             body = validate_body(item, now=now, check_deadline=check_deadline, clock_skew=clock_skew, strict=strict,
-                                 region=region)
+                                 region=region, strict_recipient=strict_recipient, check_transition=False)
         except IysValidationError as exc:
             exc.index = i
             result.errors.append(exc)
