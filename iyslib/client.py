@@ -112,8 +112,21 @@ class IysConfig:
 
     def __post_init__(self):
         self.base_url = ENVIRONMENTS.get(self.base_url, self.base_url).rstrip('/')
-        self.iys_code = int(self.iys_code)
-        self.brand_code = int(self.brand_code) if self.brand_code not in (None, '') else self.iys_code
+        self.iys_code = self._int_code(self.iys_code, 'iysCode', 'H190')
+        if self.brand_code in (None, ''):
+            self.brand_code = self.iys_code
+        else:
+            self.brand_code = self._int_code(self.brand_code, 'brandCode', 'H191')
+
+    @staticmethod
+    def _int_code(value, name, code):
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(str(value).strip())
+        except (TypeError, ValueError):
+            raise IysValidationError(code, f'{name} {value!r} tam sayı olmalıdır.', location=[name], value=value,
+                                     detail_en=f'{name} {value!r} must be an integer.') from None
 
     def __repr__(self):
         return (f'IysConfig(base_url={self.base_url!r}, username={self.username!r}, password=***, '
