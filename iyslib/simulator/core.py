@@ -784,6 +784,12 @@ class IysSimulator:
                 return Response(200, self.v2_single[key])
         try:
             body = validate_body(data, now=self.utcnow(), strict=True, strict_recipient=True, check_transition=False)
+        except IysValidationError as exc:
+            return _from_validation(exc)
+        unknown = self._unknown_retailer(brand, body)
+        if unknown:
+            return unknown
+        try:
             validate_transition(self._current(brand, body), body['status'], body.get('consentDate'),
                                 body.get('source'), body['recipientType'])
         except IysValidationError as exc:
@@ -795,6 +801,14 @@ class IysSimulator:
             self._mark('v2_single', key, receipt)
         return Response(200, receipt)
 
+    def _unknown_retailer(self, brand, body) -> Response | None:
+        codes = ([body['retailerCode']] if body.get('retailerCode') else []) + list(body.get('retailerAccess') or [])
+        for code in codes:
+            if not self._find_retailer(brand, code):
+                return _errors('H180', f'İstek gövdesinde yer alan bayi İYS numarasıyla ({code}) herhangi bir bayi '
+                                       'bulunamadı.', status=403)
+        return None
+
     def _add_batch(self, req, iys, brand, v2=None):
         data = self._json(req)
         if not isinstance(data, list):
@@ -805,6 +819,12 @@ class IysSimulator:
             res = validate_batch(data, now=self.utcnow(), strict=True, strict_recipient=True)
         except IysValidationError as exc:
             return _from_validation(exc)
+        for i, body in enumerate(res.bodies):
+            unknown = body and self._unknown_retailer(brand, body)
+            if unknown:
+                payload = unknown.json()
+                payload['errors'][0]['index'] = i
+                return Response(403, payload)
         if not res.ok:
             first = res.errors[0]
             return Response(H_CODES.get(first.code, (422,))[0] or 422,

@@ -26,6 +26,9 @@ class _Dropped(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'IysSimulator/0.1'
+    # One send per answer and no Nagle delay: keeps keep-alive round trips at loopback speed.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def log_message(self, format, *args):
         if getattr(self.server, 'verbose', False):
