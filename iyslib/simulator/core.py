@@ -1249,7 +1249,9 @@ class IysSimulator:
     def _retailer_get(self, req, iys, brand, code):
         r = self._find_retailer(brand, code)
         if not r:
-            return _errors('H058', f'Bayi:{code} bulunamadı.', status=404)
+            # The GET operation documents no 404; 403 H180 ("retailerCode not found on the user") is listed.
+            return _errors('H180', 'retailerCode kullanıcı üzerinde bulunamadı.', status=403, location=['retailerCode'],
+                           value=code)
         return Response(200, self._retailer_public(r))
 
     def _retailer_delete(self, req, iys, brand, code):

@@ -50,6 +50,9 @@ def test_retailer_lifecycle_and_access(client, sim, clock):
     assert client.delete_retailer(code2) == 'Başarılı'
     with pytest.raises(IysApiError) as ei:
         client.get_retailer(code2)
+    assert ei.value.code == 'H180' and ei.value.http_status == 403
+    with pytest.raises(IysApiError) as ei:
+        client.delete_retailer(code2)
     assert ei.value.code == 'H058' and ei.value.http_status == 404
     with pytest.raises(IysApiError) as ei:
         client.delete_retailer(code)
