@@ -375,6 +375,7 @@ class IysSimulator:
         """Counts for dashboards and tests."""
         with self.lock:
             self._process_due_batches()
+            self._flush()
             return {
                 'iysCode': self.iys_code, 'brands': self.brands, 'now': self.local_now_str(),
                 'consents': len(self.consents), 'movements': len(self.movements), 'batches': len(self.batches),
