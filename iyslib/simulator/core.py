@@ -498,7 +498,10 @@ class IysSimulator:
             is_timeout = isinstance(exc, TimeoutError) or 'timed out' in str(exc)
             entry['status'] = None
             entry['error'] = 'timeout' if is_timeout else type(exc).__name__
-        self.push_log.append(entry)
+        with self.lock:
+            self.push_log.append(entry)
+            if len(self.push_log) > 1000:
+                del self.push_log[:200]
         return entry
 
     # ------------------------------------------------------------------ batches

@@ -144,7 +144,7 @@ class SimulatorServer:
             return self
         self._httpd = _Server((self.host, self.port), self._app(), self._delay, self.verbose)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.05},
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.02},
                                         name=f'iys-simulator-{self.port}', daemon=True)
         self._thread.start()
         return self
