@@ -538,7 +538,11 @@ class IysSimulator:
     # ------------------------------------------------------------------ HTTP entry point
     def handle(self, method: str, path: str, query: str | dict = '', headers: dict | None = None,
                body: bytes = b'', remote: str = '127.0.0.1') -> Response:
-        """Answer one İYS request; the WSGI app calls this.  Faults are applied here."""
+        """Answer one İYS request; the WSGI app calls this.  Faults are applied here.
+
+        *remote* is the caller's address; the simulator counts its limits (token, per-second,
+        hourly) for all callers together, as if they shared one IP.
+        """
         if isinstance(query, str):
             query = parse_qs(query, keep_blank_values=True)
         req = _Request(method, path, query, headers, body)
