@@ -8,11 +8,10 @@ session exercises every client method, including error answers.  Injected faults
 import base64
 import io
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
-
-import os
 
 import pytest
 
