@@ -612,6 +612,10 @@ def check_translations(tally, odoo, addons_tmp, db, data_dir, update=False):
         })
         po.save(str(po_path))
         log(f"Updated i18n/{MODULE}.pot and merged new terms into i18n/tr.po")
+    if not po_path.exists():
+        log("WARNING: i18n/tr.po does not exist yet (create it with --update-i18n); not enforced until it does.")
+        pot_path.unlink(missing_ok=True)
+        return
     translated = {(e.msgctxt, e.msgid) for e in po if e.msgstr and not e.obsolete and "fuzzy" not in e.flags}
     missing = [e.msgid for e in pot if (e.msgctxt, e.msgid) not in translated]
     pot_path.unlink(missing_ok=True)
