@@ -6,14 +6,17 @@
   any request, so data İYS would refuse never leaves the process (better for the 70 % success
   ratio İYS watches);
 * caches the OAuth token in a :class:`TokenStore` (shared by workers when the store is shared),
-  refreshes it about 5 minutes before it lapses, falls back to the password grant only when the
-  refresh fails, and honours the H084 hourly token lock without calling İYS until it ends;
+  refreshes it about 5 minutes before it lapses (one refresh per cycle for all the workers sharing
+  the store: see :class:`TokenStore`), falls back to the password grant only when the refresh
+  fails, and honours the H084 hourly token lock without calling İYS until it ends;
 * keeps below İYS's rate limits with a :class:`~iyslib.throttle.Throttle`;
 * retries 429 answers (never processed, so always safe) and, **only where repeating is safe**
   (GETs, queries, V2 idempotent adds and V2 batches), 5xx answers, timeouts and dropped
-  connections with jittered exponential back-off.  Non-idempotent V1 adds are not repeated: the
-  caller gets a retryable :class:`~iyslib.errors.IysTransportError` /
-  :class:`~iyslib.errors.IysServerError` and decides (e.g. query the status first);
+  connections with jittered exponential back-off.  Requests that İYS would execute twice (V1 adds
+  and batches, retailer creation …) are repeated only when they certainly did not reach İYS (429,
+  connection refused); when they may have been processed the caller gets a **non-retryable**
+  :class:`~iyslib.errors.IysOutcomeUnknownError` (``outcome_unknown=True``) and must query the
+  status before sending again;
 * turns every error answer into the right :class:`~iyslib.errors.IysError` subclass.
 
 Results are plain dataclasses that also allow dict-style access to the raw İYS keys
@@ -43,8 +46,10 @@ from .const import (
     ENVIRONMENTS,
     MULTI_STATUS_MAX,
     PAGE_LIMIT_MAX,
+    PULL_LAG_SECONDS,
     PULL_LIMIT_MAX,
     PULL_SOURCES,
+    PULL_WINDOW_SECONDS,
     RECIPIENT_TYPES,
     REFRESH_TOKEN_TTL,
     RETAILER_LIST_MAX,
@@ -54,8 +59,10 @@ from .const import (
 )
 from .dates import parse_iys_date, to_report_date
 from .errors import (
+    IysApiError,
     IysAuthError,
     IysError,
+    IysOutcomeUnknownError,
     IysRateLimitError,
     IysServerError,
     IysTokenLockError,
@@ -69,7 +76,7 @@ from .rules import CurrentState, body_to_kwargs, validate_batch, validate_consen
 from .throttle import Throttle
 
 __all__ = [
-    'IysConfig', 'TokenStore', 'MemoryTokenStore', 'FileTokenStore', 'IysClient', 'ConsentReceipt',
+    'IysConfig', 'TokenStore', 'LockingTokenStore', 'MemoryTokenStore', 'FileTokenStore', 'IysClient', 'ConsentReceipt',
     'BatchSubmitResult', 'BatchItemResult', 'ConsentRecord', 'ChangesPage', 'FileVerification', 'UNKNOWN',
 ]
 
@@ -99,6 +106,14 @@ class IysConfig:
         timeout: ``(connect, read)`` seconds for each HTTP request.
         user_agent: sent as ``User-Agent``.
         token_form: send token requests form-encoded instead of JSON (İYS accepts both).
+        clock_skew: seconds a consentDate may lie ahead of this host's clock before the local check
+            refuses it with H162 (İYS's clock may be ahead of ours).  İYS stays the judge: if its
+            clock is behind it answers H162, which is retryable after about a minute.  Default 0.
+        max_retry_sleep: longest single wait (seconds) the client may spend sleeping before an
+            automatic retry; a retry that would need a longer wait is not made and the error is
+            raised instead (with its ``retry_after``).  ``0`` disables every sleeping retry (for
+            interactive callers such as a button in a web request); ``None`` (default) allows the
+            built-in waits (back-off up to 8 s, or İYS's ``Retry-After`` of a per-second limit).
     """
 
     base_url: str
@@ -109,6 +124,8 @@ class IysConfig:
     timeout: tuple = (5, 30)
     user_agent: str = 'iyslib/0.1 (l10n_tr_iys; +https://github.com/OCA)'
     token_form: bool = False
+    clock_skew: float = 0.0
+    max_retry_sleep: float | None = None
 
     def __post_init__(self):
         self.base_url = ENVIRONMENTS.get(self.base_url, self.base_url).rstrip('/')
@@ -117,6 +134,9 @@ class IysConfig:
             self.brand_code = self.iys_code
         else:
             self.brand_code = self._int_code(self.brand_code, 'brandCode', 'H191')
+        self.clock_skew = max(0.0, float(self.clock_skew or 0))
+        if self.max_retry_sleep is not None:
+            self.max_retry_sleep = max(0.0, float(self.max_retry_sleep))
 
     @staticmethod
     def _int_code(value, name, code):
@@ -143,6 +163,26 @@ class TokenStore(Protocol):
 
     The record is a dict with ``access_token``, ``access_expires_at``, ``refresh_token``,
     ``refresh_expires_at`` (epoch seconds) and ``lock_until`` (epoch seconds of the H084 lock).
+
+    Required methods:
+
+    * ``get(key) -> dict | None``: the record (a copy), ``None`` when there is none;
+    * ``set(key, value) -> None``: replace the record atomically.
+
+    Optional method (see :class:`LockingTokenStore`):
+
+    * ``locked(key)``: a context manager giving exclusive access to *key* **across every worker
+      sharing the store** (processes included) for as long as it is held.  The client holds it for
+      the whole refresh: it takes it, re-reads the record, returns the token another worker may
+      have just stored, and otherwise calls the token service and stores the answer before
+      releasing it.  So all the workers sharing a store make **one** token call per refresh cycle
+      instead of a stampede that burns İYS's 10 token calls per hour and ends in H084.  ``get`` and
+      ``set`` are called while it is held, so it must not block them (e.g. ``SELECT … FOR UPDATE``
+      on the record's row in the same transaction, or an advisory lock).
+
+    A store without ``locked`` still works: the client then only serialises the refreshes of its own
+    process (a process-wide lock per token key).  Whatever the store, the client never writes back
+    a stale record: token answers and the H084 ``lock_until`` are merged into a fresh ``get``.
     """
 
     def get(self, key: str) -> dict | None:  # pragma: no cover - protocol
@@ -152,12 +192,34 @@ class TokenStore(Protocol):
         ...
 
 
+class LockingTokenStore(TokenStore, Protocol):
+    """A :class:`TokenStore` that can also lock one key across all the workers sharing it."""
+
+    def locked(self, key: str) -> contextlib.AbstractContextManager:  # pragma: no cover - protocol
+        ...
+
+
+#: Process-wide locks per token key: every client of this process using the same İYS user (same
+#: ``IysConfig.token_key``) serialises its token refreshes, whatever store it uses.
+_PROCESS_TOKEN_LOCKS: dict = {}
+_PROCESS_TOKEN_LOCKS_GUARD = threading.Lock()
+
+
+def _process_token_lock(key: str) -> threading.RLock:
+    with _PROCESS_TOKEN_LOCKS_GUARD:
+        lock = _PROCESS_TOKEN_LOCKS.get(key)
+        if lock is None:
+            lock = _PROCESS_TOKEN_LOCKS[key] = threading.RLock()
+        return lock
+
+
 class MemoryTokenStore:
-    """In-process token store (thread-safe)."""
+    """In-process token store (thread-safe), with a per-key :meth:`locked`."""
 
     def __init__(self):
         self._data = {}
         self._lock = threading.Lock()
+        self._key_locks = {}
 
     def get(self, key):
         with self._lock:
@@ -168,34 +230,78 @@ class MemoryTokenStore:
         with self._lock:
             self._data[key] = dict(value)
 
+    @contextlib.contextmanager
+    def locked(self, key):
+        """Hold the lock of *key* (re-entrant within one thread); ``get``/``set`` stay usable."""
+        with self._lock:
+            lock = self._key_locks.setdefault(key, threading.RLock())
+        with lock:
+            yield
+
 
 class FileTokenStore:
     """Token store in a JSON file, locked with ``fcntl`` so several processes can share it.
 
-    The file is created with mode 0600 (it holds tokens).  On platforms without ``fcntl`` it
-    falls back to a process-local lock.
+    The file is created with mode 0600 (it holds tokens).  Each ``get``/``set`` takes a short
+    exclusive lock on ``<path>.lock``.  :meth:`locked` (held by the client across a whole refresh)
+    locks a separate per-key file ``<path>.<hash>.refresh.lock``, so readers are never blocked by
+    a refresh in progress.  On platforms without ``fcntl`` both fall back to process-local locks.
     """
+
+    _local_locks: dict = {}
+    _local_guard = threading.Lock()
 
     def __init__(self, path):
         self.path = os.fspath(path)
         self._tlock = threading.Lock()
 
-    @contextlib.contextmanager
-    def _locked(self):
+    @staticmethod
+    def _fcntl():
         try:
             import fcntl  # noqa: PLC0415 - POSIX only, optional
         except ImportError:  # pragma: no cover - non-POSIX
-            fcntl = None
-        with self._tlock:
-            fd = os.open(self.path + '.lock', os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                if fcntl:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+            return None
+        return fcntl
+
+    @classmethod
+    def _local_lock(cls, name: str) -> threading.RLock:
+        with cls._local_guard:
+            return cls._local_locks.setdefault(os.path.abspath(name), threading.RLock())
+
+    @contextlib.contextmanager
+    def _flock(self, lock_path: str):
+        fcntl = self._fcntl()
+        if fcntl is None:  # pragma: no cover - non-POSIX
+            with self._local_lock(lock_path):
                 yield
-            finally:
-                if fcntl:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+            return
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with self._tlock, self._flock(self.path + '.lock'):
+            yield
+
+    def lock_path(self, key: str) -> str:
+        """The file :meth:`locked` locks for *key*."""
+        digest = hashlib.sha256(str(key).encode('utf-8')).hexdigest()[:16]
+        return f'{self.path}.{digest}.refresh.lock'
+
+    @contextlib.contextmanager
+    def locked(self, key):
+        """Exclusive lock of *key* for every process and thread using this file (``flock``).
+
+        Each call opens its own descriptor, so two threads of one process exclude each other too.
+        Not re-entrant: do not nest it for the same key.
+        """
+        with self._flock(self.lock_path(key)):
+            yield
 
     def _read(self) -> dict:
         try:
@@ -214,7 +320,7 @@ class FileTokenStore:
         with self._locked():
             data = self._read()
             data[key] = dict(value)
-            tmp = f'{self.path}.{os.getpid()}.tmp'
+            tmp = f'{self.path}.{os.getpid()}.{threading.get_ident()}.tmp'
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, 'w', encoding='utf-8') as fh:
                 json.dump(data, fh)
@@ -316,7 +422,7 @@ class ConsentRecord(_RawAccess):
         """Build from an İYS JSON object (status answer, history/pull item, push item)."""
         return cls(
             recipient=d.get('recipient'), type=d.get('type'), recipient_type=d.get('recipientType') or 'BIREYSEL',
-            status=d.get('status'), source=d.get('source'), consent_date=_date_or_none(d.get('consentDate')),
+            status=d.get('status'), source=d.get('source') or None, consent_date=_date_or_none(d.get('consentDate')),
             creation_date=_date_or_none(d.get('creationDate')), transaction_id=d.get('transactionId'),
             retailer_code=d.get('retailerCode'), retailer_title=d.get('retailerTitle'),
             retailer_access_count=d.get('retailerAccessCount'), citizen_name=d.get('citizenName'),
@@ -335,14 +441,18 @@ class ChangesPage:
         after: the cursor to store durably and pass to the next call (unchanged when empty).
         items: :class:`ConsentRecord` movements, oldest first.
         exhausted: True when there is nothing more to fetch right now (204 or a short page).
-        cursor_stale: True when the cursor given was older than İYS's 7-day window: movements may
-            have been missed; reconcile with the daily file or history.
+        cursor_stale: True when the caller's previous successful poll (``last_polled_at``) is older
+            than İYS's window (7 days minus the 60-minute lag): movements may have been missed;
+            reconcile with the daily file or history.  False when ``last_polled_at`` was not given.
+        polled_at: epoch seconds (client clock) at which this poll succeeded; store it with the
+            cursor and pass it as ``last_polled_at`` next time.
     """
 
     after: str | None
     items: list
     exhausted: bool
     cursor_stale: bool = False
+    polled_at: float | None = None
 
 
 @dataclasses.dataclass
@@ -369,6 +479,28 @@ def _utc_from_epoch(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
+def _is_connect_failure(exc: BaseException) -> bool:
+    """True when *exc* happened while connecting, i.e. before any byte of the request was sent."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    seen = set()
+    node = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        name = type(node).__name__
+        if name in ('NewConnectionError', 'ConnectTimeoutError', 'NameResolutionError'):
+            return True
+        reason = getattr(node, 'reason', None)
+        if isinstance(reason, BaseException):
+            node = reason
+            continue
+        args = getattr(node, 'args', ())
+        node = args[0] if args and isinstance(args[0], BaseException) else node.__cause__ or node.__context__
+    return False
+
+
 class IysClient:
     """Client of the İYS REST API (see the module docstring for its guarantees).
 
@@ -379,7 +511,8 @@ class IysClient:
         throttle: a :class:`~iyslib.throttle.Throttle` (default: a new one on *clock*/*sleep*).
         clock: returns epoch seconds (injectable for tests).
         sleep: waits seconds (injectable for tests).
-        max_retries: automatic retries of transient failures (only where safe).
+        max_retries: automatic retries of transient failures (only where safe); ``0`` turns the
+            automatic retries off (see also ``IysConfig.max_retry_sleep``).
         rng: random source for jitter.
     """
 
@@ -393,7 +526,8 @@ class IysClient:
         self.throttle = throttle if throttle is not None else Throttle(clock=clock, sleep=sleep)
         self.max_retries = max_retries
         self.rng = rng or random.Random()
-        self._auth_lock = threading.Lock()
+        # shared by every client of this process using the same İYS user (see TokenStore)
+        self._auth_lock = _process_token_lock(config.token_key)
         self.request_count = 0      # HTTP requests actually sent (diagnostics, tests)
 
     def __repr__(self):
@@ -428,15 +562,27 @@ class IysClient:
     def _store_set(self, rec: dict):
         self.token_store.set(self.config.token_key, rec)
 
-    def _token_call(self, payload: dict, rec: dict) -> dict:
+    def _store_lock(self):
+        """The store's cross-worker lock of our key, or a no-op when the store has none."""
+        locked = getattr(self.token_store, 'locked', None)
+        if not callable(locked):
+            return contextlib.nullcontext()
+        return locked(self.config.token_key)
+
+    def _merge_lock(self, lock_until: float):
+        """Record the H084 lock in a fresh read of the record (never write back a stale snapshot)."""
+        fresh = self._store_get()
+        fresh['lock_until'] = max(fresh.get('lock_until') or 0, lock_until)
+        self._store_set(fresh)
+
+    def _token_call(self, payload: dict) -> dict:
         """POST /oauth2/token once; persist the H084 lock on 429."""
         now = self.clock()
         try:
             self.throttle.acquire('token')
         except IysTokenLockError as exc:
             # local budget exhausted: persist a lock so other workers also stay away
-            rec['lock_until'] = max(rec.get('lock_until') or 0, exc.lock_until or now)
-            self._store_set(rec)
+            self._merge_lock(exc.lock_until or now)
             raise
         url = self.config.base_url + '/oauth2/token'
         headers = {'User-Agent': self.config.user_agent, 'Accept': 'application/json'}
@@ -452,23 +598,25 @@ class IysClient:
         if resp.status_code == 200:
             try:
                 data = resp.json()
-                if not data.get('access_token'):
+                if not isinstance(data, dict) or not data.get('access_token'):
                     raise ValueError('no access_token')
             except ValueError:
                 raise IysTransportError('İYS jeton servisi geçersiz bir yanıt döndü.') from None
             return data
         err = error_from_response(resp.status_code, resp.content, resp.headers, now=self.clock())
         if isinstance(err, IysTokenLockError) or err.code == 'H084':
-            lock_until = self.clock() + (err.retry_after or TOKEN_LOCK_SECONDS)
-            rec['lock_until'] = lock_until
-            self._store_set(rec)
-            raise IysTokenLockError(err.message, http_status=err.http_status, retry_after=lock_until - self.clock(),
+            # İYS's lock lasts an hour and every call restarts it: never shorter, whatever Retry-After says.
+            wait = max(float(TOKEN_LOCK_SECONDS), err.retry_after or 0.0)
+            lock_until = self.clock() + wait
+            self._merge_lock(lock_until)
+            raise IysTokenLockError(err.message, http_status=err.http_status, retry_after=wait,
                                     lock_until=lock_until)
         raise err
 
-    def _save_token(self, data: dict, rec: dict) -> dict:
+    def _save_token(self, data: dict) -> dict:
+        """Merge a token answer into a fresh read of the record and store it."""
         now = self.clock()
-        rec = dict(rec)
+        rec = self._store_get()
         rec['access_token'] = data['access_token']
         rec['access_expires_at'] = now + float(data.get('expires_in') or 7200)
         if data.get('refresh_token'):
@@ -478,55 +626,100 @@ class IysClient:
         self._store_set(rec)
         return rec
 
+    @staticmethod
+    def _fresh_token(rec: dict, now: float, margin: float = TOKEN_REFRESH_MARGIN) -> str | None:
+        token = rec.get('access_token')
+        if token and now < (rec.get('access_expires_at') or 0) - margin:
+            return token
+        return None
+
     def get_access_token(self, force: bool = False) -> str:
         """Return a valid access token, refreshing or logging in only when needed.
 
         Order: cached token (valid for more than 5 more minutes) → refresh grant → password grant.
         While an H084 lock is recorded in the store, raises IysTokenLockError without any HTTP call.
+        A refresh runs under the process-wide lock of the token key and the store's ``locked(key)``
+        (when it has one); after taking them the record is read again, and a token another worker
+        stored in the meantime is used instead of calling İYS.  ``force=True`` always calls İYS.
         """
-        with self._auth_lock:
-            rec = self._store_get()
+        if not force:
+            token = self._fresh_token(self._store_get(), self.clock())
+            if token:
+                return token
+        with self._auth_lock, self._store_lock():
+            rec = self._store_get()          # fresh: another worker may have refreshed while we waited
             now = self.clock()
-            token_ok = rec.get('access_token') and now < (rec.get('access_expires_at') or 0) - TOKEN_REFRESH_MARGIN
-            if token_ok and not force:
-                return rec['access_token']
+            token = self._fresh_token(rec, now)
+            if token and not force:
+                return token
             lock_until = rec.get('lock_until') or 0
             if now < lock_until:
-                still_valid = rec.get('access_token') and now < (rec.get('access_expires_at') or 0) - 5
+                still_valid = self._fresh_token(rec, now, margin=5)
                 if still_valid and not force:
-                    return rec['access_token']
+                    return still_valid
                 raise IysTokenLockError(
                     'H084 saatlik jeton sınırı nedeniyle jeton servisi kilitli; kilit bitene kadar istek yapılmayacak.',
                     http_status=None, retry_after=lock_until - now, lock_until=lock_until)
             if rec.get('refresh_token') and now < (rec.get('refresh_expires_at') or 0) - 30:
                 try:
-                    data = self._token_call({'grant_type': 'refresh_token', 'refresh_token': rec['refresh_token']}, rec)
-                    return self._save_token(data, rec)['access_token']
+                    data = self._token_call({'grant_type': 'refresh_token', 'refresh_token': rec['refresh_token']})
+                    return self._save_token(data)['access_token']
                 except IysAuthError:
+                    # A store without locked(): another worker may have rotated the refresh token first.
+                    fresh = self._store_get()
+                    other = self._fresh_token(fresh, self.clock())
+                    if other and other != rec.get('access_token') and not force:
+                        return other
                     _log.info('İYS refresh token refused; falling back to the password grant')
                 except (IysTransportError, IysServerError):
-                    if rec.get('access_token') and now < (rec.get('access_expires_at') or 0) - 5 and not force:
-                        return rec['access_token']
+                    still_valid = self._fresh_token(rec, now, margin=5)
+                    if still_valid and not force:
+                        return still_valid
                     raise
             data = self._token_call({'username': self.config.username, 'password': self.config.password,
-                                     'grant_type': 'password'}, rec)
-            return self._save_token(data, rec)['access_token']
+                                     'grant_type': 'password'})
+            return self._save_token(data)['access_token']
 
-    def invalidate_token(self):
-        """Forget the cached access token (the refresh token is kept)."""
-        with self._auth_lock:
+    def invalidate_token(self, token: str | None = None):
+        """Forget the cached access token (the refresh token is kept).
+
+        With *token* (the one İYS refused) the record is cleared only if it still holds that token:
+        a fresh token another worker stored in the meantime is kept.
+        """
+        with self._auth_lock, self._store_lock():
             rec = self._store_get()
+            if token is not None and rec.get('access_token') != token:
+                return
             rec['access_token'] = None
             rec['access_expires_at'] = 0
             self._store_set(rec)
 
     # ---------------------------------------------------------------- transport
+    def _may_sleep(self, delay: float) -> bool:
+        cap = self.config.max_retry_sleep
+        return cap is None or delay <= cap
+
+    @staticmethod
+    def _outcome_unknown(err: IysError, method: str, path: str) -> IysOutcomeUnknownError:
+        what = f'HTTP {err.http_status}' if err.http_status else 'yanıt alınamadı'
+        return IysOutcomeUnknownError(
+            f'{method} {mask_text(path)} gönderildi ancak sonucu bilinmiyor ({what}: {err.message}). İYS isteği '
+            'işlemiş olabilir: yeniden göndermeden önce durumu sorgulayın (ya da V2 uçlarını kullanın).',
+            code=err.code, http_status=err.http_status, cause=err,
+            detail_en=f'{method} {mask_text(path)} was sent but its outcome is unknown ({err}); İYS may have '
+                      'processed it: query the status before sending it again (or use the V2 endpoints).')
+
     def _request(self, method: str, path: str, *, json_body=None, params=None, endpoint: str = 'default',
                  safe_to_retry: bool = False, expect=(200,), parse: str = 'json'):
         """Send one logical request with auth, throttle, retries and error mapping.
 
         Returns ``(status_code, parsed_body, response)``; *parse* is ``'json'``, ``'bytes'`` or
         ``'text'``.  A 204 gives ``None`` as body.
+
+        *safe_to_retry* says whether repeating the request can never record anything twice.  When
+        it is False, only failures that certainly happened before İYS saw the request (429, refused
+        connection, connect timeout) are retried; any other failure after sending raises
+        :class:`~iyslib.errors.IysOutcomeUnknownError`.
         """
         url = self.config.base_url + path
         reauthed = False
@@ -537,13 +730,16 @@ class IysClient:
             headers = {'Authorization': f'Bearer {token}', 'User-Agent': self.config.user_agent,
                        'Accept': 'application/json'}
             err = None
+            sent = True
             try:
                 self.request_count += 1
                 resp = self.session.request(method, url, json=json_body, params=params, headers=headers,
                                             timeout=self.config.timeout)
-            except requests.Timeout:
+            except requests.Timeout as exc:
+                sent = not isinstance(exc, requests.ConnectTimeout)
                 err = IysTransportError(f'İYS isteği zaman aşımına uğradı: {method} {mask_text(path)}')
             except requests.RequestException as exc:
+                sent = not _is_connect_failure(exc)
                 err = IysTransportError(f'İYS bağlantı hatası ({type(exc).__name__}): {method} {mask_text(path)}')
             else:
                 _log.debug('%s %s -> %s', method, path, resp.status_code)
@@ -567,36 +763,58 @@ class IysClient:
                             raise IysAuthError(err.message or 'Eksik veya geçersiz jeton.', code='H351',
                                                http_status=401) from None
                         reauthed = True
-                        self.invalidate_token()
+                        self.invalidate_token(token)
                         continue
                     if isinstance(err, IysRateLimitError) and not isinstance(err, IysTokenLockError):
                         # A per-second 429 was not processed, so repeating is safe for any method.  Hourly
                         # quotas (H086/H089) are handed to the caller with their retry_after instead.
                         per_second = err.code in (None, 'H083', 'H124') and (err.retry_after or 0) <= 10
                         if per_second and attempt < self.max_retries:
-                            attempt += 1
-                            delay = self._backoff(attempt, err)
-                            _log.info('İYS rate limit %s on %s; retrying in %.1fs', err.code, path, delay)
-                            self.sleep(delay)
-                            continue
+                            delay = self._backoff(attempt + 1, err)
+                            if self._may_sleep(delay):
+                                attempt += 1
+                                _log.info('İYS rate limit %s on %s; retrying in %.1fs', err.code, path, delay)
+                                self.sleep(delay)
+                                continue
                         raise err
                     if not isinstance(err, IysServerError):
                         raise err
+                    # a 5xx (or a transient İYS code) may come after İYS processed the request
+                    sent = True
             # transport errors and 5xx: retry only where repeating cannot duplicate a movement
-            if safe_to_retry and attempt < self.max_retries:
-                attempt += 1
-                delay = self._backoff(attempt)
-                _log.info('İYS transient failure on %s %s (%s); retry %d in %.1fs', method, path, err, attempt, delay)
-                self.sleep(delay)
-                continue
-            raise err
+            if safe_to_retry or not sent:
+                if attempt < self.max_retries:
+                    delay = self._backoff(attempt + 1)
+                    if self._may_sleep(delay):
+                        attempt += 1
+                        _log.info('İYS transient failure on %s %s (%s); retry %d in %.1fs', method, path, err,
+                                  attempt, delay)
+                        self.sleep(delay)
+                        continue
+                raise err
+            if err.http_status is not None and err.http_status < 500 and not isinstance(err, IysTransportError):
+                raise err        # a transient İYS code in a 4xx answer (H123 busy …): not processed
+            raise self._outcome_unknown(err, method, path)
 
     # ---------------------------------------------------------------- validation helpers
     def _validate_consent(self, consent, previous=UNKNOWN, check_deadline=True) -> dict:
         kw = body_to_kwargs(consent, strict=False)
+        skew = self.config.clock_skew
         if previous is UNKNOWN:
-            return validate_fields(now=self._now_utc(), check_deadline=check_deadline, **kw)
-        return validate_consent(now=self._now_utc(), check_deadline=check_deadline, previous=previous, **kw)
+            return validate_fields(now=self._now_utc(), check_deadline=check_deadline, clock_skew=skew, **kw)
+        return validate_consent(now=self._now_utc(), check_deadline=check_deadline, previous=previous,
+                                clock_skew=skew, **kw)
+
+    @staticmethod
+    def _int_arg(value, name: str, code: str) -> int:
+        """*value* as an integer path argument, or IysValidationError *code*."""
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(str(value).strip())
+        except (TypeError, ValueError):
+            raise IysValidationError(code, f'{name} {value!r} tam sayı olmalıdır.', location=[name], value=value,
+                                     detail_en=f'{name} {value!r} must be an integer.') from None
 
     @staticmethod
     def _check_enums(type_=None, recipient_type=None):
@@ -617,8 +835,15 @@ class IysClient:
                 'type': type_}
 
     def _recipient_list(self, recipients, type_, max_len, code_too_many='H127') -> list:
+        if recipients is None:
+            raise IysValidationError('H168', 'Alıcı listesi (recipients) bulunamadı.', location=['recipients'],
+                                     detail_en='The recipients list is missing.')
         if isinstance(recipients, str):
             recipients = [recipients]
+        elif isinstance(recipients, (dict, bytes)) or not hasattr(recipients, '__iter__'):
+            raise IysValidationError('H478', 'Alıcı listesi (recipients) liste olmalıdır.', location=['recipients'],
+                                     value=type(recipients).__name__,
+                                     detail_en='The recipients must be a list of addresses.')
         out = []
         for i, r in enumerate(recipients):
             try:
@@ -717,9 +942,23 @@ class IysClient:
         _log.info('İYS add consent %s %s %s (%s)', mask_recipient(body.get('recipient')), body.get('type'),
                   body.get('status'), 'V2' if idempotent else 'V1')
         _, data, _ = self._request('POST', path, json_body=body, safe_to_retry=idempotent)
-        data = data or {}
+        if not isinstance(data, dict) or not isinstance(data.get('transactionId'), str) or not data['transactionId']:
+            raise self._bad_success('transactionId', data, path, idempotent)
         return ConsentReceipt(transaction_id=data.get('transactionId'), creation_date=_date_or_none(
             data.get('creationDate')), request=body, raw=data)
+
+    @staticmethod
+    def _bad_success(field: str, data, path: str, idempotent: bool) -> IysApiError:
+        """A success answer without the id it must carry: İYS (or a proxy) broke the protocol.
+
+        The request was answered with success, so İYS may have processed it: a V1 request is
+        ``outcome_unknown`` (check before resending); a V2 one may simply be sent again.
+        """
+        shown = mask_text(json.dumps(data, ensure_ascii=False, default=str)[:200]) if data is not None else 'boş'
+        return IysApiError(
+            f'İYS başarılı yanıt verdi ancak {field} içermiyor ({mask_text(path)}): {shown}.',
+            retryable=idempotent, retry_after=30.0 if idempotent else None, outcome_unknown=not idempotent,
+            detail_en=f'İYS answered success without {field} ({mask_text(path)}): {shown}.')
 
     def add_consents_batch(self, items, brand_code=None, v2: bool = True, *, check_deadline: bool = True,
                            validate: bool = True) -> BatchSubmitResult:
@@ -733,7 +972,8 @@ class IysClient:
         new requestId but does not record anything twice); V1 is not.
         """
         if validate:
-            res = validate_batch(list(items), now=self._now_utc(), check_deadline=check_deadline)
+            res = validate_batch(list(items), now=self._now_utc(), check_deadline=check_deadline,
+                                 clock_skew=self.config.clock_skew)
             res.raise_for_errors()
             bodies = res.bodies
         else:
@@ -744,7 +984,8 @@ class IysClient:
         path = self._sps(brand_code, v2=v2) + '/consents/request'
         _log.info('İYS batch of %d consents (%s)', len(bodies), 'V2' if v2 else 'V1')
         _, data, _ = self._request('POST', path, json_body=bodies, safe_to_retry=v2, expect=(202, 200))
-        data = data or {}
+        if not isinstance(data, dict) or not isinstance(data.get('requestId'), str) or not data['requestId']:
+            raise self._bad_success('requestId', data, path, v2)
         return BatchSubmitResult(request_id=data.get('requestId'), sub_requests=data.get('subRequests') or [], v2=v2,
                                  submitted_at=self.clock(), raw=data)
 
@@ -865,12 +1106,24 @@ class IysClient:
         return list(self.iter_history(recipient, type_, recipient_type, page_size, brand_code))
 
     def pull_changes(self, after: str | None = None, limit: int = PULL_LIMIT_MAX, source: str = 'IYS',
-                     brand_code=None) -> ChangesPage:
+                     brand_code=None, *, last_polled_at=None) -> ChangesPage:
         """One page of movements (``GET …/consents/changes``), oldest first.
 
         Store ``page.after`` durably after processing ``page.items`` and pass it next time.
         *source* ``'IYS'`` returns citizen/İYS-side movements, ``'HS'`` the HS's own.  A 204 gives
         an empty, exhausted page with the cursor unchanged.
+
+        *last_polled_at* is when the caller's previous **successful** poll of this feed happened
+        (``page.polled_at`` of that poll: epoch seconds, or a naive-UTC datetime).  İYS keeps 7 days
+        minus its 60-minute lag; when the previous poll is older than that, movements may have left
+        the window unseen and ``page.cursor_stale`` is True: reconcile with the daily file or the
+        history.  Without *last_polled_at* the client cannot know and ``cursor_stale`` stays False
+        (the age of the cursor says nothing: a quiet brand keeps an old cursor while every poll
+        succeeds).  İYS does not document its answer to a cursor that left the window; if it refuses
+        it, that error is raised (restart without *after* and de-duplicate by transactionId).
+
+        Raises IysApiError when İYS returns a full page without an ``after`` cursor (the feed
+        cannot continue from it).
         """
         if source not in PULL_SOURCES:
             raise IysValidationError('H506', f'Çekme kaynağı (source) {source!r} geçersiz; IYS veya HS olmalıdır.',
@@ -884,29 +1137,47 @@ class IysClient:
         params = {'source': source, 'limit': limit}
         if after:
             params['after'] = after
-        stale = False
-        if after:
-            try:
-                stale = float(str(after).split('_', 1)[0]) < self.clock() - 7 * 86400
-            except ValueError:
-                stale = False
         status, data, _ = self._request('GET', self._sps(brand_code) + '/consents/changes', params=params,
                                         safe_to_retry=True, expect=(200, 204))
+        polled_at = self.clock()
+        stale = False
+        if last_polled_at is not None:
+            last = last_polled_at
+            if isinstance(last, dt.datetime):
+                last = last.replace(tzinfo=dt.timezone.utc).timestamp() if last.tzinfo is None else last.timestamp()
+            stale = float(last) < polled_at - (PULL_WINDOW_SECONDS - PULL_LAG_SECONDS)
         if status == 204 or not data:
-            return ChangesPage(after=after, items=[], exhausted=True, cursor_stale=stale)
-        items = [ConsentRecord.from_iys(x) for x in (data.get('list') or [])]
-        return ChangesPage(after=data.get('after') or after, items=items, exhausted=len(items) < limit,
-                           cursor_stale=stale)
+            return ChangesPage(after=after, items=[], exhausted=True, cursor_stale=stale, polled_at=polled_at)
+        raw_items = data.get('list') if isinstance(data, dict) else None
+        items = [ConsentRecord.from_iys(x) for x in (raw_items or []) if isinstance(x, dict)]
+        new_after = data.get('after') if isinstance(data, dict) else None
+        if items and not new_after and len(items) >= limit:
+            raise IysApiError(
+                f'İYS tam bir sayfa ({len(items)} hareket) döndürdü ancak "after" imleci vermedi; akış devam '
+                'ettirilemez.', http_status=status,
+                detail_en=f'İYS returned a full page ({len(items)} movements) without an "after" cursor; the feed '
+                          'cannot be continued.')
+        return ChangesPage(after=new_after or after, items=items, exhausted=len(items) < limit,
+                           cursor_stale=stale, polled_at=polled_at)
 
     def iter_changes(self, after: str | None = None, limit: int = PULL_LIMIT_MAX, source: str = 'IYS',
-                     brand_code=None):
-        """Yield pages from *after* until the feed is exhausted (persist each page's cursor)."""
+                     brand_code=None, *, last_polled_at=None):
+        """Yield pages from *after* until the feed is exhausted (persist each page's cursor).
+
+        *last_polled_at* is passed to the first page only (see :meth:`pull_changes`).  Raises
+        IysApiError when a page that is not the last one does not move the cursor forward.
+        """
         while True:
-            page = self.pull_changes(after, limit, source, brand_code)
+            page = self.pull_changes(after, limit, source, brand_code, last_polled_at=last_polled_at)
             yield page
             if page.exhausted:
                 return
+            if page.after == after:
+                raise IysApiError('İYS "after" imlecini ilerletmedi; aynı sayfa yeniden istenmeyecek.',
+                                  detail_en='İYS did not move the "after" cursor forward; the same page will not be '
+                                            'requested again.')
             after = page.after
+            last_polled_at = None
 
     # ---------------------------------------------------------------- push
     def register_push(self, url: str, type_: str, username: str, password: str, brand_code=None) -> dict:
@@ -959,8 +1230,12 @@ class IysClient:
             body[key] = {'code': str(value['code']), 'name': value['name']}
         if 'mobile' in body:
             body['mobile'] = normalize_recipient('MESAJ', body['mobile'])
-        _, data, _ = self._request('POST', self._sps(brand_code) + '/retailers', json_body=body, expect=(201, 200))
-        return int((data or {}).get('retailerCode'))
+        path = self._sps(brand_code) + '/retailers'
+        _, data, _ = self._request('POST', path, json_body=body, expect=(201, 200))
+        code = data.get('retailerCode') if isinstance(data, dict) else None
+        if isinstance(code, bool) or not isinstance(code, (int, str)) or not str(code).strip().isdigit():
+            raise self._bad_success('retailerCode', data, path, idempotent=False)
+        return int(code)
 
     def list_retailers(self, offset: int = 0, limit: int = PAGE_LIMIT_MAX, all: bool | None = None,
                        short: bool | None = None, brand_code=None) -> dict:
@@ -975,14 +1250,14 @@ class IysClient:
 
     def get_retailer(self, retailer_code: int, brand_code=None) -> dict:
         """One retailer (``GET …/retailers/{retailerCode}``)."""
-        _, data, _ = self._request('GET', self._sps(brand_code) + f'/retailers/{int(retailer_code)}',
-                                   safe_to_retry=True)
+        code = self._int_arg(retailer_code, 'retailerCode', 'H085')
+        _, data, _ = self._request('GET', self._sps(brand_code) + f'/retailers/{code}', safe_to_retry=True)
         return data or {}
 
     def delete_retailer(self, retailer_code: int, brand_code=None) -> str:
         """Delete a retailer without linked consents (``DELETE …/retailers/{retailerCode}``)."""
-        _, data, _ = self._request('DELETE', self._sps(brand_code) + f'/retailers/{int(retailer_code)}',
-                                   parse='text')
+        code = self._int_arg(retailer_code, 'retailerCode', 'H085')
+        _, data, _ = self._request('DELETE', self._sps(brand_code) + f'/retailers/{code}', parse='text')
         return data or ''
 
     def add_retailer_access(self, recipient, type_, recipient_type, retailer_codes, brand_code=None) -> dict:
@@ -1048,7 +1323,13 @@ class IysClient:
                                            expect=(200, 204), parse='bytes')
         if status == 204 or not content:
             return b'', []
-        rows = list(csv.DictReader(io.StringIO(content.decode('utf-8'))))
+        try:
+            text = content.decode('utf-8-sig')
+            rows = list(csv.DictReader(io.StringIO(text, newline='')))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise IysApiError(f'İYS günlük hareket dosyası ({rd}) okunamadı: {type(exc).__name__}.', http_status=status,
+                              detail_en=f'The daily movement file of {rd} cannot be read as UTF-8 CSV '
+                                        f'({type(exc).__name__}).') from None
         return content, rows
 
     def get_agreement(self, report_date, brand_code=None) -> dict | None:
@@ -1069,12 +1350,17 @@ class IysClient:
                                 expected_hash=expected, content=content, rows=rows, agreement=agreement)
 
     def confirm_agreement(self, report_date, brand_code=None) -> bool:
-        """Record the agreement for *report_date* (``PUT …/agreements/{reportDate}``)."""
+        """Record the agreement for *report_date* (``PUT …/agreements/{reportDate}``).
+
+        True only when İYS answers ``agreementCaptured: true``.  A 204 (no movement that day, so
+        nothing to agree on) or any other answer gives False.
+        """
         rd = self._report_date(report_date)
         _, data, _ = self._request('PUT', self._sps(brand_code) + f'/agreements/{rd}',
                                    json_body={'agreementStatus': True}, safe_to_retry=True, expect=(200, 204))
-        data = data or {}
-        return bool(data.get('agreementCaptured', data.get('aggrementCaptured', True)))
+        if not isinstance(data, dict):
+            return False
+        return data.get('agreementCaptured', data.get('aggrementCaptured')) is True
 
     def get_agreement_timestamp(self, report_date, brand_code=None) -> bytes:
         """The timestamp (``.tsr``) of the daily summary (``GET …/agreements/{reportDate}/timestamp``)."""
@@ -1096,7 +1382,8 @@ class IysClient:
 
     def get_city(self, code) -> dict | None:
         """One city (``GET /info/city/{code}``); ``None`` when unknown (204)."""
-        status, data, _ = self._request('GET', f'/info/city/{int(code)}', safe_to_retry=True, expect=(200, 204))
+        code = self._int_arg(code, 'code', 'H218')
+        status, data, _ = self._request('GET', f'/info/city/{code}', safe_to_retry=True, expect=(200, 204))
         return None if status == 204 else data
 
     def list_towns(self) -> list:
@@ -1106,6 +1393,7 @@ class IysClient:
 
     def get_town(self, code) -> dict | None:
         """One town (``GET /info/town/{code}``); ``None`` when unknown (204)."""
-        status, data, _ = self._request('GET', f'/info/town/{int(code)}', safe_to_retry=True, expect=(200, 204))
+        code = self._int_arg(code, 'code', 'H221')
+        status, data, _ = self._request('GET', f'/info/town/{code}', safe_to_retry=True, expect=(200, 204))
         return None if status == 204 else data
 

@@ -19,13 +19,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ['ERRATA', 'Erratum', 'IYS_DATE_PATTERN', 'find_spec_path', 'load_spec', 'apply_errata', 'load_openapi',
-           'operation_index', 'find_operation', 'SPEC_FILENAME']
+__all__ = ['ERRATA', 'Erratum', 'IYS_DATE_PATTERN', 'IYS_DATE_OR_EMPTY_PATTERN', 'find_spec_path', 'load_spec',
+           'apply_errata', 'load_openapi', 'operation_index', 'find_operation', 'SPEC_FILENAME']
 
 SPEC_FILENAME = 'iys-openapi-3.2.0.json'
-#: İYS date-time on the wire: ``YYYY-MM-DD HH:mm:ss`` (Turkish time); empty for a TACIR record
-#: without consentDate (documented for the pull).
-IYS_DATE_PATTERN = r'^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})?$'
+#: İYS date-time on the wire: ``YYYY-MM-DD HH:mm:ss`` (Turkish time).  Requests must always use it.
+IYS_DATE_PATTERN = r'^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$'
+#: The same or empty: İYS reports a TACIR record without consentDate with an empty one (documented
+#: for the pull); only answers may carry it.
+IYS_DATE_OR_EMPTY_PATTERN = r'^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})?$'
 
 _SPS = '/sps/{iysCode}/brands/{brandCode}'
 
@@ -76,7 +78,21 @@ def _patch_dates(spec):
 
 
 def _patch_consent_required(spec):
-    _schemas(spec)['Consent']['required'] = ['recipient', 'type', 'status']
+    consent = _schemas(spec)['Consent']
+    consent['required'] = ['recipient', 'type', 'status']
+    # source and consentDate stay required unless the record is TACIR (OpenAPI 3.0 has no if/then)
+    consent['anyOf'] = [
+        {'required': ['source', 'consentDate']},
+        {'required': ['recipientType'], 'properties': {'recipientType': {'enum': ['TACIR']}}},
+    ]
+
+
+def _patch_empty_consent_date_in_answers(spec):
+    def allow_empty(prop):
+        prop.pop('format', None)
+        prop['pattern'] = IYS_DATE_OR_EMPTY_PATTERN
+    allow_empty(_schemas(spec)['ConsentDetailResponse']['properties']['consentDate'])
+    allow_empty(_schemas(spec)['AgreementPull']['properties']['list']['items']['properties']['consentDate'])
 
 
 def _patch_retailer_code(spec):
@@ -150,11 +166,16 @@ def _patch_retailer_list(spec):
 ERRATA = (
     Erratum('iys-date-time',
             'The document types consentDate/creationDate as ISO date-time (and the pull items as date) while the '
-            'same document, the old portal and İYS itself use "YYYY-MM-DD HH:mm:ss" in Turkish time; a TACIR '
-            'record without consentDate is reported with an empty one.', _patch_dates),
+            'same document, the old portal and İYS itself use "YYYY-MM-DD HH:mm:ss" in Turkish time.',
+            _patch_dates),
+    Erratum('empty-consent-date-in-answers',
+            'A TACIR record first recorded without consentDate is reported with an empty consentDate (documented '
+            'for the pull; the status answer does the same). Only these answers may carry the empty value: '
+            'request bodies keep the strict date pattern.', _patch_empty_consent_date_in_answers),
     Erratum('consent-required-for-tacir',
             'Consent lists source and consentDate as required, but the text (and H462/H463) make them optional on '
-            'the first TACIR record.', _patch_consent_required),
+            'the first TACIR record; they stay required for BIREYSEL (anyOf, as OpenAPI 3.0 has no if/then).',
+            _patch_consent_required),
     Erratum('consent-retailer-code-range',
             'Consent.retailerCode has "maximum: 8", a misreading of "8 digits"; retailer codes are 8-digit '
             'integers.', _patch_retailer_code),

@@ -64,6 +64,22 @@ class Throttle:
             while q and q[0] <= now - 3600.0:
                 q.popleft()
 
+    def _hourly_error(self, endpoint: str, now: float):
+        """The error to raise when *endpoint*'s hourly quota is used up, else None (lock held)."""
+        if endpoint not in self.hourly:
+            return None
+        limit, code = self.hourly[endpoint]
+        q = self._hour[endpoint]
+        if len(q) < limit:
+            return None
+        retry_after = max(0.0, q[0] + 3600.0 - now)
+        msg = (f'Yerel sınır: {endpoint} için saatte {limit} istek hakkı doldu; {int(retry_after)} saniye '
+               'sonra yeniden deneyin.')
+        if code == 'H084':
+            return IysTokenLockError(msg, code=code, http_status=None, retry_after=retry_after,
+                                     lock_until=now + retry_after)
+        return IysRateLimitError(msg, code=code, http_status=None, retry_after=retry_after)
+
     def check_hourly(self, endpoint: str):
         """Raise when the hourly quota of *endpoint* is used up; otherwise do nothing."""
         if endpoint not in self.hourly:
@@ -71,34 +87,32 @@ class Throttle:
         with self._lock:
             now = self.clock()
             self._prune(now)
-            limit, code = self.hourly[endpoint]
-            q = self._hour[endpoint]
-            if len(q) >= limit:
-                retry_after = max(0.0, q[0] + 3600.0 - now)
-                msg = (f'Yerel sınır: {endpoint} için saatte {limit} istek hakkı doldu; {int(retry_after)} saniye '
-                       'sonra yeniden deneyin.')
-                if code == 'H084':
-                    raise IysTokenLockError(msg, code=code, http_status=None, retry_after=retry_after,
-                                            lock_until=now + retry_after)
-                raise IysRateLimitError(msg, code=code, http_status=None, retry_after=retry_after)
+            err = self._hourly_error(endpoint, now)
+        if err is not None:
+            raise err
 
     def acquire(self, endpoint: str = 'default'):
         """Wait for a free per-second slot and book one call on *endpoint*.
 
         Raises IysRateLimitError / IysTokenLockError when the endpoint's hourly quota is used up.
+        The hourly check and the booking happen under one lock, after every wait: concurrent
+        callers can never book more than the quota.
         """
-        self.check_hourly(endpoint)
         while True:
             with self._lock:
                 now = self.clock()
                 self._prune(now)
-                if len(self._recent) < self.per_second:
+                err = self._hourly_error(endpoint, now)
+                if err is None and len(self._recent) < self.per_second:
                     self._recent.append(now)
                     if endpoint in self._hour:
                         self._hour[endpoint].append(now)
                     self.calls += 1
                     return
-                wait = self._recent[0] + 1.0 - now
+                if err is None:
+                    wait = self._recent[0] + 1.0 - now
+            if err is not None:
+                raise err
             wait = max(wait, 0.001)
             self.waited += wait
             self.sleep(wait)

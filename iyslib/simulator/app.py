@@ -20,6 +20,9 @@ Control API (JSON in, JSON out, no authentication, never subject to faults):
 ``POST /_sim/faults``      ``{"fault": "500"|"503"|"timeout"|"429_H083"|"429_H124"|"malformed_json"|"drop",
                            "count": n, "path_prefix": "/v2/sps", "method": "POST"}``
 ``DELETE /_sim/faults``    clear faults
+``POST /_sim/change-file`` ``{brandCode, reportDate, content}``: serve *content* (text, UTF-8) as that
+                           day's movement file while the agreement keeps the true hash (tests of the
+                           hash check); ``"content": null`` restores the true file
 ``POST /_sim/config``      ``{token_limit, access_ttl, refresh_ttl, pull_lag, status_limit, history_limit,
                            rate_limit_per_second, fault_delay, allow_http_push}``
 =========================  ==========================================================================
@@ -102,6 +105,11 @@ def _control(sim: IysSimulator, method: str, path: str, query: str, body: bytes)
         if route == '/faults' and method == 'POST':
             sim.inject_fault(data['fault'], int(data.get('count', 1)), data.get('path_prefix'), data.get('method'))
             return Response(200, {'faults': sim.summary()['faults']})
+        if route == '/change-file' and method == 'POST':
+            content = data['content']
+            sim.tamper_change_file(data.get('brandCode', sim.master_brand), data['reportDate'],
+                                   None if content is None else str(content).encode('utf-8'))
+            return Response(200, {'ok': True})
         if route == '/faults' and method == 'DELETE':
             sim.clear_faults()
             return Response(200, {'faults': []})

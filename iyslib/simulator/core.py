@@ -15,8 +15,10 @@ Behaviour worth knowing (documented İYS behaviour unless marked *sim*):
   path+body), batches (synchronous field checks with per-index errors, then per-item processing
   after ``batch_delay`` seconds: ``enqueue`` until then), single / multiple status, history;
 * two movements for one address in the same second share one transactionId (as İYS warns);
-* pull per brand over the last 7 days minus ``pull_lag`` seconds, cursor ``<epoch>_<txid>``, 204
-  when empty; an unparsable cursor gives 422 H098 (*sim*: undocumented in İYS);
+* pull per brand over the last 7 days minus ``pull_lag`` seconds (at least 1 s, *sim*: a second
+  is served only once it is over, so movements of one second are never split around a cursor),
+  cursor ``<epoch>_<txid>``, 204 when empty; an unparsable cursor gives 422 H098 (*sim*:
+  undocumented in İYS);
 * single status for an address without record answers 200 ``{}`` (*sim*: undocumented in İYS);
 * citizen-side movements (``IYS_*`` sources) are injected with :meth:`inject_citizen_change` and
   pushed to registered connections (HTTP POST, Basic auth, JSON ``{"list": [...]}``).  Push URLs
@@ -163,6 +165,12 @@ def _ckey(brand, rtype, type_, recipient) -> str:
     return f'{brand}|{rtype}|{type_}|{recipient}'
 
 
+def _origin(mv: dict) -> str:
+    """``'IYS'`` for a movement made on İYS's side, ``'HS'`` for the HS's own (a first TACIR record
+    may have no source at all: it still is the HS's)."""
+    return 'IYS' if is_iys_source(mv.get('source')) else 'HS'
+
+
 class IysSimulator:
     """A faithful local İYS (see the module docstring for the behaviour).
 
@@ -211,11 +219,13 @@ class IysSimulator:
         self.sleep = sleep
         self.pull_window = 7 * 86400
         self.lock = threading.RLock()
+        self._push_lock = threading.Lock()
         self.store = DocStore(db_path)
         self._defaults = {'batch_delay': float(batch_delay), 'pull_lag': float(pull_lag)}
         self.requests_log = []
         self.push_log = []
         self._faults = []
+        self._tampered_files = {}
         self._reset_state()
         self._load()
 
@@ -284,6 +294,7 @@ class IysSimulator:
         with self.lock:
             self._reset_state()
             self._faults = []
+            self._tampered_files = {}
             self.requests_log = []
             self.push_log = []
             self.store.clear()
@@ -919,7 +930,8 @@ class IysSimulator:
         st = self.consents.get(_ckey(brand, rtype, type_, recipient))
         if not st:
             return Response(200, {})
-        out = {'consentDate': st['consentDate'] or '', 'source': st['source'], 'recipient': recipient,
+        # TACIR first records may lack both: reported empty, as in the pull and history items
+        out = {'consentDate': st['consentDate'] or '', 'source': st['source'] or '', 'recipient': recipient,
                'recipientType': rtype, 'status': st['status'], 'type': type_, 'creationDate': st['creationDate'],
                'transactionId': st['transactionId']}
         if st.get('retailerCode'):
@@ -1047,10 +1059,12 @@ class IysSimulator:
                                status=422, location=['after'], value=after)
             cursor = (int(m.group(1)), m.group(2))
         now = self.now()
-        lo, hi = now - self.pull_window, now - self.pull_lag
-        prefix = 'IYS_' if source == 'IYS' else 'HS_'
+        # *sim*: the window always ends at least one second in the past.  Movements are stamped with whole
+        # seconds and ordered by (creationDate, transactionId) within a second, so serving a second that is
+        # still running could put a later movement *before* the cursor: it would never be delivered.
+        lo, hi = now - self.pull_window, now - max(self.pull_lag, 1.0)
         items = [m for m in self.movements
-                 if m['brandCode'] == brand and (m['source'] or '').startswith(prefix) and lo <= m['creationTs'] <= hi
+                 if m['brandCode'] == brand and _origin(m) == source and lo <= m['creationTs'] <= hi
                  and (cursor is None or (m['creationTs'], m['transactionId']) > cursor)]
         items.sort(key=lambda m: (m['creationTs'], m['transactionId'], m['seq']))
         page = items[:limit]
@@ -1069,6 +1083,13 @@ class IysSimulator:
                     and parts.hostname in ('127.0.0.1', 'localhost', '::1'))
 
     def _push_register(self, req, iys, brand):
+        # One registration at a time: the "at most 2 active connections per type" check and the
+        # recording of the new ones must not interleave with another registration (the test
+        # deliveries in between run without the state lock).
+        with self._push_lock:
+            return self._push_register_locked(req, iys, brand)
+
+    def _push_register_locked(self, req, iys, brand):
         try:
             data = self._json(req)
         except _BadJson:
@@ -1079,16 +1100,17 @@ class IysSimulator:
         for c in conns:
             if not isinstance(c, dict):
                 return _errors('H530', 'Bağlantı oluşturulamadı.', status=422)
-            if not c.get('url'):
-                return _errors('H531', 'Bağlantı linki (url) https ile başlamalıdır.', status=422, location=['url'])
-            if not c.get('type'):
+            if not c.get('url') or not isinstance(c['url'], str):
+                return _errors('H531', 'Bağlantı linki (url) https ile başlamalıdır.', status=422, location=['url'],
+                               value=c.get('url'))
+            if not c.get('type') or not isinstance(c['type'], str):
                 return _errors('H111', 'İzin tipi (type) bulunamadı.', status=422, location=['type'])
             if c['type'] not in TYPES:
                 return _errors('H117', 'İzin tipi (type) için uygun değerler: ARAMA, MESAJ, EPOSTA', status=422,
                                location=['type'], value=c['type'])
-            if not c.get('username'):
+            if not c.get('username') or not isinstance(c['username'], str):
                 return _errors('H093', 'Kullanıcı adı (username) bulunamadı.', status=422, location=['username'])
-            if not c.get('password'):
+            if not c.get('password') or not isinstance(c['password'], str):
                 return _errors('H093', 'Şifre (password) bulunamadı.', status=422, location=['password'])
             if not self._push_url_ok(c['url']):
                 return _errors('H531', 'Bağlantı linki (url) https ile başlamalıdır.', status=422, location=['url'],
@@ -1115,7 +1137,11 @@ class IysSimulator:
             results.append((c, ok, None if ok else f'HTTP {auth.get("status") or auth.get("error")}'))
         with self.lock:
             now_str = self.local_now_str()
-            for c, ok, _why in results:
+            for i, (c, ok, _why) in enumerate(results):
+                active = [p for p in self.push if p['brandCode'] == brand and p['type'] == c['type'] and p['active']]
+                if ok and len(active) >= 2:      # never more than 2 active per type, whatever happened meanwhile
+                    ok = False
+                    results[i] = (c, False, 'limit')
                 conn = {'id': str(uuid.uuid4()), 'brandCode': brand, 'url': c['url'], 'type': c['type'],
                         'username': c['username'], 'password': c['password'], 'registerTime': now_str, 'active': ok,
                         'status': 'Bağlantı Oluşturuldu' if ok else 'Bağlantı Oluşturulamadı'}
@@ -1123,6 +1149,9 @@ class IysSimulator:
                 self._mark('push', conn['id'], conn)
             self._flush()
         failed = [why for _c, ok, why in results if not ok]
+        if 'limit' in failed:
+            return _errors('H530', 'Bağlantı oluşturulamadı: tip başına en fazla 2 etkin bağlantı tanımlanabilir.',
+                           status=422)
         if failed:
             detail = ('uç nokta Basic auth kimlik doğrulaması istemiyor' if failed[0] == 'Basic auth'
                       else f'test bildirimi başarısız ({failed[0]})')
@@ -1173,6 +1202,11 @@ class IysSimulator:
                           ('tin', 'H288')):
             if not data.get(key):
                 return _errors(code, f'Bayi alanı {key} boş bırakılamaz!', status=400, location=[key])
+        for key in ('mersis', 'alias', 'mobile', 'status'):
+            # wire rule: optional fields are left out, never sent as null or ""
+            if key in data and data[key] in (None, ''):
+                return _errors('H016', f'Geçersiz girdi tespit edildi: {key} boş gönderilemez; alanı çıkarın.',
+                               status=400, location=[key], value=data[key])
         if len(str(data['title'])) > 255:
             return _errors('H017', 'title sahası için 255 karakter üst sınırına ulaşıldı!', status=400)
         tckn = str(data['tckn'])
@@ -1469,8 +1503,8 @@ class IysSimulator:
         stats = []
         for type_ in ('ARAMA', 'MESAJ', 'EPOSTA'):
             consents = []
-            for group, prefix in (('HS', 'HS_'), ('IYS', 'IYS_')):
-                sel = [m for m in rows if m['type'] == type_ and (m['source'] or '').startswith(prefix)]
+            for group in ('HS', 'IYS'):
+                sel = [m for m in rows if m['type'] == type_ and _origin(m) == group]
                 approval = sum(1 for m in sel if m['status'] == 'ONAY')
                 rejection = sum(1 for m in sel if m['status'] == 'RET')
                 consents.append({'source': group, 'approval': approval, 'rejection': rejection, 'pending': 0,
@@ -1478,11 +1512,26 @@ class IysSimulator:
             stats.append({'type': type_, 'consents': consents})
         return Response(200, {'changeStats': stats})
 
+    def tamper_change_file(self, brand_code, report_date, content: bytes | None):
+        """Serve *content* as the daily file of *brand_code* / *report_date* (``YYYY-MM-DD``).
+
+        For tests of the client's hash check: the agreement (``hashValue``) keeps describing the
+        true file.  ``None`` removes the override.
+        """
+        key = f'{int(brand_code)}|{report_date}'
+        with self.lock:
+            if content is None:
+                self._tampered_files.pop(key, None)
+            else:
+                self._tampered_files[key] = bytes(content)
+
     def _change_file(self, req, iys, brand, date):
         day, err = self._report_date(date)
         if err:
             return err
-        content = self.change_file_bytes(brand, day)
+        content = self._tampered_files.get(f'{brand}|{date}')
+        if content is None:
+            content = self.change_file_bytes(brand, day)
         if not content:
             return Response(204, None)
         return Response(200, content, content_type='text/csv',

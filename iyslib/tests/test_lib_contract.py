@@ -26,6 +26,9 @@ pytestmark = pytest.mark.skipif(find_spec_path() is None, reason='official İYS 
 
 openapi_core = pytest.importorskip('openapi_core')
 from openapi_core.datatypes import RequestParameters  # noqa: E402
+from openapi_core.exceptions import OpenAPIError  # noqa: E402
+from openapi_core.validation.request.exceptions import InvalidRequestBody  # noqa: E402
+from openapi_core.validation.response.exceptions import InvalidData  # noqa: E402
 from werkzeug.datastructures import Headers, ImmutableMultiDict  # noqa: E402
 
 SPEC_HOST = 'https://api.sandbox.iys.org.tr'
@@ -161,9 +164,11 @@ def run_session() -> Recorder:
         c.get_batch_result(sub1.request_id, v2=False)
         c.get_consent_status(PHONE, 'MESAJ')
         c.get_consent_status('nobody@example.com', 'EPOSTA')      # no record
+        c.get_consent_status('+905321110000', 'ARAMA', 'TACIR')  # TACIR without consentDate/source: empty
         c.get_multiple_status('BIREYSEL', 'EPOSTA', ['a@example.com', 'b@example.com'])
         c.get_history(PHONE, 'MESAJ', page_size=1)
         sim.inject_citizen_change(700001, PHONE, 'MESAJ', 'ONAY', source='IYS_WEB_YENI', citizen_name='Ali Veli')
+        clock.advance(1)
         page = c.pull_changes()
         c.pull_changes(after=page.after)                          # 204
         c.pull_changes(source='HS', limit=2)
@@ -277,7 +282,7 @@ def test_requests_match_the_contract(session, validator):
             continue
         try:
             validator.validate_request(Req(ex))
-        except Exception as exc:   # noqa: BLE001 - report every contract violation with its exchange
+        except OpenAPIError as exc:   # report every contract violation with its exchange
             failures.append(f'{ex["method"]} {ex["path"]}?{ex["query"]} {ex["req_body"][:200]!r}: {_why(exc)}')
         checked += 1
     assert not failures, '\n'.join(failures)
@@ -289,7 +294,7 @@ def test_responses_match_the_contract(session, validator):
     for ex in session.exchanges:
         try:
             validator.validate_response(Req(ex), Resp(ex))
-        except Exception as exc:   # noqa: BLE001 - report every contract violation with its exchange
+        except OpenAPIError as exc:   # report every contract violation with its exchange
             failures.append(f'{ex["status"]} to {ex["method"]} {ex["path"]}: {ex["resp_body"][:200]!r}: {_why(exc)}')
         statuses.add(ex['status'])
     assert not failures, '\n'.join(failures)
@@ -300,7 +305,7 @@ def test_invalid_requests_are_refused_by_the_contract_too(session, validator):
     bad = [ex for ex in session.exchanges if ex['tag'] == 'invalid' and ex['path'].endswith('/consents')
            and b'BEKLIYOR' in ex['req_body']]
     assert bad
-    with pytest.raises(Exception):  # noqa: B017 - openapi-core raises its own validation errors
+    with pytest.raises(InvalidRequestBody):
         validator.validate_request(Req(bad[0]))
 
 
@@ -312,11 +317,11 @@ def _violations(spec, exchanges):
         if ex['tag'] != 'invalid' and ex['status'] < 400:
             try:
                 o.validate_request(Req(ex))
-            except Exception:  # noqa: BLE001 - counting violations of any kind
+            except OpenAPIError:
                 found.append(('request', ex['method'], ex['path']))
         try:
             o.validate_response(Req(ex), Resp(ex))
-        except Exception:  # noqa: BLE001
+        except OpenAPIError:
             found.append(('response', ex['status'], ex['path']))
     return found
 
@@ -334,7 +339,7 @@ def test_each_erratum_is_needed(erratum, session):
 def test_corrupted_answer_is_caught(session, validator):
     ex = next(e for e in session.exchanges if e['path'].endswith('/consents') and e['status'] == 200)
     broken = dict(ex, resp_body=json.dumps({'transactionId': 12, 'creationDate': '2026-11-23T12:00:00Z'}).encode())
-    with pytest.raises(Exception):  # noqa: B017 - openapi-core raises its own validation errors
+    with pytest.raises(InvalidData):
         validator.validate_response(Req(broken), Resp(broken))
 
 
@@ -348,3 +353,40 @@ def test_errata_are_needed_and_documented():
     assert raw['components']['schemas']['Consent']['properties']['consentDate']['format'] == 'date-time'
     assert 'format' not in fixed['components']['schemas']['Consent']['properties']['consentDate']
     assert json.dumps(raw, sort_keys=True) == json.dumps(load_spec(errata=False), sort_keys=True)  # no mutation
+
+
+def _consent_request(body):
+    return Req({'method': 'POST', 'path': '/sps/700001/brands/700001/consents', 'query': '',
+                'req_headers': {'Content-Type': 'application/json', 'Authorization': 'Bearer x'},
+                'req_body': json.dumps(body).encode()})
+
+
+_BODY = {'recipient': PHONE, 'type': 'MESAJ', 'status': 'ONAY', 'source': 'HS_WEB',
+         'consentDate': '2026-11-23 12:00:00', 'recipientType': 'BIREYSEL'}
+
+
+@pytest.mark.parametrize('body', [
+    dict(_BODY, consentDate=''),                                            # empty dates only in answers
+    dict(_BODY, consentDate='2026-11-23T12:00:00'),
+    {k: v for k, v in _BODY.items() if k not in ('source', 'consentDate')},  # BIREYSEL needs both
+    {k: v for k, v in _BODY.items() if k != 'source'},
+    {k: v for k, v in _BODY.items() if k not in ('source', 'consentDate', 'recipientType')},   # default BIREYSEL
+    dict(_BODY, recipientType='TACIR', consentDate=''),
+], ids=['empty-date', 'iso-date', 'bireysel-no-source-no-date', 'bireysel-no-source', 'default-no-date',
+        'tacir-empty-date'])
+def test_corrected_contract_refuses_bad_consent_requests(validator, body):
+    with pytest.raises(InvalidRequestBody):
+        validator.validate_request(_consent_request(body))
+
+
+def test_corrected_contract_accepts_first_tacir_record_without_source_and_date(validator):
+    body = {k: v for k, v in _BODY.items() if k not in ('source', 'consentDate')}
+    validator.validate_request(_consent_request(dict(body, recipientType='TACIR')))
+    validator.validate_request(_consent_request(_BODY))
+
+
+def test_empty_consent_date_is_accepted_in_answers_only(session, validator):
+    tacir = [ex for ex in session.exchanges if ex['path'].endswith('/consents/status') and b'TACIR' in ex['req_body']]
+    assert tacir and json.loads(tacir[0]['resp_body'])['consentDate'] == ''
+    validator.validate_response(Req(tacir[0]), Resp(tacir[0]))
+    assert json.loads(tacir[0]['resp_body'])['source'] == ''     # same representation as pull and history

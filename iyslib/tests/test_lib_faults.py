@@ -2,7 +2,13 @@
 import pytest
 
 from iyslib.dates import to_iys_date
-from iyslib.errors import IysRateLimitError, IysServerError, IysTransportError
+from iyslib.errors import (
+    IysError,
+    IysOutcomeUnknownError,
+    IysRateLimitError,
+    IysServerError,
+    IysTransportError,
+)
 
 PHONE = '+905321112233'
 
@@ -35,18 +41,83 @@ def test_v2_add_is_retried_without_duplicate(fault, fast_client, sim, clock):
     assert clock.sleeps, 'the retry must wait (back-off or Retry-After)'
 
 
-@pytest.mark.parametrize('fault,exc,recorded', [
-    ('drop', IysTransportError, 1), ('timeout', IysTransportError, 1), ('malformed_json', IysTransportError, 1),
-    ('503', IysServerError, 1), ('500', IysServerError, 0),
+@pytest.mark.parametrize('fault,code,recorded', [
+    ('drop', None, 1), ('timeout', None, 1), ('malformed_json', None, 1), ('503', 'H192', 1), ('500', 'H015', 0),
 ])
-def test_v1_add_is_not_retried(fault, exc, recorded, fast_client, sim, clock):
+def test_v1_add_with_unknown_outcome_is_not_retryable(fault, code, recorded, fast_client, sim, clock):
+    """Sent but unanswered: İYS may have recorded it, so "retry me" would be wrong (H178 or a double)."""
     fast_client.get_access_token()
     sim.inject_fault(fault, count=1, path_prefix='/sps/700001/brands/700001/consents')
-    with pytest.raises(exc) as ei:
+    with pytest.raises(IysOutcomeUnknownError) as ei:
         fast_client.add_consent(body(clock), idempotent=False)
-    assert ei.value.retryable and ei.value.retry_after > 0
+    err = ei.value
+    assert isinstance(err, IysTransportError) and isinstance(err, IysError)
+    assert err.outcome_unknown is True and err.retryable is False and err.retry_after is None
+    assert err.retry_delay() is None and err.to_dict()['outcome_unknown'] is True
+    assert err.code == code and isinstance(err.cause, IysError)
     assert len(attempts(sim, '/sps/700001/brands/700001/consents')) == 1    # no automatic repeat
     assert len(sim.get_movements(recipient=PHONE)) == recorded
+    assert not clock.sleeps
+    # what the caller is told to do: ask İYS before sending again
+    st = fast_client.get_consent_status(PHONE, 'MESAJ')
+    assert (st is not None) == bool(recorded)
+
+
+def test_v1_batch_with_unknown_outcome_is_not_retryable(fast_client, sim, clock):
+    fast_client.get_access_token()
+    sim.inject_fault('drop', count=1, path_prefix='/sps/700001/brands/700001/consents/request')
+    with pytest.raises(IysOutcomeUnknownError) as ei:
+        fast_client.add_consents_batch([body(clock)], v2=False)
+    assert not ei.value.retryable and len(sim.batches) == 1
+
+
+def test_outcome_unknown_for_other_non_idempotent_requests(fast_client, sim, clock):
+    fast_client.get_access_token()
+    retailer = {'title': 'XYZ', 'name': 'Ali Veli', 'tckn': '12345678901', 'tin': '1234567890',
+                'city': {'code': '34', 'name': 'İstanbul'}, 'town': {'code': '429', 'name': 'Kadıköy'}}
+    sim.inject_fault('timeout', count=1, path_prefix='/sps/700001/brands/700001/retailers')
+    with pytest.raises(IysOutcomeUnknownError):
+        fast_client.create_retailer(retailer)
+    assert len(sim.retailers) == 1                      # it was created: resending would give H231
+
+
+def test_unsent_v1_add_is_retried(make_client, clock):
+    """Connection refused: nothing reached İYS, so even a V1 add is retried, then reported retryable."""
+    import socket
+
+    from iyslib.client import IysClient, IysConfig, MemoryTokenStore
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()                                            # nobody listens there now
+    cfg = IysConfig(f'http://127.0.0.1:{port}', 'u', 'p', 700001, timeout=(1, 1))
+    store = MemoryTokenStore()
+    store.set(cfg.token_key, {'access_token': 'cached', 'access_expires_at': clock() + 7200})
+    c = IysClient(cfg, token_store=store, clock=clock, sleep=clock.sleep, max_retries=2)
+    with pytest.raises(IysTransportError) as ei:
+        c.add_consent(body(clock), idempotent=False)
+    assert not isinstance(ei.value, IysOutcomeUnknownError)
+    assert ei.value.retryable and not ei.value.outcome_unknown
+    assert c.request_count == 3 and len(clock.sleeps) == 2
+
+
+def test_max_retry_sleep_zero_disables_sleeping_retries(make_client, sim, clock):
+    from dataclasses import replace
+    c = make_client(timeout=(1, 0.3))
+    c.config = replace(c.config, max_retry_sleep=0)
+    c.get_access_token()
+    sim.inject_fault('500', count=1, path_prefix='/info/city')
+    with pytest.raises(IysServerError) as ei:
+        c.list_cities()
+    assert ei.value.retryable and ei.value.retry_after == 30.0      # the caller reschedules
+    assert clock.sleeps == [] and len(attempts(sim, '/info/city')) == 1
+    sim.inject_fault('429_H124', count=1, path_prefix='/info/city')
+    with pytest.raises(IysRateLimitError):
+        c.list_cities()
+    assert clock.sleeps == []
+    c.config = replace(c.config, max_retry_sleep=1.0)                # Retry-After: 1 fits, back-off may not
+    sim.inject_fault('429_H124', count=1, path_prefix='/info/city')
+    assert c.list_cities() and clock.sleeps == [1.0]
 
 
 def test_v1_add_is_retried_after_429(fast_client, sim, clock):

@@ -167,3 +167,103 @@ def test_subscription_and_info(client):
     assert {'name': 'Kadıköy', 'code': 429, 'city_code': 34} in towns
     assert client.get_town(63)['name'] == 'Çankaya'
     assert client.get_town(99999) is None
+
+
+def test_confirm_agreement_is_false_when_nothing_was_captured(client, sim):
+    day = dt.date(2026, 11, 22)                      # no movement that day: İYS answers 204
+    assert client.confirm_agreement(day) is False
+    assert [r['status'] for r in sim.requests_log if '/agreements/' in r['path']] == [204]
+    assert sim.agreements == {}
+
+
+def test_confirm_agreement_requires_agreement_captured_true(client, sim, clock, monkeypatch):
+    from iyslib.simulator.core import Response
+    add(client, clock)
+    clock.advance(86400)
+    day = (dt.datetime.fromtimestamp(clock(), dt.timezone.utc) + dt.timedelta(hours=3) - dt.timedelta(days=1)).date()
+    for body in ({'agreementCaptured': False}, {}, {'aggrementCaptured': 'true'}):
+        monkeypatch.setattr(sim, '_agreement_put', lambda req, iys, brand, date, body=body: Response(200, body))
+        assert client.confirm_agreement(day) is False, body
+    monkeypatch.setattr(sim, '_agreement_put', lambda req, iys, brand, date: Response(200, {'aggrementCaptured': True}))
+    assert client.confirm_agreement(day) is True                # İYS's misspelt key is understood
+
+
+def test_tampered_change_file_fails_verification(client, sim, clock, server):
+    import json
+    import urllib.request
+    day = (dt.datetime.fromtimestamp(clock(), dt.timezone.utc) + dt.timedelta(hours=3)).date()
+    add(client, clock)
+    clock.advance(86400)
+    good = client.verify_change_file(day)
+    assert good.ok
+    forged = good.content.replace(b'ONAY', b'RET')
+    sim.tamper_change_file(700001, day.isoformat(), forged)
+    bad = client.verify_change_file(day)
+    assert not bad and bad.content == forged and bad.expected_hash == good.expected_hash
+    assert bad.computed_hash == hashlib.sha384(forged).hexdigest() != bad.expected_hash
+    # the same through the control API, and back to the true file
+    req = urllib.request.Request(server.url + '/_sim/change-file', method='POST', data=json.dumps(
+        {'brandCode': 700001, 'reportDate': day.isoformat(), 'content': None}).encode())
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status == 200
+    assert client.verify_change_file(day).ok
+
+
+def test_unreadable_change_file_is_an_iys_error(client, sim, clock):
+    day = (dt.datetime.fromtimestamp(clock(), dt.timezone.utc) + dt.timedelta(hours=3)).date()
+    add(client, clock)
+    clock.advance(86400)
+    sim.tamper_change_file(700001, day.isoformat(), 'creationDate,recipient\n2026,çöü\n'.encode('latin-1'))
+    with pytest.raises(IysApiError) as ei:
+        client.get_change_file(day)
+    assert 'UnicodeDecodeError' in ei.value.message
+    sim.tamper_change_file(700001, day.isoformat(), '\ufeffcreationDate,recipient\n2026,x\n'.encode())
+    assert client.get_change_file(day)[1] == [{'creationDate': '2026', 'recipient': 'x'}]   # BOM tolerated
+
+
+def test_success_answers_without_their_id_are_errors(client, sim, clock, monkeypatch):
+    from iyslib.errors import IysApiError as ApiError
+    from iyslib.simulator.core import Response
+    monkeypatch.setattr(sim, '_retailer_create', lambda req, iys, brand: Response(201, {}))
+    with pytest.raises(ApiError) as ei:
+        client.create_retailer(RETAILER)
+    assert 'retailerCode' in ei.value.message and ei.value.outcome_unknown
+    monkeypatch.setattr(sim, '_add_consent', lambda req, iys, brand, v2=None: Response(200, {'creationDate': 'x'}))
+    body = {'recipient': PHONE, 'type': 'MESAJ', 'status': 'ONAY', 'source': 'HS_WEB',
+            'consentDate': to_iys_date(clock.utcnow())}
+    with pytest.raises(ApiError) as ei:
+        client.add_consent(body, idempotent=False)
+    assert 'transactionId' in ei.value.message and ei.value.outcome_unknown and not ei.value.retryable
+    with pytest.raises(ApiError) as ei:
+        client.add_consent(body)
+    assert ei.value.retryable and not ei.value.outcome_unknown       # V2: sending again is safe
+    monkeypatch.setattr(sim, '_add_batch', lambda req, iys, brand, v2=None: Response(202, {'subRequests': []}))
+    with pytest.raises(ApiError) as ei:
+        client.add_consents_batch([body])
+    assert 'requestId' in ei.value.message
+
+
+@pytest.mark.parametrize('call', [
+    lambda c: c.get_retailer('x'), lambda c: c.delete_retailer(None), lambda c: c.get_city('İstanbul'),
+    lambda c: c.get_town(True), lambda c: c.remove_all_retailer_access(None, 'MESAJ', 'BIREYSEL'),
+    lambda c: c.remove_retailer_access(12, 'MESAJ', 'BIREYSEL', [12345678]),
+])
+def test_bad_arguments_are_validation_errors(client, call):
+    sent = client.request_count
+    with pytest.raises(IysValidationError):
+        call(client)
+    assert client.request_count == sent
+
+
+@pytest.mark.parametrize('field,value', [('mersis', ''), ('mersis', None), ('mobile', ''), ('alias', None),
+                                         ('status', '')])
+def test_simulator_refuses_empty_optional_retailer_fields(client, sim, field, value):
+    import json
+    token = client.get_access_token()
+    body = {k: v for k, v in RETAILER.items() if v is not None and k != 'mobile'}
+    body[field] = value
+    resp = sim.handle('POST', '/sps/700001/brands/700001/retailers', '',
+                      {'Authorization': f'Bearer {token}', 'Content-Type': 'application/json'},
+                      json.dumps(body).encode())
+    assert resp.status == 400 and resp.json()['errors'][0]['code'] == 'H016'
+    assert not sim.retailers

@@ -34,6 +34,7 @@ def test_full_lifecycle(client, sim, clock):
 
     clock.advance(60)
     sim.inject_citizen_change(700001, PHONE, 'MESAJ', 'ONAY', source='IYS_MOBIL')
+    clock.advance(1)                      # the pull serves a second once it is over
     page = client.pull_changes()
     assert [(i.recipient, i.status, i.source) for i in page.items] == [(PHONE, 'ONAY', 'IYS_MOBIL')]
     assert page.exhausted and page.after.endswith(page.items[0].transaction_id)
@@ -184,7 +185,10 @@ def test_rule_refused_by_simulator_and_locally(case, client, sim, clock):
     assert isinstance(remote.value, IysApiError), remote.value
     assert remote.value.code == code, remote.value
     assert remote.value.http_status == H_CODES[code][0]
-    assert not remote.value.retryable
+    if code == 'H162':       # the same body succeeds once İYS's clock has passed the date
+        assert remote.value.retryable and remote.value.retry_after == 60
+    else:
+        assert not remote.value.retryable
     assert len(sim.movements) == moves
     # 2) the client refuses it locally without any HTTP request
     if previous == 'prev':
@@ -211,6 +215,12 @@ def test_tacir_first_record_without_date_and_source(client, sim, clock):
     client.add_consent(body)
     st = client.get_consent_status(PHONE, 'MESAJ', 'TACIR')
     assert st.status == 'ONAY' and st.consent_date is None and st.source is None
+    # reported empty in the status answer, as in the pull and history items
+    assert (st['consentDate'], st['source']) == ('', '')
+    clock.advance(1)
+    hist = client.get_history(PHONE, 'MESAJ', 'TACIR')[0]
+    pulled = client.pull_changes(source='HS').items[0]
+    assert (hist['source'], pulled['source'], hist.source, pulled.source) == ('', '', None, None)
     # the BIREYSEL record of the same address is independent
     assert client.get_consent_status(PHONE, 'MESAJ', 'BIREYSEL') is None
 
@@ -282,3 +292,54 @@ def test_foreign_codes_and_non_integer_codes(client, make_client, sim):
     with pytest.raises(IysValidationError) as ei:
         make_client(brand_code='abc')
     assert ei.value.code == 'H191' and "'abc'" in ei.value.message
+
+
+# ------------------------------------------------------------------------------------------------
+# wire rule: null / "" fields are refused by the simulator as İYS does, and by the client first
+
+@pytest.mark.parametrize('extra,code', [
+    ({'retailerCode': None}, 'H085'), ({'retailerCode': ''}, 'H267'), ({'retailerAccess': None}, 'H085'),
+    ({'recipientType': None}, 'H116'), ({'recipientType': 'TACIR', 'source': ''}, 'H113'),
+    ({'recipientType': 'TACIR', 'consentDate': ''}, 'H112'), ({'recipientType': 'TACIR', 'source': None}, 'H113'),
+])
+def test_null_or_empty_fields_refused_by_simulator_and_client(client, sim, clock, extra, code):
+    body = dict(consent(clock), **extra)
+    with pytest.raises(IysApiError) as remote:
+        client.add_consent(body, validate=False)
+    assert remote.value.code == code and remote.value.http_status == H_CODES[code][0]
+    sent = client.request_count
+    with pytest.raises(IysValidationError) as local:
+        client.add_consent(body)
+    assert local.value.code == code and client.request_count == sent
+    with pytest.raises(IysValidationError):
+        client.add_consents_batch([body])
+    assert client.request_count == sent and not sim.movements
+
+
+def test_h162_from_clock_drift_is_retryable(make_client, sim, clock):
+    """The HS clock is 3 s ahead of İYS: a consent stamped "now" is refused, then accepted a minute later."""
+    client = make_client()
+    sim.set_clock_offset(-3)
+    body = consent(clock)                               # stamped with the HS clock
+    with pytest.raises(IysApiError) as ei:
+        client.add_consent(body, idempotent=False)
+    err = ei.value
+    assert err.code == 'H162' and err.retryable and err.retry_after == 60 and not err.outcome_unknown
+    assert 'clock' in err.explain('en')
+    clock.advance(err.retry_after)
+    assert client.add_consent(body, idempotent=False).transaction_id           # the very same body
+
+
+def test_clock_skew_tolerance_in_local_validation(make_client, sim, clock):
+    """A consent stamped by a machine 3 s ahead: refused locally (retryable) unless clock_skew covers it."""
+    import datetime as _dt
+    from dataclasses import replace
+    client = make_client()
+    body = consent(clock, consentDate=to_iys_date(clock.utcnow() + _dt.timedelta(seconds=3)))
+    with pytest.raises(IysValidationError) as ei:
+        client.add_consent(body)
+    assert ei.value.code == 'H162' and ei.value.retryable and ei.value.retry_after == 63
+    client.config = replace(client.config, clock_skew=5)
+    sim.set_clock_offset(10)                            # İYS's clock is ahead: it accepts
+    assert client.add_consent(body).transaction_id
+    assert client.add_consents_batch([dict(body, recipient='+905321110077')]).request_id     # batches too

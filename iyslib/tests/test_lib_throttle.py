@@ -88,3 +88,22 @@ def test_thread_safety_under_concurrency():
         t.join()
     assert len(stamps) == 80 and th.calls == 80
     assert _max_in_window(stamps) <= 10
+
+
+def test_hourly_check_and_booking_are_one_step():
+    """A caller that had to wait for a per-second slot re-checks the hourly quota before booking."""
+    clock = FakeClock(1000.0)
+    nested = []
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if not nested:                       # meanwhile another thread takes the last hourly slot
+            nested.append(True)
+            th.acquire('status')
+    th = Throttle(per_second=1, hourly={'status': (1, 'H086')}, clock=clock, sleep=sleep)
+    th.acquire('default')                    # the per-second window is full now
+    with pytest.raises(IysRateLimitError) as ei:
+        th.acquire('status')                 # checked OK, waited, then the quota was gone
+    assert ei.value.code == 'H086'
+    assert th.remaining('status') == 0 and len(th._hour['status']) == 1
+
