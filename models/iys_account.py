@@ -14,7 +14,7 @@ from odoo.tools import SQL
 
 from ..iyslib import const
 from ..iyslib.errors import IysError
-from .iys_sync_common import error_code_and_text, lang_of
+from .iys_sync_common import commit, error_code_and_text, lang_of
 
 _logger = logging.getLogger(__name__)
 
@@ -318,6 +318,9 @@ class IysAccount(models.Model):
         self.ensure_one()
         self._iys_check_manager()
         username, password = self._iys_push_credentials()
+        # İYS calls the endpoint at once, from another transaction: the credentials must be committed.
+        self.env.flush_all()
+        commit(self.env)
         lines, failed = [], 0
         for brand, type_ in self._iys_push_targets():
             client = self._iys_client(brand)

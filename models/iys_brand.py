@@ -6,6 +6,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
+from ..iyslib.const import PULL_LIMIT_MAX
 from ..iyslib.errors import IysError
 from ..iyslib.masking import mask_recipient
 from .iys_sync_common import SyncStats, commit, error_code_and_text
@@ -115,7 +116,7 @@ class IysBrand(models.Model):
             return False
         return epoch < (now or time.time()) - PULL_WINDOW_SECONDS
 
-    def _iys_pull(self, max_pages=None):
+    def _iys_pull(self, max_pages=None, limit=PULL_LIMIT_MAX):
         """Fetch citizen movements of this brand from İYS page by page and apply them.
 
         The cursor is stored with the movements of its page, in the same transaction, and committed
@@ -147,7 +148,7 @@ class IysBrand(models.Model):
                                     "starting a full resync", brand.id)
                     after, restarted = None, True
                 try:
-                    page = client.pull_changes(after, source="IYS", brand_code=int(brand.code))
+                    page = client.pull_changes(after, limit=limit, source="IYS", brand_code=int(brand.code))
                 except IysError as exc:
                     if after and not exc.retryable and not restarted:
                         _logger.warning("İYS pull of brand %s: İYS refused the cursor (%s); starting a full resync",
