@@ -461,8 +461,8 @@ class IysAccount(models.Model):
         self.env.cr.execute(
             SQL(
                 """SELECT count(*) FILTER (WHERE state = 'done'),
-                          count(*) FILTER (WHERE state IN ('failed', 'expired') AND NOT refused_locally),
-                          count(*) FILTER (WHERE state IN ('failed', 'expired') AND refused_locally)
+                          count(*) FILTER (WHERE state IN ('failed', 'expired') AND refused_locally IS NOT TRUE),
+                          count(*) FILTER (WHERE state IN ('failed', 'expired') AND refused_locally IS TRUE)
                      FROM iys_outbox
                     WHERE account_id = %s AND result_at >= %s""",
                 self.id, since,

@@ -102,10 +102,9 @@ class IysBrand(models.Model):
 
         ``NO KEY UPDATE`` does not block users recording consents (their rows only reference the brand).
         """
-        self.env.cr.execute(
+        return bool(self.env["iys.outbox"]._iys_lock_rows(
             SQL("SELECT id FROM iys_brand WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", self.id)
-        )
-        return bool(self.env.cr.fetchone())
+        ))
 
     @api.model
     def _iys_cursor_outdated(self, after, now=None):
@@ -156,7 +155,8 @@ class IysBrand(models.Model):
                         brand.iys_pull_after = False
                         restarted = True
                         continue
-                    text = error_code_and_text(exc, brand.account_id._iys_lang())[1]
+                    code, text = error_code_and_text(exc, brand.account_id._iys_lang())
+                    text = f"{code}: {text}" if code else text
                     brand.iys_pull_error = text
                     commit(self.env)
                     stats.errors.append(text)

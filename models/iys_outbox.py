@@ -30,6 +30,8 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
+import psycopg2.errors
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
@@ -219,15 +221,28 @@ class IysOutbox(models.Model):
     def _iys_claim_pending(self, brand, limit, ids=None, now=None):
         """Lock and return the next rows of *brand* to send, in id order, skipping rows another
         transaction holds and rows whose address has an earlier movement still on its way."""
+        return self.sudo().browse(self._iys_lock_rows(SQL(
+            "SELECT o.id FROM iys_outbox o WHERE %s ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
+            self._iys_sendable_sql(now or fields.Datetime.now(), brand, ids),
+            limit,
+        )))
+
+    @api.model
+    def _iys_lock_rows(self, query):
+        """Run a ``SELECT id … FOR UPDATE SKIP LOCKED`` and return the ids.
+
+        Rows another transaction holds are skipped. Under Odoo's REPEATABLE READ a row another
+        worker changed and committed since this transaction began cannot be locked at all: then
+        nothing is claimed this time (the other worker is on it; the next run starts afresh).
+        """
         self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                "SELECT o.id FROM iys_outbox o WHERE %s ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
-                self._iys_sendable_sql(now or fields.Datetime.now(), brand, ids),
-                limit,
-            )
-        )
-        return self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(query)
+                return [row[0] for row in self.env.cr.fetchall()]
+        except psycopg2.errors.SerializationFailure:
+            _logger.info("İYS outbox: rows changed by another worker meanwhile; leaving them to the next run")
+            return []
 
     @api.model
     def _iys_count_sendable(self, now=None):
@@ -449,15 +464,11 @@ class IysOutbox(models.Model):
         brands = self._iys_sync_brands(brands)
         if not brands:
             return stats
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                "SELECT o.id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id WHERE %s "
-                "ORDER BY o.id FOR UPDATE OF o SKIP LOCKED",
-                self._iys_pollable_sql(now, brands.ids, outbox_ids),
-            )
-        )
-        rows = self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
+        rows = self.sudo().browse(self._iys_lock_rows(SQL(
+            "SELECT o.id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id WHERE %s "
+            "ORDER BY o.id FOR UPDATE OF o SKIP LOCKED",
+            self._iys_pollable_sql(now, brands.ids, outbox_ids),
+        )))
         requests = defaultdict(lambda: self.sudo().browse())
         for row in rows:
             requests[(row.brand_id, row.request_id)] |= row

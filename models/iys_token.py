@@ -88,12 +88,19 @@ class DbTokenStore:
             return True
         return now < (rec.get("lock_until") or 0)
 
+    def _new_cursor(self):
+        """A cursor of its own, in READ COMMITTED: after waiting for another worker's lock it must
+        see the row that worker committed (Odoo's default, REPEATABLE READ, would fail instead)."""
+        cr = self.env.registry.cursor()
+        cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+        return cr
+
     @contextlib.contextmanager
     def _short_cursor(self):
         if not self.own_cursor:
             yield self.env.cr
             return
-        with self.env.registry.cursor() as cr:  # commits on success
+        with self._new_cursor() as cr:  # commits on success
             yield cr
 
     @staticmethod
@@ -147,7 +154,7 @@ class DbTokenStore:
         if self._usable(rec):
             return rec
         # The client is about to call the token service: one worker at a time.
-        cr = self.env.registry.cursor() if self.own_cursor else self.env.cr
+        cr = self._new_cursor() if self.own_cursor else self.env.cr
         try:
             if self.own_cursor:
                 cr.execute(SQL("SET LOCAL lock_timeout = %s", f"{int(self.lock_timeout * 1000)}ms"))
