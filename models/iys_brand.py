@@ -62,7 +62,9 @@ class IysBrand(models.Model):
     def _check_code(self):
         for brand in self:
             if not (brand.code or "").isdigit():
-                raise ValidationError(self.env._("The brand code must be a whole number, not “%(code)s”.", code=brand.code))
+                raise ValidationError(
+                    self.env._("The brand code must be a whole number, not “%(code)s”.", code=brand.code)
+                )
 
     @api.constrains("is_default", "account_id")
     def _check_single_default(self):

@@ -375,7 +375,8 @@ class IysOutbox(models.Model):
             stats.retried += len(rows)
             stats.stop = True
             stats.errors.append(text)
-            _logger.warning("İYS push: batch of %s not accepted (%s); retrying later", len(rows), code or exc.http_status)
+            _logger.warning("İYS push: batch of %s not accepted (%s); retrying later", len(rows),
+                            code or exc.http_status)
         elif indexed:
             for err in indexed:
                 err_code, err_text = error_code_and_text(err, lang)
@@ -589,10 +590,11 @@ class IysOutbox(models.Model):
                 row.activity_schedule(
                     act_type_xmlid="mail.mail_activity_data_todo" if activity_type else "",
                     date_deadline=fields.Date.context_today(row, row.deadline),
-                    summary=self.env._("İYS deadline: send before %(deadline)s", deadline=fields.Datetime.to_string(row.deadline)),
-                    note=self.env._("This movement of %(address)s must reach İYS before its deadline, or İYS will refuse "
-                           "it (H467). Check why it is still waiting (error: %(error)s).",
-                           address=row.address, error=row.error_message or "-"),
+                    summary=self.env._("İYS deadline: send before %(deadline)s",
+                                       deadline=fields.Datetime.to_string(row.deadline)),
+                    note=self.env._("This movement of %(address)s must reach İYS before its deadline, or İYS will "
+                                    "refuse it (H467). Check why it is still waiting (error: %(error)s).",
+                                    address=row.address, error=row.error_message or "-"),
                     user_id=user.id,
                 )
             row.deadline_warned = True

@@ -139,7 +139,8 @@ class DbTokenStore:
             return
         try:
             if commit:
-                cr.commit()
+                # the store's own cursor, never the caller's
+                cr.commit()  # pylint: disable=invalid-commit
             else:
                 cr.rollback()
         finally:

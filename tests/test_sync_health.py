@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import file_open
 
@@ -78,7 +78,7 @@ class TestIysHealth(IysSyncCommon):
 
     def test_token_table_is_for_the_system_only(self):
         self.account._iys_client(self.brand).get_access_token()
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             self.env["iys.token"].with_user(self.iys_manager).search([])
         self.assertEqual(self.account.with_user(self.iys_user).push_url,
                          f"{self.env['ir.config_parameter'].sudo().get_param('web.base.url')}"

@@ -90,7 +90,9 @@ class TestIysSyncWizard(IysSyncCommon):
         self.assertIn(absent, wiz.result_html)
 
     def consent_of(self, mail):
-        return self.Consent.search([("brand_id", "=", self.brand.id), ("channel", "=", "EPOSTA"), ("address", "=", mail)])
+        return self.Consent.search(
+            [("brand_id", "=", self.brand.id), ("channel", "=", "EPOSTA"), ("address", "=", mail)]
+        )
 
     def test_pull_mode(self):
         self.sim.inject_citizen_change(int(self.brand.code), "+905321160003", "MESAJ", "ONAY")

@@ -88,7 +88,7 @@ class IysSyncWizard(models.TransientModel):
     # What the selection covers
     # ------------------------------------------------------------------------------------------
     def _brands(self):
-        brands = self.brand_ids or self.env["iys.brand"].search([])
+        brands = self.brand_ids or self.env["iys.brand"].search([("account_id.active", "=", True)])
         return brands.sudo().filtered(lambda b: b.active and b.account_id.active)
 
     def _partner_addresses(self):
@@ -193,7 +193,9 @@ class IysSyncWizard(models.TransientModel):
             (self.env._("Unchanged"), stats.unchanged),
             (self.env._("Differences"), stats.differences),
         ]
-        html = self._html_table((self.env._("Result"), self.env._("Count")), [line for line in lines if line[1]] or lines[:1])
+        html = self._html_table(
+            (self.env._("Result"), self.env._("Count")), [line for line in lines if line[1]] or lines[:1]
+        )
         if stats.reasons:
             html += self._html_table(
                 (self.env._("Refusal"), self.env._("Count")),
