@@ -46,6 +46,10 @@ from .errors import (
     IysValidationError,
     explain,
 )
+from .client import (
+    UNKNOWN, BatchItemResult, BatchSubmitResult, ChangesPage, ConsentReceipt, ConsentRecord, FileTokenStore,
+    FileVerification, IysClient, IysConfig, MemoryTokenStore, TokenStore,
+)
 from .masking import MaskingFilter, mask_recipient, mask_text
 from .normalize import normalize_email, normalize_phone, normalize_recipient
 from .rules import (
@@ -68,6 +72,8 @@ __all__ = [
     'to_iys_date',
     'H_CODES', 'IysApiError', 'IysAuthError', 'IysError', 'IysRateLimitError', 'IysServerError',
     'IysTokenLockError', 'IysTransportError', 'IysValidationError', 'explain',
+    'UNKNOWN', 'BatchItemResult', 'BatchSubmitResult', 'ChangesPage', 'ConsentReceipt', 'ConsentRecord',
+    'FileTokenStore', 'FileVerification', 'IysClient', 'IysConfig', 'MemoryTokenStore', 'TokenStore', 'Throttle',
     'MaskingFilter', 'mask_recipient', 'mask_text',
     'normalize_email', 'normalize_phone', 'normalize_recipient',
     'BatchValidation', 'CurrentState', 'validate_batch', 'validate_body', 'validate_consent',

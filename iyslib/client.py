@@ -548,8 +548,8 @@ class IysClient:
             else:
                 _log.debug('%s %s -> %s', method, path, resp.status_code)
                 status = resp.status_code
-                if status in expect or (status == 204 and 204 in expect):
-                    if status == 204 or not resp.content and parse == 'json':
+                if status in expect:
+                    if status == 204 or (not resp.content and parse == 'json'):
                         return status, None, resp
                     if parse == 'bytes':
                         return status, resp.content, resp

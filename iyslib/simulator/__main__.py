@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--access-ttl', type=int, default=7200)
     p.add_argument('--refresh-ttl', type=int, default=14400)
     p.add_argument('--rate-limit', type=int, default=0, help='requests per second before 429 H124 (0: off)')
+    p.add_argument('--fault-delay', type=float, default=35.0,
+                   help='seconds the "timeout" fault waits before answering (beyond the client read timeout)')
     p.add_argument('--https-push-only', action='store_true', help='refuse http:// push URLs, as İYS does')
     p.add_argument('--verbose', action='store_true', help='log every request to stderr')
     return p
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
                        db_path=args.db, batch_delay=args.batch_delay, pull_lag=args.pull_lag,
                        access_ttl=args.access_ttl, refresh_ttl=args.refresh_ttl,
                        token_limit=args.token_limit or None, rate_limit_per_second=args.rate_limit or None,
-                       allow_http_push=not args.https_push_only)
+                       allow_http_push=not args.https_push_only, fault_delay=args.fault_delay)
     server = SimulatorServer(sim, host=args.host, port=args.port, verbose=args.verbose)
     print(f'İYS simulator on http://{args.host}:{args.port}  iysCode={sim.iys_code} brands={list(sim.brands)} '
           f'user={sim.username}  (control API: /_sim/state)', flush=True)

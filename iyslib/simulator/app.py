@@ -139,7 +139,8 @@ def make_wsgi_app(sim: IysSimulator):
                 drop = environ.get(ENV_DROP)
                 if callable(drop):
                     drop()
-                    start_response('500 Internal Server Error', [('Content-Length', '0')])
+                    start_response('500 Internal Server Error', [('Content-Length', '0'),
+                                                                 ('X-Iys-Simulator-Fault', 'drop')])
                     return [b'']
         reason = HTTPStatus(resp.status).phrase if resp.status in HTTPStatus._value2member_map_ else 'Unknown'
         headers = [('Content-Length', str(len(resp.body)))]
@@ -149,6 +150,8 @@ def make_wsgi_app(sim: IysSimulator):
                 ctype += '; charset=utf-8'
             headers.append(('Content-Type', ctype))
         headers.extend((k, str(v)) for k, v in resp.headers.items())
+        if resp.fault:
+            headers.append(('X-Iys-Simulator-Fault', resp.fault))   # injected: outside the contract
         start_response(f'{resp.status} {reason}', headers)
         return [resp.body] if resp.status != 204 else [b'']
 

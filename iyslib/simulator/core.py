@@ -375,6 +375,7 @@ class IysSimulator:
         """Counts for dashboards and tests."""
         with self.lock:
             self._process_due_batches()
+            self._flush()
             return {
                 'iysCode': self.iys_code, 'brands': self.brands, 'now': self.local_now_str(),
                 'consents': len(self.consents), 'movements': len(self.movements), 'batches': len(self.batches),
@@ -497,7 +498,10 @@ class IysSimulator:
             is_timeout = isinstance(exc, TimeoutError) or 'timed out' in str(exc)
             entry['status'] = None
             entry['error'] = 'timeout' if is_timeout else type(exc).__name__
-        self.push_log.append(entry)
+        with self.lock:
+            self.push_log.append(entry)
+            if len(self.push_log) > 1000:
+                del self.push_log[:200]
         return entry
 
     # ------------------------------------------------------------------ batches
@@ -534,7 +538,11 @@ class IysSimulator:
     # ------------------------------------------------------------------ HTTP entry point
     def handle(self, method: str, path: str, query: str | dict = '', headers: dict | None = None,
                body: bytes = b'', remote: str = '127.0.0.1') -> Response:
-        """Answer one İYS request; the WSGI app calls this.  Faults are applied here."""
+        """Answer one İYS request; the WSGI app calls this.  Faults are applied here.
+
+        *remote* is the caller's address; the simulator counts its limits (token, per-second,
+        hourly) for all callers together, as if they shared one IP.
+        """
         if isinstance(query, str):
             query = parse_qs(query, keep_blank_values=True)
         req = _Request(method, path, query, headers, body)
@@ -784,6 +792,12 @@ class IysSimulator:
                 return Response(200, self.v2_single[key])
         try:
             body = validate_body(data, now=self.utcnow(), strict=True, strict_recipient=True, check_transition=False)
+        except IysValidationError as exc:
+            return _from_validation(exc)
+        unknown = self._unknown_retailer(brand, body)
+        if unknown:
+            return unknown
+        try:
             validate_transition(self._current(brand, body), body['status'], body.get('consentDate'),
                                 body.get('source'), body['recipientType'])
         except IysValidationError as exc:
@@ -795,6 +809,14 @@ class IysSimulator:
             self._mark('v2_single', key, receipt)
         return Response(200, receipt)
 
+    def _unknown_retailer(self, brand, body) -> Response | None:
+        codes = ([body['retailerCode']] if body.get('retailerCode') else []) + list(body.get('retailerAccess') or [])
+        for code in codes:
+            if not self._find_retailer(brand, code):
+                return _errors('H180', f'İstek gövdesinde yer alan bayi İYS numarasıyla ({code}) herhangi bir bayi '
+                                       'bulunamadı.', status=403)
+        return None
+
     def _add_batch(self, req, iys, brand, v2=None):
         data = self._json(req)
         if not isinstance(data, list):
@@ -805,6 +827,12 @@ class IysSimulator:
             res = validate_batch(data, now=self.utcnow(), strict=True, strict_recipient=True)
         except IysValidationError as exc:
             return _from_validation(exc)
+        for i, body in enumerate(res.bodies):
+            unknown = body and self._unknown_retailer(brand, body)
+            if unknown:
+                payload = unknown.json()
+                payload['errors'][0]['index'] = i
+                return Response(403, payload)
         if not res.ok:
             first = res.errors[0]
             return Response(H_CODES.get(first.code, (422,))[0] or 422,
@@ -1229,7 +1257,9 @@ class IysSimulator:
     def _retailer_get(self, req, iys, brand, code):
         r = self._find_retailer(brand, code)
         if not r:
-            return _errors('H058', f'Bayi:{code} bulunamadı.', status=404)
+            # The GET operation documents no 404; 403 H180 ("retailerCode not found on the user") is listed.
+            return _errors('H180', 'retailerCode kullanıcı üzerinde bulunamadı.', status=403, location=['retailerCode'],
+                           value=code)
         return Response(200, self._retailer_public(r))
 
     def _retailer_delete(self, req, iys, brand, code):

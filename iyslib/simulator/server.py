@@ -26,6 +26,9 @@ class _Dropped(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'IysSimulator/0.1'
+    # One send per answer and no Nagle delay: keeps keep-alive round trips at loopback speed.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def log_message(self, format, *args):
         if getattr(self.server, 'verbose', False):
@@ -141,7 +144,7 @@ class SimulatorServer:
             return self
         self._httpd = _Server((self.host, self.port), self._app(), self._delay, self.verbose)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.05},
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.02},
                                         name=f'iys-simulator-{self.port}', daemon=True)
         self._thread.start()
         return self

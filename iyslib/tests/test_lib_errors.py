@@ -131,7 +131,7 @@ def test_transport_error_defaults():
     assert err.to_dict()['type'] == 'IysTransportError'
 
 
-def test_errors_pickle_free_and_loggable(caplog):
+def test_error_item_shape_and_logging(caplog):
     err = E.IysValidationError('H121', 'Telefon numarası geçersiz', location='recipient', value='+05')
     assert err.location == ['recipient'] and err.to_iys_item() == {
         'code': 'H121', 'message': 'Telefon numarası geçersiz', 'location': ['recipient'], 'value': '+05'}

@@ -108,3 +108,18 @@ def test_token_endpoint_fault_is_transient(fast_client, sim):
     with pytest.raises(IysServerError):
         fast_client.list_cities()
     assert fast_client.list_cities()
+
+
+def test_client_burst_is_throttled_to_ten_per_second(client, sim, clock):
+    """A burst of 35 calls: İYS (with its per-second limit on) never sees more than 10 in a second."""
+    sim.rate_limit_per_second = 10
+    client.get_access_token()
+    start = clock()
+    for _ in range(35):
+        client.list_cities()
+    stamps = sorted(r['at'] for r in sim.requests_log if r['path'] == '/info/city')
+    assert len(stamps) == 35
+    assert all(s['status'] == 200 for s in sim.requests_log)            # no 429 at all
+    worst = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
+    assert worst <= 10
+    assert clock() - start >= 2.9                                         # 35 calls need about 3 s
