@@ -105,7 +105,7 @@ class TestIysConcurrency(TransactionCase):
             rows = env["iys.outbox"].search([("brand_id", "=", brand_id)])
             self.assertEqual(set(rows.mapped("state")), {"done"})
 
-    def _client(self, account_id, own_cursor=True, timeout=(2, 3)):
+    def _client(self, account_id, own_cursor=True, timeout=15):
         config = IysConfig(self.server.url, SIM_USER, SIM_PASSWORD, IYS_CODE)
         config.timeout = timeout
         store = DbTokenStore(self.env, account_id=account_id, own_cursor=own_cursor)
@@ -118,6 +118,7 @@ class TestIysConcurrency(TransactionCase):
     def test_two_workers_fetch_a_single_token(self):
         account_id, _brand_id = self.committed_account()
         # The token service answers slowly (1 s): both workers need a token meanwhile.
+        self.patch(self.sim, "fault_delay", 1.0)
         self.sim.inject_fault("timeout", count=2, path_prefix="/oauth2/token")
         clients = [self._client(account_id), self._client(account_id)]
         barrier = threading.Barrier(len(clients))

@@ -171,13 +171,24 @@ class TestIysPush(IysSyncCommon):
         self.assertEqual(row.state, "done")
         self.assertEqual(len(self.sim_movements(PHONE_A)), 1)
 
-    def test_timeouts_after_processing_do_not_duplicate(self):
+    def test_timeout_after_processing_is_retried_without_duplicate(self):
+        res = self.record(PHONE_A)
+        # İYS records the batch but its answer comes too late: the client gives up waiting and
+        # submits the same body again (V2), which İYS does not record twice.
+        self.sim.inject_fault("timeout", count=1, path_prefix="/v2/sps", method="POST")
+        self.assertEqual(self.push().sent, 1)
+        self.assertEqual(self.poll().confirmed, 1)
+        self.assertEqual(len(self.sim_movements(PHONE_A)), 1)
+        self.assertEqual(self.sim.summary()["batches"], 2)
+        self.assertEqual(res.consent.iys_transaction_id, self.sim_movements(PHONE_A)[0]["transactionId"])
+
+    def test_lost_answers_beyond_the_client_retries_do_not_duplicate(self):
         res_a = self.record(PHONE_A)
         res_b = self.record(PHONE_B)
         rows = self.outbox_of(res_a) | self.outbox_of(res_b)
-        # İYS records the batch but the answer never arrives, four times in a row (the client
-        # retries three times): the submission fails with a retryable transport error.
-        self.sim.inject_fault("timeout", count=4, path_prefix="/v2/sps", method="POST")
+        # İYS records the batch but the connection drops before the answer, four times in a row
+        # (the client retries three times): the submission fails with a retryable transport error.
+        self.sim.inject_fault("drop", count=4, path_prefix="/v2/sps", method="POST")
         stats = self.push()
         self.assertEqual(stats.retried, 2)
         self.assertEqual(set(rows.mapped("state")), {"pending"})
@@ -189,7 +200,7 @@ class TestIysPush(IysSyncCommon):
         self.assertEqual(len(self.sim_movements(PHONE_B)), 1)
         self.assertEqual(res_a.consent.iys_transaction_id, self.sim_movements(PHONE_A)[0]["transactionId"])
 
-    def test_dropped_connection_and_rate_limit_are_retried_by_the_client(self):
+    def test_rate_limit_and_dropped_connection_are_retried_by_the_client(self):
         res = self.record(PHONE_A)
         self.sim.inject_fault("429_H124", count=1, path_prefix="/v2/sps", method="POST")
         self.sim.inject_fault("drop", count=1, path_prefix="/v2/sps", method="POST")
