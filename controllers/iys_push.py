@@ -21,6 +21,8 @@ _logger = logging.getLogger(__name__)
 
 #: compared when the account does not exist, so that the answer takes the same time
 _DUMMY = "x" * 43
+#: İYS sends lists of movements; anything much larger is not a push notification
+MAX_BODY = 10 * 1024 * 1024
 
 
 def _basic_credentials(httprequest):
@@ -64,6 +66,8 @@ class IysPushController(http.Controller):
                 {"error": "unauthorized"}, status=401,
                 headers=[("WWW-Authenticate", 'Basic realm="iys-push", charset="UTF-8"')],
             )
+        if (request.httprequest.content_length or 0) > MAX_BODY:
+            return request.make_json_response({"error": "too large"}, status=413)
         try:
             data = json.loads(request.httprequest.get_data() or b"")
         except (ValueError, UnicodeDecodeError):

@@ -26,6 +26,7 @@ Guarantees:
   the original request in the result. The same holds for the client's own retries after a
   timeout or a dropped connection.
 """
+import json
 import logging
 from collections import defaultdict
 from datetime import timedelta
@@ -84,6 +85,7 @@ class IysOutbox(models.Model):
     status = fields.Selection(related="event_id.new_status", store=True, string="Movement")
     state = fields.Selection(OUTBOX_STATES, required=True, default="pending", index=True, readonly=True)
     payload = fields.Json(readonly=True, help="The İYS Consent body, as validated when the movement was recorded.")
+    payload_text = fields.Text("Body sent to İYS", compute="_compute_payload_text")
     deadline = fields.Datetime(index=True, readonly=True)
     time_left = fields.Char(compute="_compute_time_left", help="Time left until the İYS deadline.")
     time_left_hours = fields.Float(compute="_compute_time_left", string="Hours left")
@@ -111,6 +113,11 @@ class IysOutbox(models.Model):
         return super(
             IysOutbox, self.with_context(mail_create_nosubscribe=True, mail_create_nolog=True, tracking_disable=True)
         ).create(vals_list)
+
+    @api.depends("payload")
+    def _compute_payload_text(self):
+        for row in self:
+            row.payload_text = json.dumps(row.payload, ensure_ascii=False, indent=1) if row.payload else False
 
     @api.depends("deadline", "state")
     def _compute_time_left(self):
