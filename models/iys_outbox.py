@@ -28,7 +28,6 @@ Guarantees:
 """
 import json
 import logging
-from collections import defaultdict
 from datetime import timedelta
 
 import psycopg2.errors
@@ -472,22 +471,31 @@ class IysOutbox(models.Model):
         brands = self._iys_sync_brands(brands)
         if not brands:
             return stats
-        rows = self.sudo().browse(self._iys_lock_rows(SQL(
-            "SELECT o.id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id WHERE %s "
-            "ORDER BY o.id FOR UPDATE OF o SKIP LOCKED",
+        self.env.flush_all()
+        self.env.cr.execute(SQL(
+            """SELECT o.brand_id, o.request_id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id
+                WHERE %s GROUP BY o.brand_id, o.request_id ORDER BY min(o.id) %s""",
             self._iys_pollable_sql(now, brands.ids, outbox_ids),
-        )))
-        requests = defaultdict(lambda: self.sudo().browse())
-        for row in rows:
-            requests[(row.brand_id, row.request_id)] |= row
+            SQL("LIMIT %s", max_requests) if max_requests else SQL(),
+        ))
+        requests = self.env.cr.fetchall()
+        Brand = self.env["iys.brand"].sudo()
         clients = {}
         paused = set()
         try:
-            for count, ((brand, request_id), request_rows) in enumerate(requests.items()):
-                if max_requests is not None and count >= max_requests:
-                    break
+            for brand_id, request_id in requests:
+                brand = Brand.browse(brand_id)
                 account = brand.account_id
                 if account in paused:
+                    continue
+                # Lock the request's rows one request at a time (each is committed before the next):
+                # rows another worker is polling are skipped.
+                request_rows = self.sudo().browse(self._iys_lock_rows(SQL(
+                    "SELECT o.id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id "
+                    "WHERE %s AND o.brand_id = %s AND o.request_id = %s ORDER BY o.id FOR UPDATE OF o SKIP LOCKED",
+                    self._iys_pollable_sql(now, brands.ids, outbox_ids), brand_id, request_id,
+                )))
+                if not request_rows:
                     continue
                 if brand not in clients:
                     try:

@@ -2,11 +2,14 @@
 import base64
 import json
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import HttpCase, tagged
 
-from .sync_common import IysSyncMixin
+from odoo.addons.l10n_tr_iys.models.iys_account import IysAccount
+
+from .sync_common import IysSyncMixin, client_options
 
 PHONE = "+905321140001"
 MAIL = "push.citizen@example.com"
@@ -27,6 +30,11 @@ class TestIysPushIn(IysSyncMixin, HttpCase):
             {"name": "Brand A", "code": "900001", "account_id": cls.account.id, "is_default": True}
         )
         cls._start_sync()
+        # İYS calls the endpoint while the registration request waits: give it time (the test
+        # thread must not use the shared test cursor before the server thread is done).
+        cls.startClassPatcher(patch.object(
+            IysAccount, "_iys_client_options", lambda account: dict(client_options(account), timeout=20)
+        ))
         cls.account.write({"simulator_url": cls.server.url, "poll_delay": 0})
         cls.user, cls.password = cls.account._iys_push_credentials()
         cls.url = f"/l10n_tr_iys/push/{cls.account.id}"
