@@ -20,9 +20,12 @@
     "data": [
         "security/security.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
         "views/iys_account_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
+        "views/iys_outbox_views.xml",
+        "wizards/iys_sync_wizard_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -5,6 +5,7 @@ from . import iys_brand
 from . import iys_consent
 from . import iys_consent_event
 from . import iys_outbox
+from . import iys_token
 from . import iys_consent_mixin
 from . import res_partner
 from . import crm_lead

@@ -1,0 +1,1 @@
+from . import iys_sync_wizard
