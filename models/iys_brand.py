@@ -1,4 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import datetime
 import logging
 import time
 
@@ -110,12 +111,21 @@ class IysBrand(models.Model):
 
     @api.model
     def _iys_cursor_outdated(self, after, now=None):
-        """True when a stored cursor points before İYS's 7-day window (``<epoch>_<transactionId>``)."""
+        """True when movements may have been missed: the stored cursor (``<epoch>_<transactionId>``)
+        points before İYS's 7-day window AND no pull succeeded within that window. A quiet brand
+        polled every hour keeps an old cursor legitimately: nothing happened after it."""
+        self.ensure_one()
+        now = now or time.time()
         try:
             epoch = float(str(after).split("_", 1)[0])
         except ValueError:
             return False
-        return epoch < (now or time.time()) - PULL_WINDOW_SECONDS
+        last_pull = (
+            self.iys_last_pull_date.replace(tzinfo=datetime.timezone.utc).timestamp()
+            if self.iys_last_pull_date else None
+        )
+        window_start = now - PULL_WINDOW_SECONDS
+        return epoch < window_start and (last_pull is None or last_pull < window_start)
 
     def _iys_pull(self, max_pages=None, limit=PULL_LIMIT_MAX):
         """Fetch citizen movements of this brand from İYS page by page and apply them.
@@ -149,7 +159,10 @@ class IysBrand(models.Model):
                                     "starting a full resync", brand.id)
                     after, restarted = None, True
                 try:
-                    page = client.pull_changes(after, limit=limit, source="IYS", brand_code=int(brand.code))
+                    page = client.pull_changes(
+                        after, limit=limit, source="IYS", brand_code=int(brand.code),
+                        last_polled_at=(brand.iys_last_pull_date or None) if after else None,
+                    )
                 except IysError as exc:
                     if after and not exc.retryable and not restarted:
                         _logger.warning("İYS pull of brand %s: İYS refused the cursor (%s); starting a full resync",

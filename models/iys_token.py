@@ -9,7 +9,6 @@ import psycopg2.errors
 from odoo import fields, models
 from odoo.tools import SQL
 
-from ..iyslib.const import TOKEN_REFRESH_MARGIN
 from ..iyslib.errors import IysTransportError
 from .iys_sync_common import in_test_mode
 
@@ -54,8 +53,8 @@ class DbTokenStore:
     * Every worker reads the same row, so one token serves all of them and the H084 lock one
       worker records stops every other worker too.
     * When the stored token cannot be used (missing or about to lapse) the client is about to
-      call the token service: ``get`` then locks the row (``SELECT … FOR UPDATE`` on a cursor of
-      its own) and keeps it locked until the client stores the new token with ``set``. A second
+      call the token service: the library enters :meth:`locked`, which locks the row
+      (``SELECT … FOR UPDATE`` on a cursor of its own) until the refresh is stored. A second
       worker waits on that lock, re-reads the row and finds the fresh token, so two workers never
       both fetch one (İYS allows only ~10 token calls an hour).
     * Token rows live in their own transactions: a rollback of the caller's work never loses a
@@ -63,8 +62,6 @@ class DbTokenStore:
       (nothing may be committed there).
     * Values are never logged.
 
-    Call :meth:`release` when done with a client (the synchronisation does it in ``finally``), in
-    case a token call failed before ``set``.
     """
 
     def __init__(self, env, account_id=None, own_cursor=None, clock=time.time, lock_timeout=30.0):
@@ -78,15 +75,6 @@ class DbTokenStore:
     @staticmethod
     def hash_key(key):
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-    def _usable(self, rec):
-        """True when the client will not call the token service with this record."""
-        if not rec:
-            return False
-        now = self.clock()
-        if rec.get("access_token") and now < (rec.get("access_expires_at") or 0) - TOKEN_REFRESH_MARGIN:
-            return True
-        return now < (rec.get("lock_until") or 0)
 
     def _new_cursor(self):
         """A cursor of its own, in READ COMMITTED: after waiting for another worker's lock it must
@@ -147,14 +135,13 @@ class DbTokenStore:
             cr.close()
 
     # ------------------------------------------------------------------ TokenStore protocol
-    def get(self, key):
-        self.release()
+    @contextlib.contextmanager
+    def locked(self, key):
+        """Exclusive access to *key* across every worker (the library holds it for a whole token
+        refresh): the row is locked with ``SELECT … FOR UPDATE`` on a cursor of the store's own,
+        and :meth:`get`/:meth:`set` inside use that cursor. A second worker waits here, then re-reads
+        the row and finds the token the first one stored, so two workers never both fetch one."""
         hkey = self.hash_key(key)
-        with self._short_cursor() as cr:
-            rec = self._select(cr, hkey)
-        if self._usable(rec):
-            return rec
-        # The client is about to call the token service: one worker at a time.
         cr = self._new_cursor() if self.own_cursor else self.env.cr
         try:
             if self.own_cursor:
@@ -165,7 +152,7 @@ class DbTokenStore:
                     hkey, self.account_id,
                 )
             )
-            rec = self._select(cr, hkey, lock=True)
+            self._select(cr, hkey, lock=True)
         except psycopg2.errors.LockNotAvailable:
             self._end(cr, commit=False)
             _logger.warning("İYS token: another worker has been fetching a token for %ss", self.lock_timeout)
@@ -176,30 +163,32 @@ class DbTokenStore:
         except Exception:
             self._end(cr, commit=False)
             raise
-        if self._usable(rec):  # another worker stored a fresh token while we waited
-            self._end(cr)
-            return rec
         self._held = (cr, hkey)
-        return rec
+        try:
+            yield
+        except Exception:
+            self._held = None
+            # Keep what was stored inside (a new token or an H084 lock must never be lost).
+            self._end(cr, commit=True)
+            raise
+        self._held = None
+        self._end(cr, commit=True)
+
+    def get(self, key):
+        hkey = self.hash_key(key)
+        if self._held and self._held[1] == hkey:
+            return self._select(self._held[0], hkey)
+        with self._short_cursor() as cr:
+            return self._select(cr, hkey)
 
     def set(self, key, value):
         hkey = self.hash_key(key)
         if self._held and self._held[1] == hkey:
-            cr = self._held[0]
-            self._held = None
-            try:
-                self._upsert(cr, hkey, value)
-            except Exception:
-                self._end(cr, commit=False)
-                raise
-            self._end(cr)
+            self._upsert(self._held[0], hkey, value)
             return
         with self._short_cursor() as cr:
             self._upsert(cr, hkey, value)
 
     def release(self):
-        """Give up the row lock taken by :meth:`get` if the client never called :meth:`set`."""
-        if self._held:
-            cr = self._held[0]
-            self._held = None
-            self._end(cr, commit=True)
+        """Kept for callers of the earlier protocol: locks now end with :meth:`locked`."""
+        return None

@@ -17,10 +17,13 @@ class TestIysPull(IysSyncCommon):
     """İYS -> Odoo: pull citizen movements with a durable cursor."""
 
     def citizen(self, address, status, channel="MESAJ", minutes_ago=10, brand=None, **kwargs):
-        return self.sim.inject_citizen_change(
+        movement = self.sim.inject_citizen_change(
             int((brand or self.brand).code), address, channel, status,
             consent_date=fields.Datetime.now() - timedelta(minutes=minutes_ago), **kwargs,
         )
+        # İYS (and the simulator) serve a movement once its second of recording is over.
+        self.sim.advance_clock(1)
+        return movement
 
     def consent(self, address, channel="MESAJ", brand=None):
         return self.Consent.search([("brand_id", "=", (brand or self.brand).id), ("channel", "=", channel),
@@ -117,7 +120,9 @@ class TestIysPull(IysSyncCommon):
         self.citizen(PHONE_A, "ONAY")
         self.brand._iys_pull()
         stale = f"{int(time.time()) - 8 * 86400}_{'a' * 64}"
-        self.brand.sudo().write({"iys_pull_after": stale, "iys_last_full_resync": False})
+        # The integration was down for 8 days: the last successful pull is as old as the cursor.
+        self.brand.sudo().write({"iys_pull_after": stale, "iys_last_full_resync": False,
+                                 "iys_last_pull_date": fields.Datetime.now() - timedelta(days=8)})
         self.sim.requests_log.clear()
         stats = self.brand._iys_pull()
         self.assertEqual(stats.unchanged, 1)
@@ -125,6 +130,20 @@ class TestIysPull(IysSyncCommon):
         changes = [e for e in self.sim.requests_log if e["path"].endswith("/consents/changes")]
         self.assertEqual(len(changes), 1)
         self.assertNotIn("after", changes[0]["query"])
+
+    def test_quiet_brand_keeps_its_old_cursor(self):
+        """An old cursor is no reason to resync while pulls keep succeeding: nothing happened since."""
+        self.citizen(PHONE_A, "ONAY")
+        self.brand._iys_pull()
+        old = f"{int(time.time()) - 8 * 86400}_{'a' * 64}"
+        self.brand.sudo().write({"iys_pull_after": old, "iys_last_full_resync": False,
+                                 "iys_last_pull_date": fields.Datetime.now() - timedelta(hours=1)})
+        self.sim.requests_log.clear()
+        self.brand._iys_pull()
+        self.assertFalse(self.brand.iys_last_full_resync)
+        changes = [e for e in self.sim.requests_log if e["path"].endswith("/consents/changes")]
+        self.assertEqual(len(changes), 1)
+        self.assertIn("after", changes[0]["query"])
 
     def test_transient_error_keeps_the_cursor(self):
         self.citizen(PHONE_A, "ONAY")

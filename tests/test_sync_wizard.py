@@ -96,6 +96,7 @@ class TestIysSyncWizard(IysSyncCommon):
 
     def test_pull_mode(self):
         self.sim.inject_citizen_change(int(self.brand.code), "+905321160003", "MESAJ", "ONAY")
+        self.sim.advance_clock(1)  # served once its second of recording is over
         wiz = self.wizard(mode="pull")
         self.assertEqual(wiz.scope, "all")
         wiz.action_preview()
