@@ -8,7 +8,7 @@ class CrmLead(models.Model):
 
     @api.depends("partner_id.iys_recipient_type")
     def _compute_iys_recipient_type(self):
-        super()._compute_iys_recipient_type()
+        return super()._compute_iys_recipient_type()
 
     def _iys_default_recipient_type(self):
         self.ensure_one()

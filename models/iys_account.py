@@ -1,7 +1,7 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 import os
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..iyslib import const
@@ -77,8 +77,33 @@ class IysAccount(models.Model):
     )
 
     _sql_constraints = [
-        ("iys_code_company_uniq", "unique(company_id, iys_code)", "An İYS code may be configured only once per company."),
+        (
+            "iys_code_company_uniq",
+            "unique(company_id, iys_code)",
+            "An İYS code may be configured only once per company.",
+        ),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        before = self.env["res.company"]._iys_default_brands()
+        accounts = super().create(vals_list)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return accounts
+
+    def write(self, vals):
+        if not {"active", "company_id", "sequence"}.intersection(vals):
+            return super().write(vals)
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().write(vals)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
+    def unlink(self):
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().unlink()
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
 
     @api.depends("environment", "simulator_url")
     def _compute_base_url(self):
@@ -111,18 +136,18 @@ class IysAccount(models.Model):
         for account in self:
             if not (account.iys_code or "").isdigit():
                 raise ValidationError(
-                    _("The İYS code must be a whole number, not “%(code)s”.", code=account.iys_code)
+                    self.env._("The İYS code must be a whole number, not “%(code)s”.", code=account.iys_code)
                 )
 
     def _get_client_config(self, brand=None):
         """Plain configuration for the İYS library client (no Odoo objects inside)."""
         self.ensure_one()
-        from ..iyslib.client import IysConfig
+        from ..iyslib.client import IysConfig  # noqa: PLC0415 - the HTTP client is loaded only to talk to İYS
 
         account = self.sudo()
         if account.environment != "simulator" and not (account.username and account.password):
             raise UserError(
-                _("The İYS account “%(name)s” has no API user or password.", name=account.name)
+                self.env._("The İYS account “%(name)s” has no API user or password.", name=account.name)
             )
         brand = brand or account.default_brand_id
         return IysConfig(

@@ -1,5 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 
@@ -29,11 +29,34 @@ class IysBrand(models.Model):
         ("code_account_uniq", "unique(account_id, code)", "A brand code may appear only once per İYS account."),
     ]
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        before = self.env["res.company"]._iys_default_brands()
+        brands = super().create(vals_list)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return brands
+
+    def write(self, vals):
+        if not {"is_default", "active", "account_id", "sequence"}.intersection(vals):
+            return super().write(vals)
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().write(vals)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
+    def unlink(self):
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().unlink()
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
     @api.constrains("code")
     def _check_code(self):
         for brand in self:
             if not (brand.code or "").isdigit():
-                raise ValidationError(_("The brand code must be a whole number, not “%(code)s”.", code=brand.code))
+                raise ValidationError(
+                    self.env._("The brand code must be a whole number, not “%(code)s”.", code=brand.code)
+                )
 
     @api.constrains("is_default", "account_id")
     def _check_single_default(self):
@@ -41,7 +64,7 @@ class IysBrand(models.Model):
             others = brand.account_id.brand_ids.filtered(lambda b, brand=brand: b.is_default and b != brand)
             if others:
                 raise ValidationError(
-                    _("Only one default brand per İYS account: “%(brand)s” is already the default.",
+                    self.env._("Only one default brand per İYS account: “%(brand)s” is already the default.",
                       brand=others[0].name)
                 )
 

@@ -3,9 +3,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
 from .iys_selections import (
-    CHANNEL_SELECTION,
     ORIGIN_SELECTION,
-    RECIPIENT_TYPE_SELECTION,
     SOURCE_SELECTION,
     STATUS_SELECTION,
     SYNC_STATE_SELECTION,
@@ -86,7 +84,7 @@ class IysConsentEvent(models.Model):
             )
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_append_only(self):
         if not self.env.su or not self.env.context.get("iys_allow_event_unlink"):
             raise AccessError(self.env._("Consent events are append-only and cannot be deleted."))
-        return super().unlink()

@@ -8,7 +8,7 @@ class ResPartner(models.Model):
 
     @api.depends("is_company", "parent_id.is_company")
     def _compute_iys_recipient_type(self):
-        super()._compute_iys_recipient_type()
+        return super()._compute_iys_recipient_type()
 
     def _iys_default_recipient_type(self):
         # A company, or a contact person at a company's business address, is a merchant (TACIR).
