@@ -38,6 +38,12 @@ MODULE = "l10n_tr_iys"
 BENCH_TAG = "iys-bench"
 
 
+def out(text=""):
+    """A line of the report (a script, not addon code: it writes to stdout)."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
 def odoo_tree():
     path = os.environ.get("ODOO_PATH")
     if not path or not (Path(path) / "odoo-bin").is_file():
@@ -68,7 +74,7 @@ def database_exists(db):
 
 
 def create_database(tree, addons_path, db):
-    print(f"Creating {db} with {MODULE} (no demo data) ...", flush=True)
+    out(f"Creating {db} with {MODULE} (no demo data) ...")
     cmd = [sys.executable, str(tree / "odoo-bin"), f"--addons-path={addons_path}", f"--database={db}",
            f"--init={MODULE}", "--without-demo=all", "--stop-after-init", "--workers=0", "--max-cron-threads=0",
            "--log-level=warn", *db_args()]
@@ -104,7 +110,7 @@ def fill(env, partners):
     cr.execute(SQL("SELECT count(*) FROM res_partner WHERE ref = %s", BENCH_TAG))
     existing = cr.fetchone()[0]
     if existing >= partners:
-        print(f"{existing} bench partners already there: fill skipped.", flush=True)
+        out(f"{existing} bench partners already there: fill skipped.")
         return brand
     started = time.perf_counter()
     start = existing + 1
@@ -113,11 +119,11 @@ def fill(env, partners):
         """INSERT INTO res_partner (name, complete_name, ref, active, type, is_company, lang, company_id,
                                     mobile, phone_sanitized, email, email_normalized, iys_recipient_type,
                                     create_date, write_date, create_uid, write_uid)
-           SELECT 'Bench ' || n, 'Bench ' || n, %(tag)s, true, 'contact', n %% 10 = 0, 'en_US', NULL,
+           SELECT 'Bench ' || n, 'Bench ' || n, %(tag)s, true, 'contact', mod(n, 10) = 0, 'en_US', NULL,
                   '+90532' || lpad(n::text, 7, '0'), '+90532' || lpad(n::text, 7, '0'),
-                  CASE WHEN n %% 10 <> 9 THEN 'bench' || n || '@example.com' END,
-                  CASE WHEN n %% 10 <> 9 THEN 'bench' || n || '@example.com' END,
-                  CASE WHEN n %% 10 = 0 THEN 'TACIR' ELSE 'BIREYSEL' END,
+                  CASE WHEN mod(n, 10) <> 9 THEN 'bench' || n || '@example.com' END,
+                  CASE WHEN mod(n, 10) <> 9 THEN 'bench' || n || '@example.com' END,
+                  CASE WHEN mod(n, 10) = 0 THEN 'TACIR' ELSE 'BIREYSEL' END,
                   now(), now(), 1, 1
              FROM generate_series(%(start)s, %(stop)s) AS n""",
         tag=BENCH_TAG, start=start, stop=partners,
@@ -134,13 +140,13 @@ def fill(env, partners):
                                         source, consent_date, sync_state, create_date, write_date, create_uid,
                                         write_uid)
                SELECT %(brand)s, %(account)s, %(company)s, %(channel)s,
-                      CASE WHEN n %% 10 = 0 THEN 'TACIR' ELSE 'BIREYSEL' END, %(address)s,
-                      CASE WHEN n %% 100 < %(onay)s THEN 'ONAY' ELSE 'RET' END, 'HS_WEB', now() - interval '1 day',
-                      CASE WHEN n %% 100 < %(confirmed)s THEN 'confirmed'
-                           WHEN n %% 100 < %(onay)s THEN 'pending' ELSE 'confirmed' END,
+                      CASE WHEN mod(n, 10) = 0 THEN 'TACIR' ELSE 'BIREYSEL' END, %(address)s,
+                      CASE WHEN mod(n, 100) < %(onay)s THEN 'ONAY' ELSE 'RET' END, 'HS_WEB', now() - interval '1 day',
+                      CASE WHEN mod(n, 100) < %(confirmed)s THEN 'confirmed'
+                           WHEN mod(n, 100) < %(onay)s THEN 'pending' ELSE 'confirmed' END,
                       now(), now(), 1, 1
                  FROM generate_series(%(start)s, %(stop)s) AS n
-                WHERE n %% 100 < %(all)s AND (%(channel)s <> 'EPOSTA' OR n %% 10 <> 9)""",
+                WHERE mod(n, 100) < %(all)s AND (%(channel)s <> 'EPOSTA' OR mod(n, 10) <> 9)""",
             brand=brand.id, account=brand.account_id.id, company=company.id, channel=channel,
             address=SQL(column), onay=confirmed + waiting, confirmed=confirmed, all=confirmed + waiting + refused,
             start=start, stop=partners,
@@ -148,8 +154,7 @@ def fill(env, partners):
     cr.execute(SQL("ANALYZE res_partner"))
     cr.execute(SQL("ANALYZE iys_consent"))
     env.invalidate_all()
-    print(f"Filled {partners - existing} partners and their consents in {time.perf_counter() - started:.0f}s",
-          flush=True)
+    out(f"Filled {partners - existing} partners and their consents in {time.perf_counter() - started:.0f}s")
     return brand
 
 
@@ -182,12 +187,12 @@ def main():
         Mixin = env["iys.consent.mixin"]
         started = time.perf_counter()
         counts = Mixin._iys_bulk_recompute_states(company)
-        print(f"Initial bulk fill of the stored states: {time.perf_counter() - started:.1f}s, rows {counts}",
-              flush=True)
+        out(f"Initial bulk fill of the stored states: {time.perf_counter() - started:.1f}s, rows {counts}")
         env.flush_all()
+        cr.execute("ANALYZE res_partner")
         total = Partner.search_count([])
         allowed = Partner.search_count([("iys_sms_state", "=", "allowed")])
-        print(f"\n{total} partners, {allowed} with SMS allowed; {args.runs} runs each\n", flush=True)
+        out(f"\n{total} partners, {allowed} with SMS allowed; {args.runs} runs each\n")
 
         sms_allowed = [("iys_sms_state", "=", "allowed")]
         odoo_valid = [("phone_sanitized", "!=", False), ("phone_sanitized_blacklisted", "=", False)]
@@ -216,30 +221,43 @@ def main():
         ):
             samples, _result = timed(func, args.runs)
             rows.append((label, samples))
-            print(f"  {label:<40} {fmt(samples)}", flush=True)
+            out(f"  {label:<40} {fmt(samples)}")
         ratio_page = statistics.median(rows[0][1]) / statistics.median(rows[1][1])
         ratio_count = statistics.median(rows[2][1]) / statistics.median(rows[3][1])
-        print(f"  with/without ratio: first 80 ×{ratio_page:.2f}, count ×{ratio_count:.2f}", flush=True)
-
-        policies = iter(["allow", "block"] * args.runs)
+        out(f"  with/without ratio: first 80 ×{ratio_page:.2f}, count ×{ratio_count:.2f}")
 
         def flip_policy():
-            company.iys_pending_policy = next(policies)  # the write triggers the bulk recompute
+            # the write triggers the bulk recompute of the records with an ONAY waiting for İYS
+            company.iys_pending_policy = "allow" if company.iys_pending_policy == "block" else "block"
             env.flush_all()
 
         samples, _result = timed(flip_policy, args.runs)
-        print(f"  {'Bulk recompute (pending policy changed)':<40} {fmt(samples)}", flush=True)
+        out(f"  {'Bulk recompute (pending policy changed)':<40} {fmt(samples)}")
         samples, _result = timed(lambda: Mixin._iys_bulk_recompute_states(company), args.runs)
-        print(f"  {'Bulk recompute (nothing changed)':<40} {fmt(samples)}", flush=True)
+        out(f"  {'Bulk recompute, all records (no change)':<40} {fmt(samples)}")
+        brands = env["iys.brand"].search([("company_id", "=", company.id)], order="id")
+        other = env["iys.brand"].create({"name": "Bench 2", "code": "990002", "account_id": brands[0].account_id.id,
+                                         "sequence": 1000})
+        brands.write({"is_default": False})  # the first brand by sequence is then the default
+        env.flush_all()
+
+        def switch_brand():
+            # the default brand moves: every record is recomputed (and changes)
+            other.sequence = -1 if company.iys_default_brand_id != other else 1000
+            env.flush_all()
+
+        samples, _result = timed(switch_brand, min(args.runs, 3))
+        out(f"  {'Bulk recompute (default brand changed)':<40} {fmt(samples)}")
         cr.execute("EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) SELECT id FROM res_partner "
                    "WHERE iys_sms_state = 'allowed' AND active ORDER BY complete_name, id DESC LIMIT 80")
-        print("\n  Plan of the list page:\n    " + "\n    ".join(row[0] for row in cr.fetchall()), flush=True)
+        out("\n  Plan of the list page:\n    " + "\n    ".join(row[0] for row in cr.fetchall()))
         if args.keep:
-            cr.commit()
+            # keep the generated data of this throw-away database for the next run
+            cr.commit()  # pylint: disable=invalid-commit
         else:
             cr.rollback()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nPeak RSS of this process: {peak:.0f} MB", flush=True)
+    out(f"\nPeak RSS of this process: {peak:.0f} MB")
 
 
 if __name__ == "__main__":

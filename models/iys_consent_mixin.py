@@ -3,6 +3,7 @@ from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.osv import expression
 from odoo.tools import SQL
 
 from ..iyslib.errors import IysValidationError
@@ -275,69 +276,79 @@ class IysConsentMixin(models.AbstractModel):
         return holders_by_channel
 
     @api.model
-    def _iys_bulk_recompute_states(self, companies):
-        """Recompute every state of the records of ``companies`` in SQL, one UPDATE per model,
-        through the policy's SQL twin. Used when a company's send policy or default brand changes
-        (the ORM would load every record). Records without a company follow ``env.company``."""
-        companies = companies.sudo()
-        if not companies:
-            return {}
-        self.env["iys.consent"].flush_model()
-        config = [(c.id, c.iys_default_brand_id.id or None, c.iys_pending_policy or "block") for c in companies]
-        counts = {}
-        for name in self._iys_models():
-            counts[name] = self.env[name]._iys_bulk_recompute_model(config)
-        return counts
+    def _iys_bulk_recompute_states(self, companies, only_unconfirmed=False):
+        """Recompute the states of the records of ``companies`` in SQL, through the policy's SQL
+        twin: one UPDATE per model (and company). Used when a company's send policy or default
+        brand changes, where the ORM would load every record. Records without a company follow
+        ``env.company``.
 
-    def _iys_bulk_recompute_model(self, config):
-        """One UPDATE of the three states of this model for ``config`` [(company id, brand id, policy)]."""
-        columns = [self._iys_address_column(ch) for ch in STATE_FIELDS] + ["iys_recipient_type"]
-        if "company_id" in self._fields:
-            columns.append("company_id")
-        self.flush_model([c for c in columns if c in self._fields] + list(STATE_FIELDS.values()))
-        if "company_id" in self._fields:
-            company_expr = SQL("COALESCE(t.company_id, %s)", self.env.company.id)
-        else:
-            company_expr = SQL("%s", self.env.company.id)
+        :param only_unconfirmed: only the records with an ONAY waiting for İYS (pending or sent)
+            can change: what a change of the pending policy needs.
+        :returns: {model name: number of records whose states changed}
+        """
+        counts = defaultdict(int)
+        self.env["iys.consent"].flush_model()
+        for company in companies.sudo():
+            brand = company.iys_default_brand_id
+            if only_unconfirmed and not brand:
+                continue
+            for name in self._iys_models():
+                counts[name] += self.env[name]._iys_bulk_recompute_model(
+                    company, brand, company.iys_pending_policy or "block", only_unconfirmed=only_unconfirmed
+                )
+        return dict(counts)
+
+    def _iys_bulk_recompute_model(self, company, brand, policy, only_unconfirmed=False):
+        """One UPDATE of the three states of this model's records of ``company``."""
+        fnames = list(STATE_FIELDS.values())
+        has_company = "company_id" in self._fields
+        shared = company == self.env.company  # records without a company follow env.company
+        if not has_company and not shared:
+            return 0
+        columns = {self._iys_address_column(channel) for channel in STATE_FIELDS} | {"iys_recipient_type"}
+        self.flush_model([c for c in columns | {"company_id"} if c in self._fields] + fnames)
+        where = []
+        if has_company:
+            where.append(SQL("(t.company_id = %s OR t.company_id IS NULL)", company.id) if shared
+                         else SQL("t.company_id = %s", company.id))
+        if only_unconfirmed:
+            waiting = []
+            for channels, column in ((("EPOSTA",), "email_normalized"), (("MESAJ", "ARAMA"), "phone_sanitized")):
+                waiting.append(SQL(
+                    "t.%s IN (SELECT c.address FROM iys_consent c WHERE c.brand_id = %s AND c.channel IN %s"
+                    " AND c.status = 'ONAY' AND c.sync_state IN %s)",
+                    SQL.identifier(column), brand.id, channels, WAITING_SYNC_STATES,
+                ))
+            where.append(SQL("(%s)", SQL(" OR ").join(waiting)))
         rtype = SQL("COALESCE(t.iys_recipient_type, 'BIREYSEL')")
         joins, values = [], {}
         for channel, fname in STATE_FIELDS.items():
             alias = SQL.identifier(f"c_{channel.lower()}")
             column = SQL.identifier("t", self._iys_address_column(channel))
             joins.append(SQL(
-                "LEFT JOIN iys_consent %(alias)s ON %(alias)s.brand_id = cfg.brand_id"
+                "LEFT JOIN iys_consent %(alias)s ON %(alias)s.brand_id = %(brand)s"
                 " AND %(alias)s.channel = %(channel)s AND %(alias)s.address = %(column)s"
                 " AND %(alias)s.recipient_type = %(rtype)s",
-                alias=alias, channel=channel, column=column, rtype=rtype,
+                alias=alias, brand=brand.id or None, channel=channel, column=column, rtype=rtype,
             ))
-            status = SQL("%s.status", alias)
-            sync = SQL("%s.sync_state", alias)
             values[fname] = SQL(
-                "CASE WHEN %(column)s IS NULL THEN NULL WHEN cfg.policy = 'allow' THEN %(allow)s ELSE %(block)s END",
-                column=column,
-                allow=iys_policy.decide_sql(rtype, status, sync, "allow"),
-                block=iys_policy.decide_sql(rtype, status, sync, "block"),
+                "CASE WHEN %s IS NULL THEN NULL ELSE %s END",
+                column, iys_policy.decide_sql(rtype, SQL("%s.status", alias), SQL("%s.sync_state", alias), policy),
             )
-        fnames = list(STATE_FIELDS.values())
         self.env.cr.execute(SQL(
-            """WITH cfg(company_id, brand_id, policy) AS (
-                   SELECT * FROM unnest(%(companies)s::int[], %(brands)s::int[], %(policies)s::varchar[])
-               ), fresh AS (
+            """WITH fresh AS (
                    SELECT t.id, %(selects)s
                      FROM %(table)s t
-                     JOIN cfg ON cfg.company_id = %(company)s
                      %(joins)s
+                    WHERE %(where)s
                )
                UPDATE %(table)s AS u SET %(sets)s
                  FROM fresh
                 WHERE u.id = fresh.id AND (%(changed)s)""",
-            companies=[c[0] for c in config],
-            brands=[c[1] for c in config],
-            policies=[c[2] for c in config],
             selects=SQL(", ").join(SQL("%s AS %s", values[f], SQL.identifier(f)) for f in fnames),
             table=SQL.identifier(self._table),
-            company=company_expr,
             joins=SQL(" ").join(joins),
+            where=SQL(" AND ").join(where) if where else SQL("TRUE"),
             sets=SQL(", ").join(SQL("%s = fresh.%s", SQL.identifier(f), SQL.identifier(f)) for f in fnames),
             changed=SQL(" OR ").join(
                 SQL("u.%s IS DISTINCT FROM fresh.%s", SQL.identifier(f), SQL.identifier(f)) for f in fnames
@@ -350,28 +361,30 @@ class IysConsentMixin(models.AbstractModel):
     # ------------------------------------------------------------------------------------------
     # Waiting for / rejected by İYS (searchable, not stored)
     # ------------------------------------------------------------------------------------------
-    def _iys_sync_state_query(self, sync_states):
-        """SQL subquery: ids of the records with a consent (any brand of the user's companies) of
-        their sending addresses in one of ``sync_states``."""
-        parts = []
-        for channels, column in ((("EPOSTA",), "email_normalized"), (("MESAJ", "ARAMA"), "phone_sanitized")):
-            if column not in self._fields:
-                continue
-            parts.append(SQL(
-                "SELECT t.id FROM %(table)s t JOIN iys_consent c ON c.address = t.%(column)s"
-                " WHERE c.channel IN %(channels)s AND c.sync_state IN %(states)s AND c.company_id IN %(companies)s",
-                table=SQL.identifier(self._table), column=SQL.identifier(column), channels=channels,
-                states=tuple(sync_states), companies=tuple(self.env.companies.ids),
-            ))
-        return SQL("(%s)", SQL(" UNION ").join(parts))
-
     def _iys_sync_state_domain(self, sync_states, operator, value):
+        """Domain of the records with a consent (any brand of the user's companies) of their
+        sending addresses in one of ``sync_states``: address IN (SQL subquery), per address
+        column, which PostgreSQL answers with a hashed subplan over the (few) waiting consents."""
         if operator not in ("=", "!="):
             raise UserError(self.env._("Unsupported search on an İYS flag: %(operator)s", operator=operator))
         self.env["iys.consent"].flush_model(["address", "channel", "sync_state", "company_id"])
-        self.flush_model([c for c in ("email_normalized", "phone_sanitized") if c in self._fields])
         positive = (operator == "=") == bool(value)
-        return [("id", "in" if positive else "not in", self._iys_sync_state_query(sync_states))]
+        leaves = []
+        for channels, column in ((("EPOSTA",), "email_normalized"), (("MESAJ", "ARAMA"), "phone_sanitized")):
+            if column not in self._fields:
+                continue
+            addresses = SQL(
+                "(SELECT c.address FROM iys_consent c WHERE c.channel IN %s AND c.sync_state IN %s"
+                " AND c.company_id IN %s)",
+                channels, tuple(sync_states), tuple(self.env.companies.ids),
+            )
+            if positive:
+                leaves.append([(column, "in", addresses)])
+            else:  # consents' addresses are never NULL: NOT IN is safe, a NULL column is "not waiting"
+                leaves.append(["|", (column, "=", False), (column, "not in", addresses)])
+        if not leaves:
+            return expression.FALSE_DOMAIN if positive else expression.TRUE_DOMAIN
+        return expression.OR(leaves) if positive else expression.AND(leaves)
 
     def _search_iys_waiting(self, operator, value):
         return self._iys_sync_state_domain(WAITING_SYNC_STATES, operator, value)

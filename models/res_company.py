@@ -35,7 +35,8 @@ class ResCompany(models.Model):
             changed = self.filtered(lambda c: c.iys_pending_policy != vals["iys_pending_policy"])
         result = super().write(vals)
         if changed:
-            self.env["iys.consent.mixin"]._iys_bulk_recompute_states(changed)
+            # Only an individual's ONAY waiting for İYS reads the pending policy.
+            self.env["iys.consent.mixin"]._iys_bulk_recompute_states(changed, only_unconfirmed=True)
         return result
 
     @api.model
@@ -43,6 +44,8 @@ class ResCompany(models.Model):
         """{company id: default brand id} of every company with an İYS account (archived ones too),
         read fresh: brands or accounts may just have changed in this transaction."""
         accounts = self.env["iys.account"].sudo().with_context(active_test=False).search([("company_id", "!=", False)])
+        # A brand's sequence decides the default when none is marked: re-read the brands in order.
+        accounts.invalidate_recordset(["brand_ids", "default_brand_id"])
         companies = accounts.company_id
         companies.invalidate_recordset(["iys_account_id", "iys_default_brand_id"])
         return {company.id: company.iys_default_brand_id.id for company in companies}

@@ -44,7 +44,8 @@ class TestPartnerStates(IysCommon):
         cls.env["iys.consent"]._iys_record_movements([{
             "brand_id": (brand or cls.brand).id, "channel": channel, "recipient_type": recipient_type,
             "address": address, "status": "ONAY", "source": "HS_WEB",
-            "consent_date": cls._next_date() - timedelta(days=1), "transaction_id": f"{(brand or cls.brand).id}{address}{channel}".ljust(64, "0"),
+            "consent_date": cls._next_date() - timedelta(days=1),
+            "transaction_id": f"{(brand or cls.brand).id}{address}{channel}".ljust(64, "0"),
         }], "iys_query")
 
     def states(self, records, fname="iys_sms_state"):
@@ -140,6 +141,12 @@ class TestPartnerStates(IysCommon):
         self.brand_b.is_default = False
         self.brand.is_default = True
         self.assertEqual(self.p_confirmed.iys_sms_state, "allowed")
+        # Without a brand marked as default, the first by sequence is the default.
+        self.brand.is_default = False
+        self.assertEqual(self.p_confirmed.iys_sms_state, "allowed")
+        self.brand_b.sequence = 0
+        self.assertEqual(self.env.company.iys_default_brand_id, self.brand_b)
+        self.assertEqual(self.p_confirmed.iys_sms_state, "no_consent")
 
     def test_sync_confirmation_refreshes_states(self):
         consent = self.Consent.search([("address", "=", "+905320000002")])
