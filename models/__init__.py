@@ -12,3 +12,6 @@ from . import crm_lead
 from . import mailing_contact
 from . import res_company
 from . import res_config_settings
+from . import mail_blacklist
+from . import phone_blacklist
+from . import mailing_subscription

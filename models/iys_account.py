@@ -149,6 +149,27 @@ class IysAccount(models.Model):
         ),
     ]
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        before = self.env["res.company"]._iys_default_brands()
+        accounts = super().create(vals_list)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return accounts
+
+    def write(self, vals):
+        if not {"active", "company_id", "sequence"}.intersection(vals):
+            return super().write(vals)
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().write(vals)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
+    def unlink(self):
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().unlink()
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
     @api.depends("environment", "simulator_url")
     def _compute_base_url(self):
         for account in self:

@@ -59,6 +59,27 @@ class IysBrand(models.Model):
         ("code_account_uniq", "unique(account_id, code)", "A brand code may appear only once per İYS account."),
     ]
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        before = self.env["res.company"]._iys_default_brands()
+        brands = super().create(vals_list)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return brands
+
+    def write(self, vals):
+        if not {"is_default", "active", "account_id", "sequence"}.intersection(vals):
+            return super().write(vals)
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().write(vals)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
+    def unlink(self):
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().unlink()
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
     @api.constrains("code")
     def _check_code(self):
         for brand in self:

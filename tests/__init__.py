@@ -7,3 +7,7 @@ from . import test_sync_push_in
 from . import test_sync_deadline
 from . import test_sync_wizard
 from . import test_sync_health
+from . import test_consent_wizard
+from . import test_partner_states
+from . import test_optout_bridge
+from . import test_tour

@@ -1,1 +1,4 @@
 from . import iys_sync_wizard
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from . import iys_consent_wizard
+from . import iys_consent_wizard_address
