@@ -20,14 +20,28 @@
     "data": [
         "security/security.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
         "views/iys_account_views.xml",
+        "views/iys_consent_views.xml",
+        "views/iys_consent_event_views.xml",
         "views/res_config_settings_views.xml",
+        "views/res_partner_views.xml",
+        "views/crm_lead_views.xml",
+        "views/mailing_contact_views.xml",
+        "wizards/iys_consent_wizard_views.xml",
         "views/menus.xml",
+        "views/iys_outbox_views.xml",
+        "wizards/iys_sync_wizard_views.xml",
         "views/iys_consent_import_views.xml",
         "data/iys_consent_import_data.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "l10n_tr_iys/static/src/tests/tours/**/*",
+        ],
+    },
     "application": True,
 }

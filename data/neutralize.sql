@@ -3,4 +3,12 @@
 UPDATE iys_account
    SET environment = 'simulator',
        username = NULL,
-       password = NULL;
+       password = NULL,
+       push_username = NULL,
+       push_password = NULL,
+       push_info = NULL;
+-- Tokens (and the H084 token lock) belong to the live API user: forget them.
+DELETE FROM iys_token;
+-- The pull cursors point into the live İYS feed.
+UPDATE iys_brand
+   SET iys_pull_after = NULL;

@@ -39,6 +39,7 @@ from .errors import (
     IysApiError,
     IysAuthError,
     IysError,
+    IysOutcomeUnknownError,
     IysRateLimitError,
     IysServerError,
     IysTokenLockError,
@@ -46,7 +47,12 @@ from .errors import (
     IysValidationError,
     explain,
 )
+from .client import (
+    UNKNOWN, BatchItemResult, BatchSubmitResult, ChangesPage, ConsentReceipt, ConsentRecord, FileTokenStore,
+    FileVerification, IysClient, IysConfig, LockingTokenStore, MemoryTokenStore, TokenStore,
+)
 from .masking import MaskingFilter, mask_recipient, mask_text
+from .throttle import Throttle
 from .normalize import normalize_email, normalize_phone, normalize_recipient
 from .rules import (
     BatchValidation,
@@ -66,8 +72,12 @@ __all__ = [
     'TR_TZ', 'TYPES', 'is_iys_source',
     'add_business_days', 'business_days_between', 'deadline', 'is_business_day', 'parse_iys_date',
     'to_iys_date',
-    'H_CODES', 'IysApiError', 'IysAuthError', 'IysError', 'IysRateLimitError', 'IysServerError',
+    'H_CODES', 'IysApiError', 'IysAuthError', 'IysError', 'IysOutcomeUnknownError', 'IysRateLimitError',
+    'IysServerError',
     'IysTokenLockError', 'IysTransportError', 'IysValidationError', 'explain',
+    'UNKNOWN', 'BatchItemResult', 'BatchSubmitResult', 'ChangesPage', 'ConsentReceipt', 'ConsentRecord',
+    'FileTokenStore', 'FileVerification', 'IysClient', 'IysConfig', 'LockingTokenStore', 'MemoryTokenStore',
+    'TokenStore', 'Throttle',
     'MaskingFilter', 'mask_recipient', 'mask_text',
     'normalize_email', 'normalize_phone', 'normalize_recipient',
     'BatchValidation', 'CurrentState', 'validate_batch', 'validate_body', 'validate_consent',

@@ -93,6 +93,10 @@ BATCH_MAX = 1000
 MULTI_STATUS_MAX = 1000
 #: Maximum page size of the pull (H507).
 PULL_LIMIT_MAX = 1000
+#: The pull serves the movements of the last 7 days …
+PULL_WINDOW_SECONDS = 7 * 86400
+#: … up to 60 minutes before the request.
+PULL_LAG_SECONDS = 3600
 #: Maximum page size of history and retailer listings (H186).
 PAGE_LIMIT_MAX = 100
 #: Maximum retailers / recipients in retailer-access lists (H126/H127).

@@ -116,12 +116,13 @@ def turkish_holidays(year: int) -> dict:
 def is_business_day(day) -> bool:
     """True for Monday–Friday that is not a Turkish public holiday.
 
-    *day* is a :class:`datetime.date` in Turkish local time.  A datetime is reduced to its date as
-    given (pass local time).  Half-day holidays (arife afternoons, 28 Ekim afternoon) count as
-    business days.
+    A :class:`datetime.date` is a calendar day in Turkish local time.  A :class:`datetime.datetime`
+    is an instant like everywhere else in this module: naive means UTC (aware ones are converted),
+    and the Turkish local date of that instant is checked (Sunday 22:30 UTC is Monday 01:30 in
+    Türkiye).  Half-day holidays (arife afternoons, 28 Ekim afternoon) count as business days.
     """
     if isinstance(day, dt.datetime):
-        day = day.date()
+        day = to_local(day).date()
     if day.weekday() >= 5:
         return False
     return day not in _holidays_for(day.year)

@@ -10,6 +10,12 @@ attributes tell the caller what to do:
 
 Retry semantics are decided in this module only.  Callers (for example an outbox) just obey them.
 
+A third attribute, ``outcome_unknown``, is True when a request that must not be repeated blindly
+(a V1 add or batch, a retailer creation …) was sent but no usable answer came back (timeout,
+dropped connection, 5xx, unreadable answer).  İYS may or may not have recorded it, so such an
+error is **not** retryable (:class:`IysOutcomeUnknownError`): query the status (or use the
+idempotent V2 endpoints) before sending anything again.
+
 ``H_CODES`` maps every İYS error code of the core API to ``(http_status, english, turkish,
 retry_class)`` where ``retry_class`` is ``'Y'`` (transient: retry with back-off), ``'W'`` (wait for
 the limit window, then retry) or ``'N'`` (fix the data; never resend unchanged).
@@ -21,7 +27,7 @@ import random
 
 __all__ = [
     'H_CODES', 'IysError', 'IysValidationError', 'IysApiError', 'IysAuthError', 'IysRateLimitError',
-    'IysTokenLockError', 'IysServerError', 'IysTransportError', 'explain', 'retry_class',
+    'IysTokenLockError', 'IysServerError', 'IysTransportError', 'IysOutcomeUnknownError', 'explain', 'retry_class',
     'error_from_response', 'parse_error_items', 'default_retry_after',
 ]
 
@@ -160,8 +166,12 @@ H_CODES: dict[str, tuple[int | None, str, str, str]] = {
              'Tarih YYYY-AA-GG SS:dd:ss biçiminde (Türkiye saati) olmalıdır.', _N),
     'H160': (422, 'Phone numbers cannot be longer than 15 characters.',
              'Telefon numarası 15 karakterden uzun olamaz.', _N),
-    'H162': (422, 'The consent date is in the future; check the clock.',
-             'İzin tarihi ileri bir tarih; saat ayarını kontrol edin.', _N),
+    'H162': (422, 'The consent date is in the future for İYS. Usually clock drift between the HS and İYS: '
+                  'the same request succeeds once İYS\'s clock has passed the date (retry in about a minute); '
+                  'a date far ahead is a data error.',
+             'İzin tarihi İYS için ileri bir tarih. Genellikle HS ile İYS arasındaki saat farkından kaynaklanır: '
+             'İYS saati bu tarihi geçince aynı istek başarılı olur (yaklaşık bir dakika sonra yeniden deneyin); '
+             'çok ileri bir tarih veri hatasıdır.', _W),
     'H163': (422, 'The retailer list is empty.',
              'Bayi listesi boş.', _N),
     'H164': (422, 'The recipients list is empty.',
@@ -399,6 +409,9 @@ H_CODES: dict[str, tuple[int | None, str, str, str]] = {
 
 #: Codes that mean "too many requests" (handled by :class:`IysRateLimitError`).
 RATE_LIMIT_CODES = frozenset({'H083', 'H124', 'H086', 'H089'})
+#: 'W'-class codes that are not rate limits: the same request succeeds after a wait (H162: the
+#: consent date is still ahead of İYS's clock).  They are reported as :class:`IysApiError`.
+_WAIT_NOT_LIMIT_CODES = frozenset({'H162'})
 #: Codes that mean the credentials or the token are wrong.
 AUTH_CODES = frozenset({'H250', 'H251', 'H252', 'H351'})
 
@@ -412,6 +425,8 @@ _DEFAULT_RETRY_AFTER = {
     'H089': 300.0,
     'H453': 3600.0,
     'H465': 180.0,
+    # Clock drift: İYS's clock passes the consent date within seconds; a minute is a safe margin.
+    'H162': 60.0,
     'H351': 0.0,
 }
 _SERVER_RETRY_AFTER = 30.0      # 5xx and Y-class codes
@@ -460,13 +475,17 @@ class IysError(Exception):
         retryable: True when the same request may succeed later.
         retry_after: minimum seconds to wait before retrying (``None`` when not retryable).
         errors: all the errors of a multi-error answer (this one included), as IysError objects.
+        outcome_unknown: True when the request was sent and İYS may have processed it although no
+            usable answer came back (see :class:`IysOutcomeUnknownError`).
     """
 
     default_retryable = False
 
     def __init__(self, message: str = '', code: str | None = None, http_status: int | None = None,
                  index: int | None = None, location=None, value=None, retryable: bool | None = None,
-                 retry_after: float | None = None, errors: list | None = None, detail_en: str | None = None):
+                 retry_after: float | None = None, errors: list | None = None, detail_en: str | None = None,
+                 outcome_unknown: bool = False):
+        self.outcome_unknown = bool(outcome_unknown)
         self.code = code
         self.http_status = http_status
         self.message = message or explain(code, 'tr')
@@ -546,7 +565,7 @@ class IysError(Exception):
         return {
             'type': type(self).__name__, 'code': self.code, 'http_status': self.http_status,
             'message': self.message, 'index': self.index, 'location': self.location, 'value': self.value,
-            'retryable': self.retryable, 'retry_after': self.retry_after,
+            'retryable': self.retryable, 'retry_after': self.retry_after, 'outcome_unknown': self.outcome_unknown,
         }
 
     def to_iys_item(self) -> dict:
@@ -577,7 +596,12 @@ class IysValidationError(IysError):
 
 
 class IysApiError(IysError):
-    """İYS answered with an error that resending unchanged will not fix."""
+    """İYS answered with an error about the request itself.
+
+    Resending it unchanged does not help (``retryable`` False), except for the few ``'W'``-class
+    codes that are not rate limits, such as H162 (consent date ahead of İYS's clock), which
+    succeed unchanged once time has passed (``retryable`` True, ``retry_after`` set).
+    """
 
     default_retryable = False
 
@@ -624,6 +648,34 @@ class IysTransportError(IysError):
 
     def __init__(self, message: str = '', **kw):
         kw.setdefault('retry_after', _TRANSPORT_RETRY_AFTER)
+        super().__init__(message, **kw)
+
+
+class IysOutcomeUnknownError(IysTransportError):
+    """A non-idempotent request was sent but its outcome is unknown: **do not resend it blindly**.
+
+    Raised for V1 single adds, V1 batches and the other requests that İYS would execute twice
+    (retailer creation, access grants, push registration …) when the request left the process but
+    no usable answer came back: a read timeout, a dropped connection, a 5xx answer (``code`` and
+    ``http_status`` are kept) or an unreadable success answer.  İYS may have recorded it.  Sending
+    the same V1 add again would then be refused with H178 (or record a second movement), so the
+    error is **not retryable** (``retryable`` False, ``outcome_unknown`` True).
+
+    What to do: query the consent status (:meth:`~iyslib.client.IysClient.get_consent_status`,
+    the pull feed or the batch result) and resend only if İYS does not hold the movement, or use
+    the idempotent V2 endpoints (the client's default), which the client retries by itself.
+
+    Attributes:
+        cause: the underlying transport or server error.
+    """
+
+    default_retryable = False
+
+    def __init__(self, message: str = '', cause: IysError | None = None, **kw):
+        kw['retryable'] = False
+        kw['retry_after'] = None
+        kw['outcome_unknown'] = True
+        self.cause = cause
         super().__init__(message, **kw)
 
 
@@ -681,7 +733,7 @@ def _class_for(code: str | None, http_status: int | None, oauth: bool):
     rc = retry_class(code)
     if rc == 'Y' or (http_status is not None and http_status >= 500 and rc != 'N'):
         return IysServerError
-    if rc == 'W':
+    if rc == 'W' and code not in _WAIT_NOT_LIMIT_CODES:
         return IysRateLimitError
     return IysApiError
 
@@ -742,7 +794,9 @@ def error_from_response(http_status: int | None, body, headers=None, now: float 
         kw = {'code': it['code'], 'http_status': http_status, 'index': it['index'], 'location': it['location'],
               'value': it['value']}
         if cls is IysTokenLockError:
-            ra = retry_after if retry_after is not None else default_retry_after('H084')
+            # İYS's lock lasts one hour and every call restarts it: a shorter Retry-After (from a proxy or
+            # gateway) must never shorten it.
+            ra = max(default_retry_after('H084'), retry_after or 0.0)
             kw['retry_after'] = ra
             kw['lock_until'] = (now + ra) if now is not None else None
         elif cls in (IysRateLimitError, IysServerError) and retry_after is not None:

@@ -9,14 +9,24 @@ from __future__ import annotations
 import logging
 import re
 
+import phonenumbers
+
+from .errors import IysValidationError
+from .normalize import normalize_phone
+
 __all__ = ['mask_recipient', 'mask_text', 'mask_data', 'MaskingFilter', 'REDACTED', 'SECRET_KEYS']
 
 REDACTED = '***'
 SECRET_KEYS = ('password', 'access_token', 'refresh_token', 'authorization', 'client_secret')
 
-_EMAIL_RE = re.compile(r'(?<![\w.+-])([A-Za-z0-9._%+-]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})')
-# "+90 532 111 22 33", "+905321112233", "0532 111 22 33", "(0532) 111-22-33", "5321112233" …
-_PHONE_RE = re.compile(r'(?<![\w*])(\+|00)?(?:\(?\d[\d\s().-]{7,18}\d)(?![\w*])')
+# Any address-looking token, Unicode included ("çağrı@örnek.com", "a@b.c"): what İYS refuses (H120)
+# is still personal data in a log line.  Delimiters that cannot be part of an address İYS accepts
+# (quotes, brackets, "=", ":", ",", ";") end the match so labels and punctuation around it stay.
+_EMAIL_RE = re.compile(r'([^\s@\'"<>=:;,()\[\]{}]+)@([^\s@\'"<>;,()\[\]{}]+)')
+# "+90 532 111 22 33", "+905321112233", "0532 111 22 33", "(0532) 111-22-33", "5321112233",
+# "0532–111–22–33" (en dash), thin/narrow spaces, LRM/RLM marks …
+_PHONE_SEP = r'\s().\-\u2010-\u2015\u2212\u200b-\u200f\u2066-\u2069\ufeff'
+_PHONE_RE = re.compile(r'(?<![\w*])(\+|00)?(?:\(?\d[\d' + _PHONE_SEP + r']{7,40}\d)(?![\w*])')
 _SECRET_KV_RE = re.compile(
     r'(?i)(["\']?(?:password|access_token|refresh_token|client_secret)["\']?\s*[:=]\s*)'
     r'("[^"]*"|\'[^\']*\'|[^\s,&}\]]+)')
@@ -24,11 +34,37 @@ _AUTH_HEADER_RE = re.compile(r'(?i)(authorization["\']?\s*[:=]\s*["\']?)((?:bear
 _BEARER_RE = re.compile(r'(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}')
 
 
+def _head_len(n: int) -> int:
+    """Digits shown before the stars: at most 3, and never more than half of the number with the tail."""
+    return min(3, max(0, n - 2 - (n + 1) // 2))
+
+
+def _mask_digits(digits: str, plus: bool = False) -> str:
+    head = _head_len(len(digits))
+    return ('+' if plus else '') + digits[:head] + '*' * (len(digits) - head - 2) + digits[-2:]
+
+
+def _mask_phone(text: str) -> str | None:
+    """Masked E.164 form of *text* when it is a valid phone number in any spelling, else None."""
+    try:
+        e164 = normalize_phone(text)
+    except IysValidationError:
+        return None
+    num = phonenumbers.parse(e164, None)
+    nsn = phonenumbers.national_significant_number(num)
+    return f'+{num.country_code}' + _mask_digits(nsn)
+
+
 def mask_recipient(value) -> str:
     """Mask a phone number or an e-mail address for display in logs.
 
-    ``+905321234567`` -> ``+90532***4567``; ``ali@example.com`` -> ``a***@example.com``.  Anything
-    else keeps at most its first and last two characters.
+    A phone number in any spelling (``+905321112233``, ``905321112233``, ``05321112233``,
+    ``5321112233``, ``0532 111 22 33`` …) is normalised and shows at most its country code, the
+    first 3 digits of the national number and the last 2 digits: ``+90532*****33``.  Other digit
+    strings of 8 or more digits (an invalid number, an identity number) show at most 3 leading and
+    2 trailing digits.  An e-mail keeps the first character of its local part and the domain:
+    ``ali@example.com`` -> ``a***@example.com``.  Anything else keeps at most its first and last
+    two characters.
     """
     if value is None:
         return ''
@@ -36,9 +72,12 @@ def mask_recipient(value) -> str:
     if '@' in s:
         local, _, domain = s.rpartition('@')
         return f'{local[:1]}***@{domain}'
-    digits = re.sub(r'[^\d+]', '', s)
+    masked = _mask_phone(s)
+    if masked:
+        return masked
+    digits = ''.join(str(int(ch)) for ch in s if ch.isdecimal())
     if len(digits) >= 8:
-        return f'{digits[:6]}***{digits[-4:]}'
+        return _mask_digits(digits, plus=s.lstrip().startswith('+'))
     if len(s) <= 4:
         return REDACTED
     return f'{s[:2]}***{s[-2:]}'
@@ -46,13 +85,15 @@ def mask_recipient(value) -> str:
 
 def _mask_phone_match(m: re.Match) -> str:
     text = m.group(0)
-    digits = re.sub(r'\D', '', text)
-    if not 9 <= len(digits) <= 15:
+    digits = ''.join(str(int(ch)) for ch in text if ch.isdecimal())
+    if len(digits) < 9:
         return text
-    # Leave dates, times and long hex ids alone.
+    # Leave dates and times alone (long hex ids never match: letters around the digits).
     if re.search(r'\d{4}-\d{2}-\d{2}', text) or ':' in text:
         return text
-    return mask_recipient(text if text.startswith('+') else digits)
+    if len(digits) > 15:             # several numbers in a row (e.g. "0532 … 0533 …"): hide them all
+        return _mask_digits(digits, plus=text.startswith('+'))
+    return mask_recipient(text)
 
 
 def mask_text(text) -> str:

@@ -17,13 +17,23 @@ from .const import PHONE_TYPES, TYPES
 from .errors import IysValidationError
 
 __all__ = ['normalize_phone', 'normalize_email', 'normalize_recipient', 'looks_like_email', 'is_valid_phone',
-           'is_valid_email']
+           'is_valid_email', 'EMAIL_MAX_LEN', 'IYS_EMAIL_MAX_LEN']
 
 PHONE_MAX_LEN = 15
 EMAIL_MIN_LEN = 6
-EMAIL_MAX_LEN = 265
+#: İYS documents 265 characters, but an address longer than 254 cannot be used on the Internet
+#: (RFC 5321 path limit; email-validator enforces it), so 254 is the limit applied here.
+EMAIL_MAX_LEN = 254
+#: What İYS's own documentation allows (for reference).
+IYS_EMAIL_MAX_LEN = 265
 
-_PHONE_PUNCT = set(' \t-().\u00a0/')
+#: Separators tolerated inside a phone number: spaces of every width (NBSP, thin, narrow no-break,
+#: figure …), dashes (hyphen, en/em dash, minus sign), brackets, dots, slashes and the invisible
+#: direction / zero-width marks that copy-paste from right-to-left text or spreadsheets leaves.
+_PHONE_PUNCT = set(' \t-().\u00a0/'
+                   '\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000'
+                   '\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d'
+                   '\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff')
 _LOCAL_PART_RE = re.compile(r'^[a-z0-9](?:[a-z0-9._+-]*[a-z0-9_+-])?$|^[a-z0-9]$')
 _DOMAIN_RE = re.compile(r'^(?=.{4,255}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$')
 
@@ -38,17 +48,22 @@ def looks_like_email(value) -> bool:
     return isinstance(value, str) and '@' in value
 
 
-def normalize_phone(value, region: str = 'TR') -> str:
+def normalize_phone(value, region: str = 'TR', strict: bool = False) -> str:
     """Return *value* as an E.164 phone number (``+905321112233``).
 
     Accepted inputs include ``0532 111 22 33``, ``905321112233``, ``+90 532 111 22 33``,
     ``5321112233``, ``(0532) 111-22-33`` and ``00905321112233``.  National numbers are read in
-    *region* (default Turkey).
+    *region* (default Turkey).  Any kind of space (NBSP, thin U+2009, narrow U+202F …), dash
+    (hyphen, en dash, minus sign) and invisible direction mark (LRM/RLM, zero-width) is ignored.
+
+    With ``strict=True`` the input must already be in E.164 form (what İYS itself demands on
+    the wire); the simulator uses this.
 
     Raises IysValidationError:
         H160: the written E.164 number is longer than 15 characters;
         H121: anything else that is not a valid, allocated phone number (letters, extensions, the
-        wrong ``+9005…`` prefix, too short or too long numbers, unknown ranges).
+        wrong ``+9005…`` / ``009005…`` / ``9005…`` prefix, too short or too long numbers, unknown
+        ranges).
     """
     if not isinstance(value, str):
         if isinstance(value, int) and not isinstance(value, bool):
@@ -81,8 +96,9 @@ def normalize_phone(value, region: str = 'TR') -> str:
             'H160', f'Telefon numarası {_short(value)} 15 karakterden uzun.',
             location=['recipient'], value=value,
             detail_en=f'The phone number {_short(value)} is longer than 15 characters.')
-    # The "+90 0…" mistake: İYS stores it as a different (invisible) number; refuse it outright.
-    if digits.startswith(('+900', '00900')):
+    # The "+90 0…" mistake: İYS stores it as a different (invisible) number; refuse it outright, also
+    # without the plus ("9005321112233": the country code, the trunk 0 and ten digits).
+    if digits.startswith(('+900', '00900')) or (digits.startswith('900') and len(digits) == 13):
         raise IysValidationError(
             'H121', f'Telefon numarası {_short(value)} hatalı "+90 0" önekiyle yazılmış; ülke kodundan '
                     'sonra 0 gelmemelidir (ör. +905321112233).',
@@ -106,6 +122,11 @@ def normalize_phone(value, region: str = 'TR') -> str:
             'H160', f'Telefon numarası {_short(value)} E.164 biçiminde 15 karakterden uzun ({e164}).',
             location=['recipient'], value=value,
             detail_en=f'The phone number {_short(value)} is longer than 15 characters in E.164 ({e164}).')
+    if strict and value != e164:
+        raise IysValidationError(
+            'H121', f'Alıcı (recipient) {_short(value)} E.164 uluslararası biçimde olmalıdır (ör. {e164}).',
+            location=['recipient'], value=value,
+            detail_en=f'The recipient {_short(value)} must be in E.164 international form (e.g. {e164}).')
     return e164
 
 
@@ -114,7 +135,10 @@ def normalize_email(value) -> str:
 
     Besides RFC syntax (checked with email-validator, without any DNS look-up) İYS requires:
     ASCII only (no Turkish letters), no spaces, only ``.``, ``-``, ``_`` and ``+`` as special
-    characters in the local part, a dotted domain with a letter TLD and 6 to 265 characters.
+    characters in the local part, a dotted domain with a letter TLD and 6 to 254 characters.
+    İYS documents 265 as its maximum, but addresses above 254 characters cannot be delivered
+    (RFC 5321), so they are refused here (:data:`EMAIL_MAX_LEN`).  Punycode (``xn--``) domains are
+    kept in their ASCII form.
 
     Raises IysValidationError H120 with the reason.
     """
@@ -153,14 +177,17 @@ def normalize_email(value) -> str:
                               allow_quoted_local=False, allow_domain_literal=False)
     except EmailNotValidError as exc:
         raise fail('söz dizimi hatalı', f'bad syntax ({exc})') from None
-    normalized = info.normalized.lower()
+    # ascii_email keeps an IDNA (xn--) domain in ASCII; ``normalized`` would turn it into Unicode.
+    normalized = (info.ascii_email or info.normalized).lower()
     if normalized != addr:  # should not happen for ASCII input; keep idempotence guaranteed
         return normalize_email(normalized)
     return normalized
 
 
-def normalize_recipient(type_, value, region: str = 'TR') -> str:
+def normalize_recipient(type_, value, region: str = 'TR', strict: bool = False) -> str:
     """Normalise *value* for consent type *type_* (MESAJ/ARAMA: phone, EPOSTA: e-mail).
+
+    ``strict=True`` demands wire form: E.164 phones and e-mails without surrounding spaces.
 
     A phone number given for EPOSTA or an e-mail address given for MESAJ/ARAMA raises H464, as
     İYS does.  An unknown *type_* raises H117 (H111 when missing).
@@ -182,12 +209,16 @@ def normalize_recipient(type_, value, region: str = 'TR') -> str:
                 'H464', f'İzin tipi (type) {type_} için alıcı telefon numarası olmalıdır; {_short(value)} bir '
                         'e-posta adresi.', location=['recipient'], value=value,
                 detail_en=f'Type {type_} needs a phone number; {_short(value)} is an e-mail address.')
-        return normalize_phone(value, region)
+        return normalize_phone(value, region, strict=strict)
     if isinstance(value, str) and not looks_like_email(value) and _looks_like_phone(value):
         raise IysValidationError(
             'H464', f'İzin tipi (type) EPOSTA için alıcı e-posta adresi olmalıdır; {_short(value)} bir telefon '
                     'numarası.', location=['recipient'], value=value,
             detail_en=f'Type EPOSTA needs an e-mail address; {_short(value)} is a phone number.')
+    if strict and isinstance(value, str) and value != value.strip():
+        raise IysValidationError('H120', f'E-posta adresi {_short(value)} boşluk içermemelidir.',
+                                 location=['recipient'], value=value,
+                                 detail_en=f'The e-mail address {_short(value)} must not contain spaces.')
     return normalize_email(value)
 
 

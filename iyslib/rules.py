@@ -21,6 +21,7 @@ checks a batch list (size H091, duplicates H194, and every item's fields).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 from .const import (
@@ -39,10 +40,14 @@ from .errors import IysValidationError
 from .normalize import normalize_recipient
 
 __all__ = ['CurrentState', 'validate_consent', 'validate_fields', 'validate_transition', 'validate_body',
-           'validate_batch', 'BatchValidation', 'body_to_kwargs', 'recipient_key', 'MIN_CONSENT_DATE_UTC']
+           'validate_batch', 'BatchValidation', 'body_to_kwargs', 'recipient_key', 'MIN_CONSENT_DATE_UTC',
+           'CLOCK_DRIFT_MAX']
 
 #: 2015-05-01 00:00:00 Turkish time, as naive UTC.
 MIN_CONSENT_DATE_UTC = from_local(MIN_CONSENT_DATE)
+#: A consentDate at most this many seconds ahead of the clock is taken for clock drift: the local
+#: H162 is then retryable (``retry_after`` = the drift + 60 s).  Further ahead it is a data error.
+CLOCK_DRIFT_MAX = 300
 
 _SNAKE_ALIASES = {
     'type_': 'type', 'consent_date': 'consentDate', 'recipient_type': 'recipientType',
@@ -68,8 +73,15 @@ class CurrentState:
     def __post_init__(self):
         if isinstance(self.consent_date, str):
             self.consent_date = parse_iys_date(self.consent_date) if self.consent_date else None
-        elif self.consent_date is not None:
+        elif isinstance(self.consent_date, dt.datetime):
             self.consent_date = to_utc_naive(self.consent_date)
+        elif self.consent_date is not None:
+            value = self.consent_date
+            raise _err('H158', 'consentDate', str(value),
+                       f'Kayıttaki izin tarihi {value!r} bir tarih-saat (datetime veya "YYYY-AA-GG SS:dd:ss") '
+                       'olmalıdır; yalnızca gün (date) yetmez.',
+                       f'The stored consent date {value!r} must be a date-time (datetime or "YYYY-MM-DD HH:mm:ss"); '
+                       'a bare date is not enough.')
 
 
 def _err(code, field_, value, tr, en, **kw):
@@ -123,12 +135,13 @@ def _check_retailers(retailer_code, retailer_access):
 
 def validate_fields(recipient, type_, status, source, consent_date, recipient_type='BIREYSEL', now=None,
                     retailer_code=None, check_deadline=True, retailer_access=None, clock_skew: float = 0,
-                    region: str = 'TR') -> dict:
+                    region: str = 'TR', strict_recipient: bool = False) -> dict:
     """Stateless checks of one consent; returns the İYS ``Consent`` body.
 
     Arguments are as in :func:`validate_consent` (which adds the transition checks).  For TACIR
     both *source* and *consent_date* may be ``None`` here: whether they are required depends on
-    the stored state (H462/H463).
+    the stored state (H462/H463).  ``strict_recipient=True`` demands the wire form of the
+    recipient (E.164) instead of normalising any spelling, as İYS does.
     """
     # presence and enum values -------------------------------------------------------------
     if recipient is None or (isinstance(recipient, str) and not recipient.strip()):
@@ -173,7 +186,7 @@ def validate_fields(recipient, type_, status, source, consent_date, recipient_ty
     else:
         cd = _coerce_date(consent_date)
     # recipient ---------------------------------------------------------------------------
-    norm = normalize_recipient(type_, recipient, region)
+    norm = normalize_recipient(type_, recipient, region, strict=strict_recipient)
     _check_retailers(retailer_code, retailer_access)
     # semantic field rules ------------------------------------------------------------------
     if source == 'HS_KARAR' and status != 'RET':
@@ -196,10 +209,15 @@ def validate_fields(recipient, type_, status, source, consent_date, recipient_ty
                        f'The consent date {shown} cannot be before 1 May 2015 (such consents go with source HS_2015 '
                        'and date 2015-05-01 00:00:00).')
         now_ = to_utc_naive(now) if now is not None else utcnow()
-        if cd > now_ + dt.timedelta(seconds=clock_skew):
+        ahead = (cd - now_).total_seconds()
+        if ahead > clock_skew:
+            # A few seconds or minutes ahead is clock drift between the machine that stamped the consent and
+            # this one: the same body is valid shortly.  Far ahead is a data error.
+            drift = ahead <= CLOCK_DRIFT_MAX
             raise _err('H162', 'consentDate', shown,
                        f'İzin tarihi {shown} ileri bir tarih (şimdi: {to_iys_date(now_)}, Türkiye saati).',
-                       f'The consent date {shown} is in the future (now: {to_iys_date(now_)}, Turkish time).')
+                       f'The consent date {shown} is in the future (now: {to_iys_date(now_)}, Turkish time).',
+                       retryable=drift, retry_after=(math.ceil(ahead - clock_skew) + 60.0) if drift else None)
         if check_deadline and source != 'HS_2015':
             limit = deadline(cd)
             if now_ >= limit:
@@ -264,7 +282,7 @@ def validate_transition(previous: CurrentState | None, status, consent_date, sou
 
 def validate_consent(recipient, type_, status, source, consent_date, recipient_type='BIREYSEL', previous=None,
                      now=None, retailer_code=None, check_deadline=True, *, retailer_access=None,
-                     clock_skew: float = 0, region: str = 'TR') -> dict:
+                     clock_skew: float = 0, region: str = 'TR', strict_recipient: bool = False) -> dict:
     """Validate one consent movement the way İYS would and return the exact İYS request body.
 
     Args:
@@ -282,8 +300,11 @@ def validate_consent(recipient, type_, status, source, consent_date, recipient_t
         check_deadline: when False, skip the 3-business-day check (H467).  It is always skipped
             for HS_2015.
         retailer_access: optional list of retailer codes (at most 100).
-        clock_skew: seconds a consent date may lie in the future before H162.
+        clock_skew: seconds a consent date may lie in the future before H162 (tolerance for a
+            local clock behind İYS's).  A date ahead by at most :data:`CLOCK_DRIFT_MAX` seconds more
+            gives a *retryable* H162 (clock drift); further ahead a final one.
         region: default region for national phone numbers.
+        strict_recipient: demand the wire form (E.164) instead of normalising.
 
     Returns:
         The ``Consent`` body, optional fields left out (never ``''`` or ``None``).
@@ -293,9 +314,31 @@ def validate_consent(recipient, type_, status, source, consent_date, recipient_t
     """
     body = validate_fields(recipient, type_, status, source, consent_date, recipient_type, now=now,
                            retailer_code=retailer_code, check_deadline=check_deadline,
-                           retailer_access=retailer_access, clock_skew=clock_skew, region=region)
+                           retailer_access=retailer_access, clock_skew=clock_skew, region=region,
+                           strict_recipient=strict_recipient)
     validate_transition(previous, body['status'], body.get('consentDate'), body.get('source'), body['recipientType'])
     return body
+
+
+#: The answer İYS gives to a field sent as ``null`` or ``""`` (wire rule: leave optional fields out).
+_EMPTY_FIELD_CODES = {
+    'recipient': 'H114', 'type': 'H111', 'status': 'H110', 'source': 'H113', 'consentDate': 'H112',
+    'recipientType': 'H116', 'retailerCode': 'H085', 'retailerAccess': 'H085',
+}
+
+
+def _check_no_empty_fields(data: dict):
+    """Wire rule: a key sent with ``null`` or ``""`` is refused; only a missing key means "absent"."""
+    for name in CONSENT_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is None or (isinstance(value, str) and value == ''):
+            code = 'H267' if (name == 'retailerCode' and value == '') else _EMPTY_FIELD_CODES[name]
+            shown = 'null' if value is None else '""'
+            raise _err(code, name, value,
+                       f'{name} alanı {shown} gönderilemez; değer yoksa alanı istekten çıkarın.',
+                       f'{name} cannot be sent as {shown}; leave the field out when it has no value.')
 
 
 def body_to_kwargs(body, strict: bool = True) -> dict:
@@ -303,11 +346,19 @@ def body_to_kwargs(body, strict: bool = True) -> dict:
 
     Unknown keys raise H118.  With ``strict=False`` the snake_case names of
     :func:`validate_consent` (``type_``, ``consent_date`` …) are accepted as well.
+
+    A body in İYS's own spelling is a **wire body**: a key present with ``None`` or ``""`` is
+    refused with the code İYS answers (H110–H114 for the required fields, H113/H112 for a TACIR
+    source/consentDate, H116 for recipientType, H085 — or H267 for ``""`` — for retailerCode, H085
+    for retailerAccess); only a missing key means "absent".  A dict using any snake_case name
+    (``strict=False``) is taken as keyword arguments instead, where ``None`` means absent, exactly
+    as for :func:`validate_consent`.
     """
     if not isinstance(body, dict):
         raise _err('H085', None, None, f'İzin kaydı bir JSON nesnesi olmalıdır; alınan: {type(body).__name__}.',
                    f'A consent must be a JSON object; got {type(body).__name__}.')
     data = {}
+    kwargs_style = not strict and any(key in _SNAKE_ALIASES for key in body)
     for key, value in body.items():
         name = key
         if not strict and key in _SNAKE_ALIASES:
@@ -317,7 +368,11 @@ def body_to_kwargs(body, strict: bool = True) -> dict:
                        f'{key!r} alanı kabul edilemedi. İstek gövdesinde bulunabilecek alanlar: '
                        f'{", ".join(CONSENT_FIELDS)}.',
                        f'Field {key!r} is not accepted. Allowed fields: {", ".join(CONSENT_FIELDS)}.')
+        if kwargs_style and value is None:
+            continue
         data[name] = value
+    if not kwargs_style:
+        _check_no_empty_fields(data)
     return {
         'recipient': data.get('recipient'), 'type_': data.get('type'), 'status': data.get('status'),
         'source': data.get('source'), 'consent_date': data.get('consentDate'),
@@ -327,11 +382,18 @@ def body_to_kwargs(body, strict: bool = True) -> dict:
 
 
 def validate_body(body, previous=None, now=None, check_deadline=True, clock_skew: float = 0, strict: bool = True,
-                  region: str = 'TR') -> dict:
-    """:func:`validate_consent` for an İYS-shaped dict; returns the normalised body."""
+                  region: str = 'TR', strict_recipient: bool = False, check_transition: bool = True) -> dict:
+    """:func:`validate_consent` for an İYS-shaped dict; returns the normalised body.
+
+    ``strict=False`` also accepts the snake_case argument names.  With ``check_transition=False``
+    only the stateless field checks run (as for batch items before processing).
+    """
     kw = body_to_kwargs(body, strict=strict)
+    if not check_transition:
+        return validate_fields(now=now, check_deadline=check_deadline, clock_skew=clock_skew, region=region,
+                               strict_recipient=strict_recipient, **kw)
     return validate_consent(previous=previous, now=now, check_deadline=check_deadline, clock_skew=clock_skew,
-                            region=region, **kw)
+                            region=region, strict_recipient=strict_recipient, **kw)
 
 
 def recipient_key(body: dict) -> tuple:
@@ -370,7 +432,7 @@ class BatchValidation:
 
 
 def validate_batch(items, now=None, check_deadline=True, clock_skew: float = 0, strict: bool = False,
-                   region: str = 'TR') -> BatchValidation:
+                   region: str = 'TR', strict_recipient: bool = False) -> BatchValidation:
     """Check a batch list as İYS does synchronously.
 
     Raises IysValidationError H092 when *items* is not a non-empty list and H091 when it holds more
@@ -390,7 +452,7 @@ def validate_batch(items, now=None, check_deadline=True, clock_skew: float = 0, 
     for i, item in enumerate(items):
         try:
             body = validate_body(item, now=now, check_deadline=check_deadline, clock_skew=clock_skew, strict=strict,
-                                 region=region)
+                                 region=region, strict_recipient=strict_recipient, check_transition=False)
         except IysValidationError as exc:
             exc.index = i
             result.errors.append(exc)

@@ -1,12 +1,40 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import logging
 import os
+import secrets
+import threading
+import time
+from datetime import timedelta
+
+from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 
 from ..iyslib import const
+from ..iyslib.errors import IysError
+from .iys_sync_common import commit, error_code_and_text, lang_of
+
+_logger = logging.getLogger(__name__)
 
 SIMULATOR_DEFAULT_URL = "http://127.0.0.1:8099"
+#: path of the push endpoint (controllers/iys_push.py), completed with the account id
+PUSH_PATH = "/l10n_tr_iys/push/%s"
+#: İYS's fixed test payload sent when a push connection is registered
+PUSH_TEST_BRAND = 121212
+PUSH_TEST_RECIPIENT = "pushtest@iys.org.tr"
+#: a push notification is answered within İYS's 5 seconds: apply at most this long, leave the rest to the pull
+PUSH_APPLY_BUDGET = 3.0
+PUSH_APPLY_CHUNK = 100
+#: below this success ratio of the last 24 h the health summary warns (İYS itself acts below 70 %)
+HEALTH_WARNING_RATIO = 0.8
+IYS_WHITELIST_RATIO = 0.7
+
+#: one throttle per İYS base URL and process: İYS counts requests per IP, and the library's throttle is
+#: thread-safe, so every client of this process shares it (the token itself is shared through the DB)
+_THROTTLES = {}
+_THROTTLES_LOCK = threading.Lock()
 
 
 def _default_simulator_url():
@@ -23,6 +51,7 @@ class IysAccount(models.Model):
 
     _name = "iys.account"
     _description = "İYS Account"
+    _inherit = ["mail.thread"]
     _order = "company_id, sequence, id"
 
     name = fields.Char(required=True)
@@ -76,6 +105,42 @@ class IysAccount(models.Model):
         string="Default brand",
     )
 
+    # Synchronisation ---------------------------------------------------------------------------
+    poll_delay = fields.Integer(
+        string="Wait before fetching results (s)",
+        default=const.BATCH_POLL_DELAY,
+        help="Seconds between sending a batch and asking İYS for its results. İYS asks for at least "
+        "300 seconds; the local simulator processes batches at once, so 0 is allowed there.",
+    )
+    batch_size = fields.Integer(
+        default=const.BATCH_MAX,
+        help="Movements per batch sent to İYS (at most 1000).",
+    )
+    responsible_user_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        domain=[("share", "=", False)],
+        help="Receives the activities about movements close to their İYS deadline, and whose language the "
+        "stored İYS explanations use. Without one, every İYS manager gets the activities.",
+    )
+    outbox_pending_count = fields.Integer(compute="_compute_sync_counts", string="Waiting to be sent")
+    outbox_sent_count = fields.Integer(compute="_compute_sync_counts", string="Waiting for İYS")
+    outbox_failed_count = fields.Integer(compute="_compute_sync_counts", string="Refused or expired")
+    token_locked_until = fields.Datetime(
+        compute="_compute_token_locked_until",
+        string="Token requests locked until",
+        help="İYS answered H084 (hourly token limit): no token is requested before this time.",
+    )
+    last_pull_date = fields.Datetime(compute="_compute_last_pull_date", string="Last successful pull")
+    # Push notifications (İYS -> Odoo) ---------------------------------------------------------
+    push_url = fields.Char(compute="_compute_push_url", string="Push endpoint")
+    push_username = fields.Char(
+        string="Push user", copy=False, readonly=True, groups="l10n_tr_iys.group_iys_manager",
+        help="Basic-auth user İYS uses to call the push endpoint (generated).",
+    )
+    push_password = fields.Char(copy=False, groups="base.group_system")
+    push_info = fields.Text(string="Push connections on İYS", copy=False, readonly=True)
+
     _sql_constraints = [
         (
             "iys_code_company_uniq",
@@ -83,6 +148,27 @@ class IysAccount(models.Model):
             "An İYS code may be configured only once per company.",
         ),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        before = self.env["res.company"]._iys_default_brands()
+        accounts = super().create(vals_list)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return accounts
+
+    def write(self, vals):
+        if not {"active", "company_id", "sequence"}.intersection(vals):
+            return super().write(vals)
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().write(vals)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
+    def unlink(self):
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().unlink()
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
 
     @api.depends("environment", "simulator_url")
     def _compute_base_url(self):
@@ -109,6 +195,60 @@ class IysAccount(models.Model):
         for account in self:
             brands = account.brand_ids.filtered("active")
             account.default_brand_id = brands.filtered("is_default")[:1] or brands[:1]
+
+    @api.constrains("poll_delay", "batch_size", "environment")
+    def _check_sync_settings(self):
+        for account in self:
+            if account.poll_delay < 0 or (
+                account.environment != "simulator" and account.poll_delay < const.BATCH_POLL_DELAY
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "İYS asks to wait at least %(seconds)s seconds before fetching batch results "
+                        "(0 is allowed only with the local simulator).",
+                        seconds=const.BATCH_POLL_DELAY,
+                    )
+                )
+            if not 1 <= account.batch_size <= const.BATCH_MAX:
+                raise ValidationError(
+                    self.env._("A batch holds between 1 and %(max)s movements.", max=const.BATCH_MAX)
+                )
+
+    def _compute_sync_counts(self):
+        counts = {}
+        if self.ids:
+            groups = self.env["iys.outbox"].sudo()._read_group(
+                [("account_id", "in", self.ids)], ["account_id", "state"], ["__count"]
+            )
+            counts = {(account.id, state): count for account, state, count in groups}
+        for account in self:
+            account.outbox_pending_count = counts.get((account.id, "pending"), 0)
+            account.outbox_sent_count = counts.get((account.id, "sent"), 0)
+            account.outbox_failed_count = counts.get((account.id, "failed"), 0) + counts.get(
+                (account.id, "expired"), 0
+            )
+
+    def _compute_token_locked_until(self):
+        now = fields.Datetime.now().timestamp()
+        for account in self:
+            locks = self.env["iys.token"].sudo().search_read(
+                [("account_id", "=", account.id), ("lock_until", ">", now)], ["lock_until"]
+            ) if account.id else []
+            until = max((rec["lock_until"] for rec in locks), default=0)
+            account.token_locked_until = (
+                fields.Datetime.now() + timedelta(seconds=until - now) if until else False
+            )
+
+    @api.depends("brand_ids.iys_last_pull_date")
+    def _compute_last_pull_date(self):
+        for account in self:
+            dates = account.brand_ids.filtered("active").mapped("iys_last_pull_date")
+            account.last_pull_date = min(dates) if dates and all(dates) else False
+
+    def _compute_push_url(self):
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
+        for account in self:
+            account.push_url = base.rstrip("/") + PUSH_PATH % account.id if account.id else False
 
     @api.constrains("iys_code")
     def _check_iys_code(self):
@@ -137,3 +277,286 @@ class IysAccount(models.Model):
             iys_code=int(account.iys_code),
             brand_code=int(brand.code) if brand else int(account.iys_code),
         )
+
+    # ------------------------------------------------------------------------------------------
+    # The İYS client
+    # ------------------------------------------------------------------------------------------
+    def _iys_client_options(self):
+        """Extra keyword arguments for :class:`IysClient` (tests shorten sleeps and timeouts here)."""
+        return {}
+
+    def _iys_client(self, brand=None):
+        """An İYS client for this account (and brand), sharing the token through the database and
+        the request rate with every other client of this process."""
+        self.ensure_one()
+        from ..iyslib.client import IysClient  # noqa: PLC0415 (requests is only needed to sync)
+        from ..iyslib.throttle import Throttle  # noqa: PLC0415
+        from .iys_token import DbTokenStore  # noqa: PLC0415
+
+        config = self._get_client_config(brand)
+        options = dict(self._iys_client_options())
+        timeout = options.pop("timeout", None)
+        if timeout:
+            config.timeout = timeout
+        if "throttle" not in options:
+            with _THROTTLES_LOCK:
+                options["throttle"] = _THROTTLES.setdefault(config.base_url, Throttle())
+        store = DbTokenStore(self.env, account_id=self.id)
+        return IysClient(config, token_store=store, **options)
+
+    def _iys_lang(self):
+        """'tr' or 'en': the language the stored İYS explanations use (the user's when run by a
+        user, else the responsible's or the company's)."""
+        self.ensure_one()
+        lang = self.env.context.get("iys_lang") or self.responsible_user_id.lang or self.company_id.partner_id.lang
+        return lang_of(self.env, lang)
+
+    def _iys_check_manager(self):
+        if not (self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")):
+            raise AccessError(self.env._("Only İYS managers may synchronise with İYS."))
+
+    # ------------------------------------------------------------------------------------------
+    # Push notifications from İYS
+    # ------------------------------------------------------------------------------------------
+    def _iys_push_credentials(self, regenerate=False):
+        """(user, password) İYS must present on the push endpoint; generated once."""
+        self.ensure_one()
+        account = self.sudo()
+        if regenerate or not (account.push_username and account.push_password):
+            account.write(
+                {
+                    "push_username": f"iys-push-{account.id}-{secrets.token_hex(4)}",
+                    "push_password": secrets.token_urlsafe(32),
+                }
+            )
+        return account.push_username, account.push_password
+
+    def _iys_push_targets(self):
+        return [(brand, type_) for brand in self.brand_ids.filtered("active") for type_ in const.TYPES]
+
+    def action_iys_push_register(self):
+        """Ask İYS to send this account's citizen movements to the push endpoint, per brand and type."""
+        self.ensure_one()
+        self._iys_check_manager()
+        username, password = self._iys_push_credentials()
+        # İYS calls the endpoint at once, from another transaction: the credentials must be committed.
+        self.env.flush_all()
+        commit(self.env)
+        lines, failed = [], 0
+        for brand, type_ in self._iys_push_targets():
+            client = self._iys_client(brand)
+            try:
+                client.register_push(self.push_url, type_, username, password, brand_code=int(brand.code))
+                lines.append(self.env._("%(brand)s / %(type)s: registered", brand=brand.display_name, type=type_))
+            except IysError as exc:
+                failed += 1
+                lines.append(f"{brand.display_name} / {type_}: {error_code_and_text(exc, self._iys_lang())[1]}")
+            finally:
+                client.token_store.release()
+        self._iys_push_post(self.env._("Push registration with İYS"), lines)
+        self.action_iys_push_refresh()
+        return self._iys_notify(
+            self.env._("Push registration"),
+            self.env._("%(ok)s of %(total)s connections registered.", ok=len(lines) - failed, total=len(lines)),
+            "warning" if failed else "success",
+        )
+
+    def action_iys_push_unregister(self):
+        """Remove this endpoint's push connections from İYS (one call per brand and type)."""
+        self.ensure_one()
+        self._iys_check_manager()
+        username, password = self._iys_push_credentials()
+        lines = []
+        for brand, type_ in self._iys_push_targets():
+            client = self._iys_client(brand)
+            try:
+                client.unregister_push(self.push_url, type_, username, password, brand_code=int(brand.code))
+                lines.append(self.env._("%(brand)s / %(type)s: removed", brand=brand.display_name, type=type_))
+            except IysError as exc:
+                lines.append(f"{brand.display_name} / {type_}: {error_code_and_text(exc, self._iys_lang())[1]}")
+            finally:
+                client.token_store.release()
+        self._iys_push_post(self.env._("Push connections removed from İYS"), lines)
+        self.action_iys_push_refresh()
+        return True
+
+    def action_iys_push_refresh(self):
+        """Show the push connections İYS has for each brand."""
+        self.ensure_one()
+        self._iys_check_manager()
+        lines = []
+        for brand in self.brand_ids.filtered("active"):
+            client = self._iys_client(brand)
+            try:
+                for conn in client.list_push(brand_code=int(brand.code)):
+                    lines.append(
+                        f"{brand.display_name} / {conn.get('type')}: {conn.get('url')} – {conn.get('status')} "
+                        f"({conn.get('registerTime')})"
+                    )
+            except IysError as exc:
+                lines.append(f"{brand.display_name}: {error_code_and_text(exc, self._iys_lang())[1]}")
+            finally:
+                client.token_store.release()
+        self.sudo().push_info = "\n".join(lines) or self.env._("No push connection is registered.")
+        return True
+
+    def action_iys_push_regenerate(self):
+        """New push credentials (the connections on İYS must then be registered again)."""
+        self.ensure_one()
+        self._iys_check_manager()
+        self._iys_push_credentials(regenerate=True)
+        self.message_post(body=self.env._("New push credentials were generated; register the endpoint with İYS again."))
+        return True
+
+    def _iys_push_post(self, title, lines):
+        body = Markup("<p><b>%s</b></p><ul>%s</ul>") % (
+            title, Markup().join(Markup("<li>%s</li>") % line for line in lines)
+        )
+        self.message_post(body=body)
+
+    def _iys_notify(self, title, message, kind="info"):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"title": title, "message": message, "type": kind, "sticky": False,
+                       "next": {"type": "ir.actions.act_window_close"}},
+        }
+
+    @api.model
+    def _iys_is_push_test(self, item):
+        return item.get("brandCode") == PUSH_TEST_BRAND or item.get("recipient") == PUSH_TEST_RECIPIENT
+
+    def _iys_receive_push(self, items, budget=PUSH_APPLY_BUDGET):
+        """Apply the movements of one push notification (already authenticated).
+
+        İYS expects an answer within 5 seconds: movements are applied in chunks for at most
+        *budget* seconds; anything left is fetched by the pull, which is triggered at once (pull
+        is the source of truth, both de-duplicate by transaction id).
+        """
+        self.ensure_one()
+        from ..iyslib.client import ConsentRecord  # noqa: PLC0415 (requests is only needed to sync)
+
+        started = time.monotonic()
+        brands = {brand.code: brand for brand in self.sudo().brand_ids.filtered("active")}
+        by_brand = {}
+        result = {"received": len(items), "applied": 0, "ignored": 0, "deferred": 0}
+        for item in items:
+            if self._iys_is_push_test(item):
+                result["ignored"] += 1
+                continue
+            iys_code = item.get("iysCode")
+            brand = brands.get(str(item.get("brandCode") or self.iys_code))
+            if (iys_code and str(iys_code) != self.iys_code) or not brand:
+                result["ignored"] += 1
+                continue
+            by_brand.setdefault(brand, []).append(ConsentRecord.from_iys(item))
+        for brand, records in by_brand.items():
+            for start in range(0, len(records), PUSH_APPLY_CHUNK):
+                chunk = records[start:start + PUSH_APPLY_CHUNK]
+                if time.monotonic() - started > budget:
+                    result["deferred"] += len(chunk)
+                    continue
+                stats = brand._iys_apply_incoming(chunk, "iys_push")
+                result["applied"] += stats.applied
+                result["ignored"] += stats.unchanged
+        if result["deferred"]:
+            self.env.ref("l10n_tr_iys.ir_cron_iys_pull").sudo()._trigger()
+        _logger.info(
+            "İYS push for account %s: %s received, %s applied, %s ignored, %s left to the pull",
+            self.id, result["received"], result["applied"], result["ignored"], result["deferred"],
+        )
+        return result
+
+    # ------------------------------------------------------------------------------------------
+    # Daily health summary
+    # ------------------------------------------------------------------------------------------
+    def _iys_health(self, now=None):
+        """Figures of the synchronisation of this account (see :meth:`_cron_iys_health_summary`)."""
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        Outbox = self.env["iys.outbox"].sudo()
+        counts = dict(
+            Outbox._read_group([("account_id", "=", self.id)], ["state"], ["__count"])
+        )
+        since = now - timedelta(hours=24)
+        self.env.cr.execute(
+            SQL(
+                """SELECT count(*) FILTER (WHERE state = 'done'),
+                          count(*) FILTER (WHERE state IN ('failed', 'expired') AND refused_locally IS NOT TRUE),
+                          count(*) FILTER (WHERE state IN ('failed', 'expired') AND refused_locally IS TRUE)
+                     FROM iys_outbox
+                    WHERE account_id = %s AND result_at >= %s""",
+                self.id, since,
+            )
+        )
+        done, refused, caught = self.env.cr.fetchone()
+        oldest = Outbox.search([("account_id", "=", self.id), ("state", "=", "pending")], order="id", limit=1)
+        answered = done + refused
+        return {
+            "pending": counts.get("pending", 0),
+            "sent": counts.get("sent", 0),
+            "failed": counts.get("failed", 0) + counts.get("expired", 0),
+            "oldest_pending_hours": round((now - oldest.create_date).total_seconds() / 3600, 1) if oldest else 0,
+            "done_24h": done,
+            "refused_24h": refused,
+            "caught_24h": caught,
+            "success_ratio": (done / answered) if answered else None,
+            "token_locked_until": self.token_locked_until,
+            "last_pull": self.last_pull_date,
+        }
+
+    @api.model
+    def _cron_iys_health_summary(self):
+        """Post each active account's synchronisation health in its chatter (and the log)."""
+        accounts = self.sudo().search([("active", "=", True)])
+        for account in accounts:
+            health = account._iys_health()
+            account._iys_post_health(health)
+        self.env["ir.cron"]._notify_progress(done=len(accounts), remaining=0)
+
+    def _iys_post_health(self, health):
+        self.ensure_one()
+        ratio = health["success_ratio"]
+        ratio_text = f"{ratio:.0%}" if ratio is not None else self.env._("no answer from İYS")
+        rows = [
+            (self.env._("Waiting to be sent"), health["pending"]),
+            (self.env._("Sent, waiting for İYS"), health["sent"]),
+            (self.env._("Refused or expired"), health["failed"]),
+            (self.env._("Oldest waiting movement (hours)"), health["oldest_pending_hours"]),
+            (self.env._("Recorded by İYS in the last 24 h"), health["done_24h"]),
+            (self.env._("Refused by İYS in the last 24 h"), health["refused_24h"]),
+            (self.env._("Caught before sending in the last 24 h"), health["caught_24h"]),
+            (self.env._("Success ratio of the last 24 h"), ratio_text),
+            (self.env._("Token requests locked until"), health["token_locked_until"] or self.env._("not locked")),
+            (self.env._("Last successful pull"), health["last_pull"] or self.env._("never")),
+        ]
+        body = Markup("<p><b>%s</b></p><ul>%s</ul>") % (
+            self.env._("İYS synchronisation: daily summary"),
+            Markup().join(Markup("<li>%s: %s</li>") % (label, value) for label, value in rows),
+        )
+        low = ratio is not None and ratio < HEALTH_WARNING_RATIO
+        if low:
+            body += Markup("<p class='text-danger'><b>%s</b></p>") % self.env._(
+                "Warning: İYS removes an IP address from its whitelist when its success ratio stays below "
+                "%(limit)s for 96 hours. Look at the refused movements and fix their data.",
+                limit=f"{IYS_WHITELIST_RATIO:.0%}",
+            )
+            _logger.warning("İYS account %s: success ratio of the last 24 h is %s", self.id, ratio_text)
+        else:
+            _logger.info(
+                "İYS account %s: %s pending, %s sent, %s failed, success ratio %s",
+                self.id, health["pending"], health["sent"], health["failed"], ratio_text,
+            )
+        self.message_post(body=body, subtype_xmlid="mail.mt_note")
+        return low
+
+    # ------------------------------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------------------------------
+    def action_view_outbox(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("l10n_tr_iys.action_iys_outbox")
+        action["domain"] = [("account_id", "=", self.id)]
+        state = self.env.context.get("iys_outbox_state")
+        action["context"] = {"search_default_filter_" + state: 1} if state else {}
+        return action

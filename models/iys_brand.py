@@ -1,6 +1,23 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import datetime
+import logging
+import time
+
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+from ..iyslib.const import PULL_LIMIT_MAX
+from ..iyslib.errors import IysError
+from ..iyslib.masking import mask_recipient
+from .iys_sync_common import SyncStats, commit, error_code_and_text
+
+_logger = logging.getLogger(__name__)
+
+#: İYS keeps the pull window for 7 days (minus one hour); an older cursor cannot continue the feed
+PULL_WINDOW_SECONDS = 7 * 86400 - 3600
+#: pages one cron call fetches per brand before reporting progress (the framework calls again)
+PULL_PAGES_PER_CALL = 10
 
 
 class IysBrand(models.Model):
@@ -25,9 +42,43 @@ class IysBrand(models.Model):
         help="The brand whose consents the contact form shows and mailings use unless told otherwise.",
     )
 
+    # Pull (İYS -> Odoo) ------------------------------------------------------------------------
+    iys_pull_after = fields.Char(
+        string="Pull cursor", copy=False, readonly=True, groups="l10n_tr_iys.group_iys_manager",
+        help="Where the next pull of citizen movements continues (İYS's 'after' value).",
+    )
+    iys_last_pull_date = fields.Datetime(string="Last successful pull", copy=False, readonly=True)
+    iys_last_full_resync = fields.Datetime(
+        string="Last full resync", copy=False, readonly=True,
+        help="Last time the pull started again from the beginning of İYS's 7-day window (first pull, "
+        "or a lost or outdated cursor). Movements already known are recognised by their transaction id.",
+    )
+    iys_pull_error = fields.Text(string="Last pull error", copy=False, readonly=True)
+
     _sql_constraints = [
         ("code_account_uniq", "unique(account_id, code)", "A brand code may appear only once per İYS account."),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        before = self.env["res.company"]._iys_default_brands()
+        brands = super().create(vals_list)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return brands
+
+    def write(self, vals):
+        if not {"is_default", "active", "account_id", "sequence"}.intersection(vals):
+            return super().write(vals)
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().write(vals)
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
+
+    def unlink(self):
+        before = self.env["res.company"]._iys_default_brands()
+        result = super().unlink()
+        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
+        return result
 
     @api.constrains("code")
     def _check_code(self):
@@ -51,3 +102,159 @@ class IysBrand(models.Model):
     def _compute_display_name(self):
         for brand in self:
             brand.display_name = f"{brand.name} ({brand.code})" if brand.code else brand.name
+
+    # ------------------------------------------------------------------------------------------
+    # Pull: citizen movements made on İYS
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_pull_brands(self):
+        return self.sudo().search([("active", "=", True), ("account_id.active", "=", True)])
+
+    @api.model
+    def _cron_iys_pull(self):
+        """İYS: pull citizen changes, for every active brand, a bounded number of pages per call."""
+        stats, remaining = SyncStats(), 0
+        for brand in self._iys_pull_brands():
+            brand_stats = brand._iys_pull(max_pages=PULL_PAGES_PER_CALL)
+            stats.add(brand_stats)
+            remaining += 1 if brand_stats.waiting else 0
+        self.env["ir.cron"]._notify_progress(done=stats.pages, remaining=remaining)
+        return stats
+
+    def _iys_lock_for_pull(self):
+        """Lock this brand's row for one page (another worker pulling the same brand skips it).
+
+        ``NO KEY UPDATE`` does not block users recording consents (their rows only reference the brand).
+        """
+        return bool(self.env["iys.outbox"]._iys_lock_rows(
+            SQL("SELECT id FROM iys_brand WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", self.id)
+        ))
+
+    @api.model
+    def _iys_cursor_outdated(self, after, now=None):
+        """True when movements may have been missed: the stored cursor (``<epoch>_<transactionId>``)
+        points before İYS's 7-day window AND no pull succeeded within that window. A quiet brand
+        polled every hour keeps an old cursor legitimately: nothing happened after it."""
+        self.ensure_one()
+        now = now or time.time()
+        try:
+            epoch = float(str(after).split("_", 1)[0])
+        except ValueError:
+            return False
+        last_pull = (
+            self.iys_last_pull_date.replace(tzinfo=datetime.timezone.utc).timestamp()
+            if self.iys_last_pull_date else None
+        )
+        window_start = now - PULL_WINDOW_SECONDS
+        return epoch < window_start and (last_pull is None or last_pull < window_start)
+
+    def _iys_pull(self, max_pages=None, limit=PULL_LIMIT_MAX):
+        """Fetch citizen movements of this brand from İYS page by page and apply them.
+
+        The cursor is stored with the movements of its page, in the same transaction, and committed
+        per page: a crash loses at most the page in progress, which the next pull fetches again
+        (movements are de-duplicated by transaction id). A lost, refused or outdated cursor makes
+        the pull start again from the beginning of İYS's 7-day window ("full resync").
+
+        ``stats.waiting`` is 1 when pages are left for the next call.
+        """
+        self.ensure_one()
+        brand = self.sudo()
+        stats = SyncStats()
+        try:
+            client = brand.account_id._iys_client(brand)
+        except UserError as exc:
+            brand.iys_pull_error = exc.args[0]
+            stats.errors.append(exc.args[0])
+            return stats
+        restarted = False
+        try:
+            while max_pages is None or stats.pages < max_pages:
+                if not brand._iys_lock_for_pull():
+                    _logger.info("İYS pull of brand %s: another worker is pulling it", brand.id)
+                    break
+                brand.invalidate_recordset(["iys_pull_after"])
+                after = brand.iys_pull_after or None
+                if after and brand._iys_cursor_outdated(after) and not restarted:
+                    _logger.warning("İYS pull of brand %s: the cursor is older than İYS's 7-day window; "
+                                    "starting a full resync", brand.id)
+                    after, restarted = None, True
+                try:
+                    page = client.pull_changes(
+                        after, limit=limit, source="IYS", brand_code=int(brand.code),
+                        last_polled_at=(brand.iys_last_pull_date or None) if after else None,
+                    )
+                except IysError as exc:
+                    if after and not exc.retryable and not restarted:
+                        _logger.warning("İYS pull of brand %s: İYS refused the cursor (%s); starting a full resync",
+                                        brand.id, exc.code or exc.http_status)
+                        brand.iys_pull_after = False
+                        restarted = True
+                        continue
+                    code, text = error_code_and_text(exc, brand.account_id._iys_lang())
+                    text = f"{code}: {text}" if code else text
+                    brand.iys_pull_error = text
+                    commit(self.env)
+                    stats.errors.append(text)
+                    stats.stop = True
+                    break
+                if page.cursor_stale and after and not restarted:
+                    _logger.warning("İYS pull of brand %s: İYS says the cursor is stale; starting a full resync",
+                                    brand.id)
+                    restarted = True
+                    brand.iys_pull_after = False
+                    continue
+                stats.add(brand._iys_apply_incoming(page.items, "iys_pull"))
+                now = fields.Datetime.now()
+                vals = {"iys_pull_after": page.after or after or False, "iys_last_pull_date": now,
+                        "iys_pull_error": False}
+                if not after:
+                    vals["iys_last_full_resync"] = now
+                brand.write(vals)
+                stats.pages += 1
+                commit(self.env)
+                if page.exhausted:
+                    break
+            else:
+                stats.waiting = 1
+        finally:
+            client.token_store.release()
+        return stats
+
+    def _iys_apply_incoming(self, records, origin):
+        """Apply movements İYS reports (pull, push, status query) to the ledger, as facts.
+
+        :param records: :class:`iyslib.client.ConsentRecord` objects of this brand
+        :param origin: 'iys_pull', 'iys_push' or 'iys_query'
+        """
+        self.ensure_one()
+        stats = SyncStats()
+        if not records:
+            return stats
+        movements = [
+            {
+                "brand_id": self.id,
+                "channel": rec.type,
+                "recipient_type": rec.recipient_type or "BIREYSEL",
+                "address": rec.recipient,
+                "status": rec.status,
+                "source": rec.source,
+                "consent_date": rec.consent_date,
+                "transaction_id": rec.transaction_id,
+                "creation_date": rec.creation_date,
+            }
+            for rec in records
+        ]
+        results = self.env["iys.consent"].sudo()._iys_record_movements(movements, origin, raise_on_error=False)
+        for rec, result in zip(records, results, strict=True):
+            if result.error:
+                stats.errors.append(result.error)
+                _logger.warning("İYS %s: movement of %s (%s) not applied: %s", origin,
+                                mask_recipient(rec.recipient), rec.type, result.error_code or "invalid")
+            elif result.skipped:
+                stats.unchanged += 1
+            else:
+                stats.applied += 1
+        _logger.info("İYS %s of brand %s: %s applied, %s already known or older, %s invalid",
+                     origin, self.id, stats.applied, stats.unchanged, len(stats.errors))
+        return stats

@@ -1,14 +1,19 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import hashlib
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..iyslib import const, dates
-from ..iyslib.errors import IysValidationError
-from ..iyslib.masking import mask_recipient
+from ..iyslib.errors import IysValidationError, explain
+from ..iyslib.masking import mask_recipient, mask_text
 from ..iyslib.normalize import normalize_recipient
 from ..iyslib.rules import CurrentState, validate_consent, validate_fields, validate_transition
 from . import iys_policy
@@ -30,6 +35,11 @@ LEDGER_FIELDS = {
     "iys_transaction_id", "iys_creation_date", "sync_state", "iys_error_code", "iys_error_message",
     "deadline",
 }
+#: changes of these fields change what the policy says for the addresses (stored states)
+STATE_FIELDS_DEPS = {"brand_id", "channel", "recipient_type", "address", "status", "sync_state"}
+#: what an opt-out captured by Odoo (blacklist, unsubscribe) records when nothing more is known:
+#: a user put the address on a blacklist, i.e. the company decided to stop (HS_KARAR)
+OPTOUT_DEFAULTS = {"origin": "blacklist", "source": "HS_KARAR"}
 
 
 @dataclass
@@ -91,6 +101,7 @@ class IysConsent(models.Model):
     )
     iys_error_code = fields.Char("İYS error", copy=False)
     iys_error_message = fields.Text("İYS error explanation", copy=False)
+    iys_error_explanation = fields.Char("What the İYS error means", compute="_compute_iys_error_explanation")
     deadline = fields.Datetime(
         help="The 3-business-day limit by which İYS must receive the last movement (Turkish public holidays excluded).",
         copy=False,
@@ -116,7 +127,7 @@ class IysConsent(models.Model):
     ]
 
     def init(self):
-        res = super().init()
+        result = super().init()
         # The gate looks rows up by address within a brand and channel.
         self.env.cr.execute(
             SQL(
@@ -124,7 +135,7 @@ class IysConsent(models.Model):
                 "(address, channel, brand_id) INCLUDE (recipient_type, status, sync_state)"
             )
         )
-        return res
+        return result
 
     # ------------------------------------------------------------------------------------------
     # Computes
@@ -144,21 +155,25 @@ class IysConsent(models.Model):
             )
 
     def _compute_links(self):
+        # Only the records the user may read (an İYS user is not necessarily a salesman).
+        models_ = {
+            "partner_ids": self.env["res.partner"],
+            "mailing_contact_ids": self.env["mailing.contact"],
+            "lead_ids": self.env["crm.lead"],
+        }
+        readable = {fname: model.has_access("read") for fname, model in models_.items()}
         for consent in self:
-            partners = self.env["res.partner"]
-            contacts = self.env["mailing.contact"]
-            leads = self.env["crm.lead"]
-            if consent.address:
-                if consent.channel == "EPOSTA":
-                    domain = [("email_normalized", "=", consent.address)]
-                else:
-                    domain = [("phone_sanitized", "=", consent.address)]
-                partners = partners.search(domain, limit=50)
-                contacts = contacts.search(domain, limit=50)
-                leads = leads.search(domain, limit=50)
-            consent.partner_ids = partners
-            consent.mailing_contact_ids = contacts
-            consent.lead_ids = leads
+            for fname, model in models_.items():
+                found = model
+                if consent.address and readable[fname]:
+                    column = model._iys_address_column(consent.channel)
+                    found = model.search([(column, "=", consent.address)], limit=50)
+                consent[fname] = found
+
+    def _compute_iys_error_explanation(self):
+        lang = "tr" if (self.env.lang or "").startswith("tr") else "en"
+        for consent in self:
+            consent.iys_error_explanation = explain(consent.iys_error_code, lang) if consent.iys_error_code else False
 
     @api.depends("address", "channel", "brand_id")
     def _compute_display_name(self):
@@ -175,7 +190,10 @@ class IysConsent(models.Model):
             raise UserError(
                 self.env._("Consents are recorded through the consent wizard, an import or İYS synchronisation.")
             )
-        return super().create(vals_list)
+        consents = super().create(vals_list)
+        if not self.env.context.get("iys_defer_refresh"):
+            consents._iys_refresh_holders()
+        return consents
 
     def write(self, vals):
         if LEDGER_FIELDS.intersection(vals) and not self.env.context.get("iys_ledger_write"):
@@ -185,10 +203,21 @@ class IysConsent(models.Model):
                     "(the consent wizard, an import or İYS synchronisation), so that its history stays complete."
                 )
             )
-        return super().write(vals)
+        refresh = STATE_FIELDS_DEPS.intersection(vals) and not self.env.context.get("iys_defer_refresh")
+        before = {(c.channel, c.address) for c in self} if refresh else set()
+        result = super().write(vals)
+        if refresh:
+            # e.g. the synchronisation confirming an ONAY (sync_state pending -> confirmed)
+            self.env["iys.consent.mixin"]._iys_refresh_states(before | {(c.channel, c.address) for c in self})
+        return result
+
+    def _iys_refresh_holders(self):
+        """Recompute the stored states of the partners, leads and mailing contacts carrying these
+        consents' addresses."""
+        return self.env["iys.consent.mixin"]._iys_refresh_states({(c.channel, c.address) for c in self})
 
     @api.ondelete(at_uninstall=False)
-    def _unlink_only_by_superuser(self):
+    def _unlink_except_ledger(self):
         if not self.env.su:
             raise UserError(
                 self.env._("Consents cannot be deleted: İYS keeps every movement. Record a refusal (RET) instead.")
@@ -251,7 +280,7 @@ class IysConsent(models.Model):
                 )
         Event = self.env["iys.consent.event"].sudo()
         Outbox = self.env["iys.outbox"].sudo()
-        ledger = self.with_context(iys_ledger_write=True, tracking_disable=True)
+        ledger = self.with_context(iys_ledger_write=True, tracking_disable=True, iys_defer_refresh=True)
         for result, mov in prepared:
             key = (mov["brand_id"], mov["channel"], mov.get("recipient_type") or "BIREYSEL", mov["address"])
             consent = consents.get(key)
@@ -273,7 +302,7 @@ class IysConsent(models.Model):
             old_status = consent.status if consent else False
             consent_vals = values["consent"]
             if consent:
-                consent.with_context(iys_ledger_write=True).write(consent_vals)
+                consent.with_context(iys_ledger_write=True, iys_defer_refresh=True).write(consent_vals)
             else:
                 consent = ledger.create(
                     {
@@ -331,6 +360,136 @@ class IysConsent(models.Model):
                 "İYS ledger: %s %s %s -> %s (%s)",
                 key[1], key[2], mask_recipient(key[3]), consent_vals["status"], origin,
             )
+        recorded = [result for result in results if result.event]
+        if recorded:
+            self._iys_after_movements(recorded)
+        return results
+
+    @api.model
+    def _iys_after_movements(self, results):
+        """What follows recorded movements: the stored states of the records carrying the touched
+        addresses are recomputed, and each of those records gets a note in its chatter."""
+        consents = self.browse([r.consent.id for r in results]).sudo()
+        holders = self.env["iys.consent.mixin"]._iys_refresh_states({(c.channel, c.address) for c in consents})
+        if self.env.context.get("iys_skip_chatter"):
+            return
+        bodies = defaultdict(list)  # (model, id) -> [lines]
+        for result in results:
+            event = result.event.sudo()
+            consent = event.consent_id
+            targets = set()
+            for name, rows in holders.get(consent.channel, {}).items():
+                targets.update((name, rid) for rid, address in rows.items() if address == consent.address)
+            if event.partner_id:
+                targets.add(("res.partner", event.partner_id.id))
+            if targets:
+                line = self._iys_chatter_line(event)
+                for target in targets:
+                    bodies[target].append(line)
+        by_model = defaultdict(dict)
+        for (name, rid), lines in bodies.items():
+            by_model[name][rid] = Markup("<br/>").join(lines)
+        for name, model_bodies in by_model.items():
+            records = self.env[name].sudo().browse(list(model_bodies)).exists()
+            if records:
+                records._message_log_batch(
+                    {rid: body for rid, body in model_bodies.items() if rid in records.ids},
+                    author_id=self.env.user.partner_id.id,
+                )
+
+    def _iys_chatter_line(self, event):
+        """One line of the chatter note about a movement: who, channel, old -> new status, source."""
+        def label(record, fname):
+            value = record[fname]
+            return dict(record._fields[fname]._description_selection(self.env)).get(value, value) if value else ""
+
+        consent = event.consent_id
+        if event.actor == "iys":
+            who = self.env._("İYS")
+        else:
+            who = event.user_id.name or self.env._("the system")
+        return Markup("%s") % self.env._(
+            "İYS %(channel)s %(address)s (%(brand)s, %(type)s): %(old)s → %(new)s, source %(source_label)s, "
+            "by %(who)s (%(origin)s).",
+            channel=label(consent, "channel"),
+            address=consent.address,
+            brand=consent.brand_id.display_name,
+            type=label(consent, "recipient_type"),
+            old=label(event, "old_status") or self.env._("no record"),
+            new=label(event, "new_status"),
+            source_label=label(event, "source") or event.source_raw or "-",
+            who=who,
+            origin=label(event, "origin"),
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Opt-outs captured by Odoo (blacklists, unsubscribe links)
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_record_refusals(self, channel, addresses, origin=None, source=None, note=None, ip_address=None,
+                             user_agent=None):
+        """Record the refusal (RET) that an opt-out captured by Odoo means for İYS.
+
+        For each address (any spelling; what İYS cannot accept is skipped), a RET is recorded
+        for every active brand of each company that holds a consent of the address on this
+        channel, plus the default brand of the current company; for the recipient types on
+        record (consents of the address, and partners, leads or mailing contacts carrying it;
+        individual when nothing is known). A RET with nothing on record in İYS stays in Odoo
+        (İYS refuses a first RET) but still blocks the address. Refusals the ledger does not
+        accept (e.g. already RET) are skipped and logged masked: an opt-out never fails because
+        of İYS. Never records a consent (ONAY): that must be explicit.
+
+        :returns: the :class:`MovementResult` list of what was attempted.
+        """
+        origin = origin or OPTOUT_DEFAULTS["origin"]
+        source = source or OPTOUT_DEFAULTS["source"]
+        ledger = self.sudo()
+        normalized = set()
+        for raw in addresses or ():
+            try:
+                normalized.add(normalize_recipient(channel, raw))
+            except IysValidationError as exc:
+                _logger.info("İYS opt-out (%s, %s) not recorded for %s: %s", origin, channel, mask_recipient(raw),
+                             exc.code)
+        if not normalized:
+            return []
+        existing = ledger.search([("channel", "=", channel), ("address", "in", sorted(normalized))])
+        holder_types = defaultdict(set)
+        for name, rows in self.env["iys.consent.mixin"]._iys_find_holders(channel, normalized).items():
+            for record in self.env[name].sudo().browse(list(rows)):
+                holder_types[rows[record.id]].add(record.iys_recipient_type or "BIREYSEL")
+        default_brand = self.env.company.sudo().iys_default_brand_id
+        Brand = self.env["iys.brand"].sudo()
+        movements = []
+        now = fields.Datetime.now().replace(microsecond=0)
+        for address in sorted(normalized):
+            mine = existing.filtered(lambda c, address=address: c.address == address)
+            brands = Brand.search([("company_id", "in", mine.company_id.ids)]) if mine else Brand
+            brands |= default_brand
+            types = set(mine.mapped("recipient_type")) | holder_types[address] or {"BIREYSEL"}
+            for brand in brands.sorted("id"):
+                for rtype in sorted(types):
+                    current = mine.filtered(lambda c, brand=brand, rtype=rtype: c.brand_id == brand
+                                            and c.recipient_type == rtype)
+                    if current.status == "RET":
+                        continue  # already refused: nothing to record
+                    movements.append({
+                        "brand_id": brand.id, "channel": channel, "recipient_type": rtype, "address": address,
+                        "status": "RET", "source": source, "consent_date": now,
+                        "evidence": {"note": note, "ip_address": ip_address, "user_agent": user_agent},
+                    })
+        if not movements:
+            return []
+        try:
+            with self.env.cr.savepoint():
+                results = ledger._iys_record_movements(movements, origin, raise_on_error=False, now=now)
+        except Exception:  # an opt-out must never be lost because of İYS bookkeeping
+            _logger.exception("İYS opt-out (%s, %s): the ledger failed; the opt-out itself is kept", origin, channel)
+            return []
+        for mov, result in zip(movements, results, strict=True):
+            if result.error:
+                _logger.info("İYS opt-out (%s, %s) skipped for %s: %s", origin, channel,
+                             mask_recipient(mov["address"]), mask_text(result.error))
         return results
 
     @api.model
@@ -471,6 +630,7 @@ class IysConsent(models.Model):
         policy = company.iys_pending_policy or "block"
         rows = {}
         if brand:
+            self.flush_model(["brand_id", "channel", "recipient_type", "address", "status", "sync_state"])
             self.env.cr.execute(
                 SQL(
                     """SELECT r.address, r.rtype, %(decision)s
@@ -503,3 +663,65 @@ class IysConsent(models.Model):
             "domain": [("consent_id", "=", self.id)],
             "context": {"create": False},
         }
+
+    # ------------------------------------------------------------------------------------------
+    # Demo data
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_load_demo(self):
+        """Consents of the demo contacts (demo/iys_demo.xml) in every interesting state, recorded
+        through the ledger so that their events exist. Nothing is sent here: what İYS "reported"
+        is recorded as facts, the local movements wait in the outbox for the synchronisation."""
+        brand = self.env.ref("l10n_tr_iys.demo_iys_brand_main", raise_if_not_found=False)
+        if not brand:
+            return
+        now = fields.Datetime.now().replace(microsecond=0)
+
+        def reported(address, channel, status, source, days, rtype="BIREYSEL"):
+            date = now - timedelta(days=days)
+            key = f"demo:{brand.id}:{channel}:{rtype}:{address}:{status}"
+            return {
+                "brand_id": brand.id, "channel": channel, "recipient_type": rtype, "address": address,
+                "status": status, "source": source, "consent_date": dates.to_iys_date(date),
+                "transaction_id": hashlib.sha256(key.encode()).hexdigest(), "creation_date": date,
+            }
+
+        def local(address, channel, status, source, minutes, partner=None):
+            return {
+                "brand_id": brand.id, "channel": channel, "recipient_type": "BIREYSEL", "address": address,
+                "status": status, "source": source, "consent_date": now - timedelta(minutes=minutes),
+                "evidence": {"note": "Demo data", "partner_id": partner.id if partner else False},
+            }
+
+        def partner(xmlid):
+            return self.env.ref(f"l10n_tr_iys.{xmlid}")
+
+        self._iys_record_movements([
+            reported("+905321000001", "MESAJ", "ONAY", "HS_WEB", 40),
+            reported("ayse.yilmaz@example.com", "EPOSTA", "ONAY", "HS_WEB", 40),
+            reported("+905321000003", "MESAJ", "ONAY", "HS_FIZIKSEL_ORTAM", 60),
+            reported("+905321000005", "MESAJ", "ONAY", "HS_ISLAK_IMZA", 20),
+            reported("+905321000009", "MESAJ", "RET", "IYS_WEB", 10, rtype="TACIR"),
+            reported("satis@egegida.example.com", "EPOSTA", "RET", "IYS_WEB", 10, rtype="TACIR"),
+            reported("selin.celik@example.com", "EPOSTA", "ONAY", "HS_WEB", 15),
+            reported("emre.koc@example.com", "EPOSTA", "ONAY", "HS_EPOSTA", 90),
+        ], "iys_query")
+        results = self._iys_record_movements([
+            local("+905321000002", "MESAJ", "ONAY", "HS_MESAJ", 50, partner("demo_partner_pending")),
+            local("mehmet.demir@example.com", "EPOSTA", "ONAY", "HS_WEB", 50, partner("demo_partner_pending")),
+            local("+905321000003", "MESAJ", "RET", "HS_CAGRI_MERKEZI", 30, partner("demo_partner_refused")),
+            local("+905321000007", "MESAJ", "ONAY", "HS_WEB", 45, partner("demo_partner_rejected")),
+            local("+905321000010", "MESAJ", "ONAY", "HS_WEB", 20),
+            local("emre.koc@example.com", "EPOSTA", "RET", "HS_EPOSTA", 25),
+        ], "api")
+        # İYS refused Burak Aydın's number (not in use according to the numbering plan): what the
+        # synchronisation records when İYS answers H121.
+        rejected = results[3]
+        message = explain("H121", "en")
+        rejected.consent.with_context(iys_ledger_write=True).write(
+            {"sync_state": "rejected", "iys_error_code": "H121", "iys_error_message": message}
+        )
+        rejected.event.sudo().write({"push_state": "rejected", "error_code": "H121", "error_message": message})
+        self.env["iys.outbox"].sudo().search([("event_id", "=", rejected.event.id)]).write(
+            {"state": "failed", "error_code": "H121", "error_message": message, "attempts": 1}
+        )

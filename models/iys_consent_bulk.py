@@ -125,7 +125,9 @@ class IysConsent(models.Model):
         ledger rows of the batch once (``FOR UPDATE``), validates each movement in order with the
         İYS library (several movements of one address see each other), then inserts and updates
         consents, events and outbox rows with one statement each, keeps the ORM caches consistent
-        and calls ``_iys_after_movements(consents)`` once, when a model defines it.
+        and calls ``_iys_after_movements(results)`` once with the movements recorded, as the ORM
+        path does after its loop (stored states of the contacts carrying the addresses, chatter
+        notes unless the context says ``iys_skip_chatter``).
 
         :param movements: list of dicts, as for ``_iys_record_movements``.
         :param origin: the event origin (``import``, ``api`` …).
@@ -192,16 +194,17 @@ class IysConsent(models.Model):
             for result, state, _vals in events:
                 result.consent = self.browse(state.id) if state.id else self.browse()
             return results
-        consents = self._iys_bulk_write(states, events)
+        self._iys_bulk_write(states, events)
         _logger.info(
             "İYS ledger (bulk, %s): %d movements, %d recorded, %d skipped, %d refused; first %s",
             origin, len(movements), len(events), sum(r.skipped for r in results), sum(bool(r.error) for r in results),
             mask_recipient(prepared[0][1]["address"]),
         )
-        if consents and hasattr(self, "_iys_after_movements"):
-            # Hook for models that keep stored data derived from the ledger (e.g. per-channel
-            # states on contacts): called once per batch with every consent the batch changed.
-            self._iys_after_movements(consents)
+        recorded = [result for result, _state, _vals in events]
+        if recorded:
+            # What follows recorded movements (stored states of the records carrying the addresses,
+            # chatter notes): the ORM path's own hook, once per batch.
+            self._iys_after_movements(recorded)
         return results
 
     # ------------------------------------------------------------------------------------------

@@ -85,6 +85,6 @@ class IysConsentEvent(models.Model):
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
-    def _unlink_never(self):
+    def _unlink_except_append_only(self):
         if not self.env.su or not self.env.context.get("iys_allow_event_unlink"):
             raise AccessError(self.env._("Consent events are append-only and cannot be deleted."))

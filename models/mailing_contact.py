@@ -1,10 +1,13 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import api, models
+from odoo import api, fields, models
 
 
 class MailingContact(models.Model):
     _name = "mailing.contact"
     _inherit = ["mailing.contact", "iys.consent.mixin"]
+
+    # email_normalized is not precomputed on mailing contacts, so neither can this be.
+    iys_recipient_type = fields.Selection(precompute=False)
 
     @api.depends("email_normalized")
     def _compute_iys_recipient_type(self):

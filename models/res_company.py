@@ -29,6 +29,37 @@ class ResCompany(models.Model):
         "(SMS and e-mail operators) may refuse the message and the sender carries the risk.",
     )
 
+    def write(self, vals):
+        changed = self.env["res.company"]
+        if "iys_pending_policy" in vals:
+            changed = self.filtered(lambda c: c.iys_pending_policy != vals["iys_pending_policy"])
+        result = super().write(vals)
+        if changed:
+            # Only an individual's ONAY waiting for İYS reads the pending policy.
+            self.env["iys.consent.mixin"]._iys_bulk_recompute_states(changed, only_unconfirmed=True)
+        return result
+
+    @api.model
+    def _iys_default_brands(self):
+        """{company id: default brand id} of every company with an İYS account (archived ones too),
+        read fresh: brands or accounts may just have changed in this transaction."""
+        accounts = self.env["iys.account"].sudo().with_context(active_test=False).search([("company_id", "!=", False)])
+        # A brand's sequence decides the default when none is marked: re-read the brands in order.
+        accounts.invalidate_recordset(["brand_ids", "default_brand_id"])
+        companies = accounts.company_id
+        companies.invalidate_recordset(["iys_account_id", "iys_default_brand_id"])
+        return {company.id: company.iys_default_brand_id.id for company in companies}
+
+    @api.model
+    def _iys_recompute_if_default_brand_changed(self, before):
+        """After brands or accounts changed: recompute (in bulk) the states of the companies whose
+        default brand is not the one of ``before`` any more."""
+        after = self._iys_default_brands()
+        changed = [cid for cid, brand in after.items() if before.get(cid) != brand]
+        if changed:
+            self.env["iys.consent.mixin"]._iys_bulk_recompute_states(self.browse(changed))
+        return changed
+
     @api.depends_context("uid")
     def _compute_iys_account_id(self):
         accounts = self.env["iys.account"].sudo().search([("company_id", "in", self.ids)], order="sequence, id")

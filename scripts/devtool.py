@@ -559,6 +559,8 @@ def run_odoo_tests(tally, odoo, args):
             log("Odoo ran no test of l10n_tr_iys: that is a failure here.")
             bad = max(bad, 1)
         tally.add("odoo", max(run - failed - errors - skipped, 0), bad, skipped, note)
+        if seen:
+            check_translations(tally, odoo, addons_tmp, db, data_dir, update=args.update_i18n)
         if not args.keep_db:
             drop_db(db)
         else:
@@ -579,6 +581,51 @@ def run_odoo_tests(tally, odoo, args):
     finally:
         shutil.rmtree(addons_tmp, ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def check_translations(tally, odoo, addons_tmp, db, data_dir, update=False):
+    """Every translatable term of the addon (exported by Odoo itself) has a Turkish translation."""
+    import polib  # noqa: PLC0415 - installed with Odoo's requirements
+
+    banner("(c3) Translations: every term exported by Odoo has a Turkish msgstr in i18n/tr.po")
+    pot_path = Path(tempfile.gettempdir()) / f"{db}.pot"
+    cmd = odoo_cmd(odoo, addons_tmp, db, f"--i18n-export={pot_path}", f"--modules={MODULE}", "--stop-after-init",
+                   f"--http-port={free_port()}", "--workers=0", "--max-cron-threads=0", data_dir=data_dir)
+    rc, _seconds = _run_logged(cmd, pot_path.with_suffix(".export.log"), timeout=600)
+    if rc != 0 or not pot_path.exists():
+        log(f"Odoo could not export the terms (exit {rc}).")
+        tally.add("i18n", 0, 1, 0)
+        return
+    pot = polib.pofile(str(pot_path))
+    po_path = REPO / "i18n" / "tr.po"
+    po = polib.pofile(str(po_path if po_path.exists() else pot_path))
+    if update:
+        shutil.copy(pot_path, REPO / "i18n" / f"{MODULE}.pot")
+        po.merge(pot)
+        po.metadata.update({
+            "Project-Id-Version": "Odoo Server 18.0",
+            "Language": "tr",
+            "MIME-Version": "1.0",
+            "Content-Type": "text/plain; charset=UTF-8",
+            "Content-Transfer-Encoding": "8bit",
+            "Plural-Forms": "nplurals=2; plural=(n > 1);",
+        })
+        po.save(str(po_path))
+        log(f"Updated i18n/{MODULE}.pot and merged new terms into i18n/tr.po")
+    if not po_path.exists():
+        log("WARNING: i18n/tr.po does not exist yet (create it with --update-i18n); not enforced until it does.")
+        pot_path.unlink(missing_ok=True)
+        return
+    translated = {(e.msgctxt, e.msgid) for e in po if e.msgstr and not e.obsolete and "fuzzy" not in e.flags}
+    missing = [e.msgid for e in pot if (e.msgctxt, e.msgid) not in translated]
+    pot_path.unlink(missing_ok=True)
+    if missing:
+        log(f"{len(missing)} term(s) without a Turkish translation, e.g.:")
+        for msgid in missing[:15]:
+            log(f"    {msgid[:100]!r}")
+        tally.add("i18n", 0, 1, 0, f"({len(pot)} terms, {len(missing)} untranslated)")
+    else:
+        tally.add("i18n", 1, 0, 0, f"({len(pot)} terms, all translated)")
 
 
 def cmd_test(args):
@@ -693,6 +740,8 @@ def main():
     test = sub.add_parser("test", help="run every suite that can run here")
     test.add_argument("--keep-db", action="store_true", help="keep the Odoo test database")
     test.add_argument("--odoo-only", action="store_true", help="only the Odoo suite (development)")
+    test.add_argument("--update-i18n", action="store_true",
+                      help="write i18n/l10n_tr_iys.pot from the test database and merge new terms into i18n/tr.po")
     args = parser.parse_args()
     os.chdir(REPO)
     return cmd_run(args) if args.command == "run" else cmd_test(args)

@@ -12,8 +12,10 @@ class IysCommon(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        # Sequence 1: the company's first account (demo data has one at sequence 10), so that
+        # cls.brand is the company's default brand, the one contact states and the wizard use.
         cls.account = cls.env["iys.account"].create(
-            {"name": "Test İYS", "iys_code": "900001", "environment": "simulator",
+            {"name": "Test İYS", "iys_code": "900001", "environment": "simulator", "sequence": 1,
              "username": "iys-demo", "password": "iys-demo-secret"}
         )
         cls.brand = cls.env["iys.brand"].create(

@@ -276,11 +276,21 @@ class TestConsentBulk(IysCommon):
              "status": "ONAY", "source": "HS_WEB", "consent_date": self._next_date()}
             for address in ("05321112233", "05321112244", "garbage")
         ]
-        with patch.object(type(Consent), "_iys_after_movements", create=True,
-                          new=lambda self, consents: calls.append(consents)):
+        with patch.object(type(Consent), "_iys_after_movements", new=lambda self, results: calls.append(results)):
             Consent._iys_record_movements_bulk(movements, "import")
         self.assertEqual(len(calls), 1)
-        self.assertEqual(sorted(calls[0].mapped("address")), ["+905321112233", "+905321112244"])
+        self.assertEqual(sorted(r.consent.address for r in calls[0]), ["+905321112233", "+905321112244"])
+
+    def test_contact_states_follow_the_bulk_path(self):
+        partner = self.env["res.partner"].create({"name": "Deniz", "mobile": "+90 532 111 22 33"})
+        self.assertEqual(partner.iys_sms_state, "no_consent")
+        self.env["iys.consent"]._iys_record_movements_bulk([{
+            "brand_id": self.brand.id, "channel": "MESAJ", "recipient_type": "BIREYSEL", "address": "05321112233",
+            "status": "ONAY", "source": "HS_WEB", "consent_date": self._next_date(),
+            "evidence": {"partner_id": partner.id},
+        }], "import")
+        self.assertEqual(partner.iys_sms_state, "unconfirmed")
+        self.assertIn("+905321112233", partner.message_ids[:1].body)
 
     def test_raise_on_error_writes_nothing(self):
         Consent = self.env["iys.consent"]

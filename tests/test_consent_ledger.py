@@ -54,7 +54,7 @@ class TestConsentLedger(IysCommon):
             with self.subTest(address=address), self.assertRaises(ValidationError) as caught:
                 self.record(address, channel=channel)
             self.assertIn("H12", caught.exception.args[0] + " H12")  # H120/H121/H464 codes are quoted
-        self.assertFalse(self.Consent.search([]))
+        self.assertFalse(self.Consent.search([("brand_id", "=", self.brand.id)]))
 
     def test_future_date_refused_with_specific_message(self):
         with self.assertRaises(ValidationError) as caught:

@@ -41,9 +41,17 @@ class TestInstall(TransactionCase):
         def visible(user):
             return self.env["ir.ui.menu"].with_user(user)._visible_menu_ids()
 
+        consents = self.env.ref("l10n_tr_iys.menu_iys_consent")
+        events = self.env.ref("l10n_tr_iys.menu_iys_consent_event")
+
         self.assertEqual(root.groups_id, self.env.ref("l10n_tr_iys.group_iys_user"))
         self.assertNotIn(root.id, visible(self.plain_user))
+        self.assertNotIn(consents.id, visible(self.plain_user))
         self.assertNotIn(config.id, visible(self.plain_user))
+        # An İYS user sees the app, its consents and events, not its configuration.
+        self.assertIn(root.id, visible(self.iys_user))
+        self.assertIn(consents.id, visible(self.iys_user))
+        self.assertIn(events.id, visible(self.iys_user))
         self.assertNotIn(config.id, visible(self.iys_user))
         self.assertIn(config.id, visible(self.iys_manager))
         self.assertIn(root.id, visible(self.iys_manager))

@@ -1,3 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from . import iys_sync_wizard
+from . import iys_consent_wizard
+from . import iys_consent_wizard_address
 from . import iys_consent_import
 from . import iys_consent_import_line

@@ -575,7 +575,9 @@ class IysConsentImport(models.Model):
         partners = self._iys_partners(candidates, create=self.create_partners and not dry_run)
         movements = self._iys_movements(candidates, partners)
         send = self.mode == "send"
-        results = self.env["iys.consent"]._iys_record_movements_bulk(
+        # No chatter note per consent on the contacts (a million of them for a large file): their
+        # states are refreshed, and the events keep the file row as evidence.
+        results = self.env["iys.consent"].with_context(iys_skip_chatter=True)._iys_record_movements_bulk(
             movements, "import", mode="local" if send else "registered", strict=True, dry_run=dry_run,
             normalized=True,
         )

@@ -30,3 +30,45 @@ NOW = dt.datetime(2026, 11, 23, 9, 0, 0)
 @pytest.fixture
 def now():
     return NOW
+
+
+# ----------------------------------------------------------------------------- simulator fixtures
+
+@pytest.fixture
+def clock():
+    """A fake clock at Monday 2026-11-23 12:00 Turkish time, shared by client and simulator."""
+    from iyslib.testing import FakeClock
+    return FakeClock()
+
+
+@pytest.fixture
+def sim(clock):
+    """A simulator on the fake clock, without pull lag and with immediate batch processing."""
+    from iyslib.simulator import IysSimulator
+    return IysSimulator(clock=clock, pull_lag=0, batch_delay=0, fault_delay=0.6)
+
+
+@pytest.fixture
+def server(sim):
+    """The simulator served on a free 127.0.0.1 port."""
+    from iyslib.simulator import SimulatorServer
+    with SimulatorServer(sim) as srv:
+        yield srv
+
+
+@pytest.fixture
+def make_client(server, clock):
+    """Factory of clients talking to the simulator on the fake clock."""
+    from iyslib.client import IysClient, IysConfig
+
+    def factory(store=None, brand_code=None, timeout=(2, 3), **kw):
+        cfg = IysConfig(server.url, 'iys-demo', 'iys-demo-secret', 700001, brand_code=brand_code, timeout=timeout)
+        kw.setdefault('clock', clock)
+        kw.setdefault('sleep', clock.sleep)
+        return IysClient(cfg, token_store=store, **kw)
+    return factory
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()

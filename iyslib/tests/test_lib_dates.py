@@ -129,3 +129,14 @@ def test_deadline_utc_boundary():
     cd = T(2026, 11, 23, 21, 30)
     assert to_local(cd).date() == D(2026, 11, 24)
     assert deadline(cd) == local(2026, 11, 28, 0, 0)  # Wed, Thu, Fri -> Saturday 00:00
+
+
+def test_is_business_day_reads_a_datetime_as_naive_utc():
+    # Friday 2026-11-20 21:30 UTC is Saturday 00:30 in Türkiye: not a business day
+    assert is_business_day(dt.datetime(2026, 11, 20, 21, 30)) is False
+    assert is_business_day(D(2026, 11, 20)) is True                   # a date is a local calendar day
+    # Sunday 2026-11-22 22:30 UTC is Monday 01:30 in Türkiye
+    assert is_business_day(dt.datetime(2026, 11, 22, 22, 30)) is True
+    assert is_business_day(D(2026, 11, 22)) is False
+    aware = dt.datetime(2026, 11, 21, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=3)))   # Saturday local
+    assert is_business_day(aware) is False

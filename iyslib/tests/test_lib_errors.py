@@ -131,10 +131,36 @@ def test_transport_error_defaults():
     assert err.to_dict()['type'] == 'IysTransportError'
 
 
-def test_errors_pickle_free_and_loggable(caplog):
+def test_error_item_shape_and_logging(caplog):
     err = E.IysValidationError('H121', 'Telefon numarası geçersiz', location='recipient', value='+05')
     assert err.location == ['recipient'] and err.to_iys_item() == {
         'code': 'H121', 'message': 'Telefon numarası geçersiz', 'location': ['recipient'], 'value': '+05'}
     with caplog.at_level(logging.INFO):
         logging.getLogger('t').info('%s', err)
     assert 'H121' in caplog.text
+
+
+def test_star_import_and_all_names_exist():
+    import iyslib
+    namespace = {}
+    exec('from iyslib import *', namespace)          # the point of the test
+    missing = [name for name in iyslib.__all__ if name not in namespace]
+    assert not missing
+    assert namespace['Throttle'] is __import__('iyslib.throttle', fromlist=['Throttle']).Throttle
+    for mod in ('client', 'errors', 'masking', 'normalize', 'rules', 'dates', 'throttle', 'contract', 'testing'):
+        m = __import__(f'iyslib.{mod}', fromlist=['__all__'])
+        assert all(hasattr(m, name) for name in m.__all__), mod
+
+
+def test_h162_is_retryable_after_a_minute():
+    err = _resp(422, {'errors': [{'code': 'H162', 'message': 'ileri tarih'}]})
+    assert isinstance(err, E.IysApiError) and not isinstance(err, E.IysRateLimitError)
+    assert err.retryable and err.retry_after == 60.0 and E.retry_class('H162') == 'W'
+
+
+def test_outcome_unknown_error_shape():
+    cause = E.IysServerError('x', code='H192', http_status=503)
+    err = E.IysOutcomeUnknownError('sent, no answer', code='H192', http_status=503, cause=cause)
+    assert isinstance(err, E.IysTransportError) and err.outcome_unknown and not err.retryable
+    assert err.retry_after is None and err.retry_delay() is None and err.cause is cause
+    assert E.IysTransportError('t').outcome_unknown is False and err.to_dict()['outcome_unknown'] is True

@@ -154,3 +154,40 @@ def test_property_email_normalizes_or_raises_clean(value):
     assert out == out.strip().lower() and out.isascii() and ' ' not in out
     assert 6 <= len(out) <= 265 and out.count('@') == 1
     assert normalize_email(out) == out  # idempotent
+
+
+@pytest.mark.parametrize('raw', ['9005321112233', '90 0532 111 22 33', '+9005321112233', '009005321112233'])
+def test_plus_90_zero_is_refused_with_or_without_the_plus(raw):
+    with pytest.raises(IysValidationError) as ei:
+        normalize_phone(raw)
+    assert ei.value.code == 'H121' and '+90 0' in ei.value.message
+
+
+@pytest.mark.parametrize('raw', [
+    '+90\u2009532 111 22 33', '+90\u202f532\u202f111\u202f22\u202f33', '+90\u00a0532\u00a0111\u00a022\u00a033',
+    '0532\u2013111\u201322\u201333', '0532\u2212111\u221222\u221233', '\u200e+905321112233', '+905321112233\u200f',
+    '\u202a0532 111 22 33\u202c', '\ufeff05321112233',
+])
+def test_phone_tolerates_unicode_spaces_dashes_and_direction_marks(raw):
+    assert normalize_phone(raw) == '+905321112233'
+    with pytest.raises(IysValidationError):
+        normalize_phone(raw, strict=True)                 # the wire form stays exact E.164
+
+
+def test_email_length_limit_is_254():
+    from iyslib.normalize import EMAIL_MAX_LEN, IYS_EMAIL_MAX_LEN
+    assert (EMAIL_MAX_LEN, IYS_EMAIL_MAX_LEN) == (254, 265)
+
+    def address(n):
+        head = 'a' * 60 + '@' + ('b' * 60 + '.') * 3
+        return head + 'x' * (n - len(head) - 3) + '.co'
+    assert normalize_email(address(254)) == address(254)
+    for n in (255, 265):
+        with pytest.raises(IysValidationError) as ei:
+            normalize_email(address(n))
+        assert ei.value.code == 'H120' and '254' in ei.value.detail_en and 'syntax' not in ei.value.detail_en
+
+
+def test_email_punycode_domain_is_kept_ascii():
+    assert normalize_email('Ali@XN--rnek-zra.com') == 'ali@xn--rnek-zra.com'
+    assert normalize_email('ali@xn--rnek-zra.com') == 'ali@xn--rnek-zra.com'

@@ -81,7 +81,7 @@ def test_field_rules(kw, code, needle):
     err = code_of(vc, **kw)
     assert err.code == code, (err.code, err.message)
     assert needle in err.message
-    assert err.retryable is False and err.http_status is None
+    assert err.retryable is (code == 'H162') and err.http_status is None     # 1 s ahead: clock drift
 
 
 def test_hs_2015_exact_date_is_accepted_without_deadline():
@@ -199,3 +199,62 @@ def test_validate_batch_accepts_snake_case_items():
     res = validate_batch([{'recipient': '05321112233', 'type_': 'MESAJ', 'status': 'ONAY', 'source': 'HS_WEB',
                            'consent_date': RECENT}], now=NOW)
     assert res.ok and res.bodies[0]['consentDate'] == '2026-11-23 10:00:00'
+
+
+# ------------------------------------------------------------------------------------------------
+# wire bodies: a key sent as null or "" is refused like İYS does; only a missing key means "absent"
+
+WIRE = {'recipient': PHONE, 'type': 'MESAJ', 'source': 'HS_WEB', 'status': 'ONAY',
+        'consentDate': '2026-11-23 10:00:00', 'recipientType': 'BIREYSEL'}
+
+
+@pytest.mark.parametrize('field,value,code', [
+    ('recipient', None, 'H114'), ('recipient', '', 'H114'), ('type', None, 'H111'), ('type', '', 'H111'),
+    ('status', None, 'H110'), ('status', '', 'H110'), ('recipientType', None, 'H116'), ('recipientType', '', 'H116'),
+    ('retailerCode', None, 'H085'), ('retailerCode', '', 'H267'), ('retailerAccess', None, 'H085'),
+    ('retailerAccess', '', 'H085'),
+])
+@pytest.mark.parametrize('strict', [True, False])
+def test_wire_body_null_or_empty_is_refused(field, value, code, strict):
+    e = code_of(validate_body, dict(WIRE, **{field: value}), now=NOW, strict=strict)
+    assert e.code == code and e.location == [field]
+    if field in ('recipientType', 'retailerCode', 'retailerAccess'):        # optional: leave the key out
+        assert field not in validate_body(WIRE, now=NOW, strict=strict) or field == 'recipientType'
+
+
+@pytest.mark.parametrize('field,value,code', [('source', None, 'H113'), ('source', '', 'H113'),
+                                              ('consentDate', None, 'H112'), ('consentDate', '', 'H112')])
+def test_wire_body_tacir_optional_fields_must_be_left_out(field, value, code):
+    tacir = dict(WIRE, recipientType='TACIR')
+    assert code_of(validate_body, dict(tacir, **{field: value}), now=NOW).code == code
+    left_out = {k: v for k, v in tacir.items() if k != field}
+    assert field not in validate_body(left_out, now=NOW)          # a missing key is fine on a first record
+
+
+def test_keyword_style_dicts_and_validate_consent_keep_none_as_absent():
+    # validate_consent(...) kwargs: None means "not given" (the Odoo layer relies on it)
+    assert vc(recipient_type='TACIR', source=None, consent_date=None, retailer_code=None,
+              retailer_access=None) == {'recipient': PHONE, 'type': 'MESAJ', 'status': 'ONAY', 'recipientType': 'TACIR'}
+    # a dict spelled with the keyword names is keyword arguments, not a wire body
+    kw = {'recipient': PHONE, 'type_': 'MESAJ', 'status': 'ONAY', 'source': None, 'consent_date': None,
+          'recipient_type': 'TACIR', 'retailer_code': None}
+    assert validate_body(kw, now=NOW, strict=False) == {'recipient': PHONE, 'type': 'MESAJ', 'status': 'ONAY',
+                                                        'recipientType': 'TACIR'}
+    assert code_of(validate_body, kw, now=NOW).code == 'H118'     # strict (simulator): wire names only
+
+
+def test_current_state_needs_a_datetime():
+    from iyslib.rules import CurrentState as CS
+    e = code_of(CS, 'ONAY', dt.date(2026, 11, 23))
+    assert e.code == 'H158' and 'date' in e.detail_en
+    assert code_of(CS, 'ONAY', 1700000000).code == 'H158'
+    assert CS('ONAY', dt.datetime(2026, 11, 23, 6, 0)).consent_date == dt.datetime(2026, 11, 23, 6, 0)
+
+
+def test_future_date_from_clock_drift_is_retryable_locally():
+    e = code_of(vc, consent_date=NOW + dt.timedelta(seconds=20))
+    assert e.code == 'H162' and e.retryable and e.retry_after == 80.0          # the drift + 60 s
+    e = code_of(vc, consent_date=NOW + dt.timedelta(seconds=20), clock_skew=5)
+    assert e.retryable and e.retry_after == 75.0
+    e = code_of(vc, consent_date=NOW + dt.timedelta(hours=1))                  # a data error, not drift
+    assert e.code == 'H162' and not e.retryable and e.retry_after is None

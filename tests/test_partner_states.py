@@ -1,0 +1,203 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from datetime import timedelta
+
+from lxml import etree
+
+from odoo.tests import tagged
+from odoo.tools import SQL
+from odoo.tools.safe_eval import safe_eval
+
+from .common import IysCommon
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestPartnerStates(IysCommon):
+    """Stored per-channel states, the search filters, and how they stay fresh."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.company.country_id = cls.env.ref("base.tr")
+        Partner = cls.env["res.partner"]
+        cls.p_confirmed = Partner.create({"name": "Confirmed", "mobile": "0532 000 00 01", "email": "c@example.com"})
+        cls.p_pending = Partner.create({"name": "Pending", "mobile": "0532 000 00 02"})
+        cls.p_refused = Partner.create({"name": "Refused", "mobile": "0532 000 00 03"})
+        cls.p_nothing = Partner.create({"name": "Nothing", "mobile": "0532 000 00 04"})
+        cls.p_tacir = Partner.create({"name": "Tacir A.Ş.", "is_company": True, "phone": "0532 000 00 05"})
+        cls.p_tacir_ret = Partner.create({"name": "Tacir RET", "is_company": True, "phone": "0532 000 00 06"})
+        cls.p_rejected = Partner.create({"name": "Rejected", "mobile": "0532 000 00 07"})
+        cls.p_no_phone = Partner.create({"name": "No phone"})
+        cls.mine = cls.p_confirmed | cls.p_pending | cls.p_refused | cls.p_nothing | cls.p_tacir | cls.p_tacir_ret \
+            | cls.p_rejected | cls.p_no_phone
+        cls.confirm("+905320000001")
+        cls.confirm("c@example.com", channel="EPOSTA")
+        cls.record("+905320000002")
+        cls.confirm("+905320000003")
+        cls.record("+905320000003", status="RET", source="HS_CAGRI_MERKEZI")
+        cls.record("+905320000006", status="RET", source="HS_KARAR", recipient_type="TACIR")
+        rejected = cls.record("+905320000007").consent
+        rejected.with_context(iys_ledger_write=True).write({"sync_state": "rejected", "iys_error_code": "H121"})
+
+    @classmethod
+    def confirm(cls, address, channel="MESAJ", brand=None, recipient_type="BIREYSEL"):
+        """An ONAY İYS confirmed (as reported by a status query)."""
+        cls.env["iys.consent"]._iys_record_movements([{
+            "brand_id": (brand or cls.brand).id, "channel": channel, "recipient_type": recipient_type,
+            "address": address, "status": "ONAY", "source": "HS_WEB",
+            "consent_date": cls._next_date() - timedelta(days=1),
+            "transaction_id": f"{(brand or cls.brand).id}{address}{channel}".ljust(64, "0"),
+        }], "iys_query")
+
+    def states(self, records, fname="iys_sms_state"):
+        return {record.name: record[fname] for record in records}
+
+    def view_filter(self, xmlid, name):
+        """The domain of a filter of a search view, as the web client applies it."""
+        arch = etree.fromstring(self.env.ref(xmlid).arch)
+        node = arch.xpath(f"//filter[@name='{name}']")
+        self.assertTrue(node, f"no filter {name} in {xmlid}")
+        return safe_eval(node[0].get("domain"))
+
+    def test_states_per_combination(self):
+        self.assertEqual(self.states(self.mine), {
+            "Confirmed": "allowed",
+            "Pending": "unconfirmed",
+            "Refused": "refused",
+            "Nothing": "no_consent",
+            "Tacir A.Ş.": "allowed",
+            "Tacir RET": "refused",
+            "Rejected": "unconfirmed",
+            "No phone": False,
+        })
+        self.assertEqual(self.p_confirmed.iys_email_state, "allowed")
+        self.assertEqual(self.p_pending.iys_email_state, False)
+        self.assertEqual(self.p_confirmed.iys_call_state, "no_consent")  # consents are per channel
+        # The stored column holds what the policy (and its SQL twin) says.
+        self.env.flush_all()
+        self.env.cr.execute(SQL("SELECT iys_sms_state FROM res_partner WHERE id = %s", self.p_refused.id))
+        self.assertEqual(self.env.cr.fetchone()[0], "refused")
+
+    def test_partner_filters_of_the_search_view(self):
+        xmlid = "l10n_tr_iys.view_res_partner_search"
+        Partner = self.env["res.partner"]
+        in_mine = [("id", "in", self.mine.ids)]
+        self.assertEqual(Partner.search(self.view_filter(xmlid, "iys_sms_allowed") + in_mine),
+                         self.p_confirmed | self.p_tacir)
+        self.assertEqual(Partner.search(self.view_filter(xmlid, "iys_email_allowed") + in_mine), self.p_confirmed)
+        # A merchant's SMS refusal leaves calls allowed: consents are per channel.
+        self.assertEqual(Partner.search(self.view_filter(xmlid, "iys_call_allowed") + in_mine),
+                         self.p_tacir | self.p_tacir_ret)
+        self.assertEqual(Partner.search(self.view_filter(xmlid, "iys_waiting") + in_mine),
+                         self.p_pending | self.p_refused)
+        self.assertEqual(Partner.search(self.view_filter(xmlid, "iys_rejected") + in_mine), self.p_rejected)
+        self.assertEqual(Partner.search([("iys_waiting", "=", False)] + in_mine),
+                         self.mine - self.p_pending - self.p_refused)
+        self.assertEqual(Partner.search([("iys_rejected", "!=", True)] + in_mine), self.mine - self.p_rejected)
+        # The computed flags agree with their searches.
+        self.assertEqual(self.mine.filtered("iys_waiting"), self.p_pending | self.p_refused)
+        self.assertEqual(self.mine.filtered("iys_rejected"), self.p_rejected)
+
+    def test_group_by_state(self):
+        groups = self.env["res.partner"].read_group([("id", "in", self.mine.ids)], ["iys_sms_state"],
+                                                   ["iys_sms_state"])
+        counts = {g["iys_sms_state"]: g["iys_sms_state_count"] for g in groups}
+        self.assertEqual(counts, {"allowed": 2, "unconfirmed": 2, "refused": 2, "no_consent": 1, False: 1})
+
+    def test_bulk_recompute_after_pending_policy_changes(self):
+        self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
+        queries_before = self.cr.sql_log_count
+        self.env.company.iys_pending_policy = "allow"
+        self.assertLess(self.cr.sql_log_count - queries_before, 40)  # SQL, not one compute per record
+        self.assertEqual(self.p_pending.iys_sms_state, "allowed")
+        self.assertEqual(self.p_refused.iys_sms_state, "refused")
+        self.assertEqual(self.p_rejected.iys_sms_state, "unconfirmed")  # İYS refused it: never allowed
+        self.assertEqual(self.env["res.partner"].search([("iys_sms_state", "=", "allowed"),
+                                                          ("id", "in", self.mine.ids)]),
+                         self.p_confirmed | self.p_pending | self.p_tacir)
+        self.env.company.iys_pending_policy = "block"
+        self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
+
+    def test_bulk_recompute_matches_the_orm_compute(self):
+        """The SQL UPDATE and the ORM compute give the same answer on every record."""
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        partners = Partner.search([])
+        for policy in ("allow", "block"):
+            self.env.company.iys_pending_policy = policy
+            by_sql = {p.id: (p.iys_sms_state, p.iys_call_state, p.iys_email_state) for p in partners}
+            self.env.add_to_compute(Partner._fields["iys_sms_state"], partners)
+            self.env.add_to_compute(Partner._fields["iys_call_state"], partners)
+            self.env.add_to_compute(Partner._fields["iys_email_state"], partners)
+            partners.flush_recordset()
+            by_orm = {p.id: (p.iys_sms_state, p.iys_call_state, p.iys_email_state) for p in partners}
+            self.assertEqual(by_sql, by_orm)
+
+    def test_default_brand_change_recomputes(self):
+        self.assertEqual(self.p_confirmed.iys_sms_state, "allowed")
+        self.brand.is_default = False
+        self.brand_b.is_default = True
+        self.assertEqual(self.env.company.iys_default_brand_id, self.brand_b)
+        self.assertEqual(self.p_confirmed.iys_sms_state, "no_consent")  # nothing on record for brand B
+        self.assertEqual(self.p_tacir.iys_sms_state, "allowed")
+        self.brand_b.is_default = False
+        self.brand.is_default = True
+        self.assertEqual(self.p_confirmed.iys_sms_state, "allowed")
+        # Without a brand marked as default, the first by sequence is the default.
+        self.brand.is_default = False
+        self.assertEqual(self.p_confirmed.iys_sms_state, "allowed")
+        self.brand_b.sequence = 0
+        self.assertEqual(self.env.company.iys_default_brand_id, self.brand_b)
+        self.assertEqual(self.p_confirmed.iys_sms_state, "no_consent")
+
+    def test_sync_confirmation_refreshes_states(self):
+        consent = self.Consent.search([("address", "=", "+905320000002")])
+        self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
+        # What the synchronisation writes when İYS accepted the movement.
+        consent.with_context(iys_ledger_write=True).write({"sync_state": "confirmed"})
+        self.assertEqual(self.p_pending.iys_sms_state, "allowed")
+        self.assertFalse(self.p_pending.iys_waiting)
+
+    def test_address_and_type_changes_recompute(self):
+        self.p_nothing.mobile = "0532 000 00 01"  # now the confirmed number
+        self.assertEqual(self.p_nothing.iys_sms_state, "allowed")
+        self.p_nothing.mobile = False
+        self.assertFalse(self.p_nothing.iys_sms_state)
+        self.p_pending.iys_recipient_type = "TACIR"
+        self.assertEqual(self.p_pending.iys_sms_state, "allowed")
+
+    def test_leads_and_mailing_contacts(self):
+        lead = self.env["crm.lead"].create({"name": "Lead", "phone": "0532 000 00 02", "email_from": "c@example.com"})
+        contact = self.env["mailing.contact"].create({"name": "Contact", "email": "C@example.com"})
+        self.assertEqual((lead.iys_sms_state, lead.iys_email_state), ("unconfirmed", "allowed"))
+        self.assertEqual(contact.iys_email_state, "allowed")
+        self.assertTrue(lead.iys_waiting)
+        self.assertIn(lead, self.env["crm.lead"].search(
+            self.view_filter("l10n_tr_iys.view_crm_lead_search", "iys_email_allowed")))
+        self.assertIn(lead, self.env["crm.lead"].search(
+            self.view_filter("l10n_tr_iys.view_crm_opportunity_search", "iys_waiting")))
+        self.assertIn(contact, self.env["mailing.contact"].search(
+            self.view_filter("l10n_tr_iys.view_mailing_contact_search", "iys_email_allowed")))
+        # A refusal of the e-mail reaches the lead and the contact too.
+        self.record("c@example.com", channel="EPOSTA", status="RET", source="HS_EPOSTA")
+        self.assertEqual((lead.iys_email_state, contact.iys_email_state), ("refused", "refused"))
+        self.env.company.iys_pending_policy = "allow"
+        self.assertEqual(lead.iys_sms_state, "allowed")
+
+    def test_multi_company(self):
+        other = self.env["res.company"].create({"name": "Co 2", "country_id": self.env.ref("base.tr").id})
+        account = self.env["iys.account"].create({"name": "Co 2", "iys_code": "900077", "company_id": other.id})
+        brand = self.env["iys.brand"].create({"name": "Co 2", "code": "900077", "account_id": account.id})
+        theirs = self.env["res.partner"].create({"name": "Theirs", "mobile": "0532 000 00 01", "company_id": other.id})
+        # Company 2's default brand has nothing for the number company 1 has a confirmed ONAY for.
+        self.assertEqual(theirs.iys_sms_state, "no_consent")
+        self.confirm("+905320000001", brand=brand)
+        self.assertEqual(theirs.iys_sms_state, "allowed")
+        # Company 2's policy is recomputed alone.
+        self.record("+905320000002", brand=brand)
+        theirs.mobile = "0532 000 00 02"
+        self.assertEqual((theirs.iys_sms_state, self.p_pending.iys_sms_state), ("unconfirmed", "unconfirmed"))
+        other.iys_pending_policy = "allow"
+        self.assertEqual((theirs.iys_sms_state, self.p_pending.iys_sms_state), ("allowed", "unconfirmed"))
+        # "Waiting for İYS" only looks at consents of the user's companies.
+        self.iys_user.write({"company_ids": [(6, 0, [other.id])], "company_id": other.id})
+        Partner = self.env["res.partner"].with_user(self.iys_user).with_context(allowed_company_ids=[other.id])
+        self.assertFalse(Partner.search([("iys_waiting", "=", True), ("id", "in", self.p_refused.ids)]))

@@ -1,0 +1,108 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from datetime import timedelta
+
+from odoo import fields
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from .sync_common import IysSyncCommon
+
+MAILS = ["same@example.com", "refused@example.com", "unknown@example.com", "absent@example.com"]
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestIysSyncWizard(IysSyncCommon):
+    """The mass-sync wizard: push, status query and pull, for managers only."""
+
+    def wizard(self, model=None, ids=None, **vals):
+        context = {"active_model": model, "active_ids": ids} if model else {}
+        vals.setdefault("brand_ids", [(6, 0, self.brand.ids)])
+        return self.env["iys.sync.wizard"].with_user(self.iys_manager).with_context(**context).create(vals)
+
+    def test_managers_only(self):
+        with self.assertRaises(AccessError):
+            self.env["iys.sync.wizard"].with_user(self.iys_user).create({"mode": "pull"})
+        for xmlid in ("action_iys_sync_wizard", "action_iys_sync_wizard_partner", "action_iys_sync_wizard_consent"):
+            action = self.env.ref(f"l10n_tr_iys.{xmlid}")
+            self.assertEqual(action.groups_id, self.env.ref("l10n_tr_iys.group_iys_manager"))
+        partner_bindings = self.env["ir.actions.actions"].with_user(self.iys_user).get_bindings("res.partner")
+        self.assertNotIn(self.env.ref("l10n_tr_iys.action_iys_sync_wizard_partner").id,
+                         [a["id"] for a in partner_bindings.get("action", [])])
+
+    def test_push_mode_on_selected_consents(self):
+        selected = self.record("+905321160001")
+        other = self.record("+905321160002", channel="ARAMA")
+        wiz = self.wizard("iys.consent", selected.consent.ids, mode="push")
+        self.assertEqual(wiz.scope, "consents")
+        wiz.action_preview()
+        self.assertEqual(wiz.state, "preview")
+        self.assertIn("Brand A", wiz.preview_html)
+        self.assertIn("<td>1</td>", wiz.preview_html)
+        wiz.action_run()
+        self.assertEqual(wiz.state, "done")
+        self.assertEqual((wiz.sent_count, wiz.confirmed_count, wiz.refused_count), (1, 1, 0))
+        self.assertEqual(selected.consent.sync_state, "confirmed")
+        self.assertEqual(self.outbox_of(other).state, "pending", "not selected")
+
+    def test_query_mode_reconciles_without_inventing_refusals(self):
+        same, refused, unknown, absent = MAILS
+        partners = self.env["res.partner"].create([{"name": mail.split("@")[0], "email": mail} for mail in MAILS])
+        # same: ONAY in Odoo and on İYS
+        for mail in (same, refused):
+            self.record(mail, channel="EPOSTA")
+        self.Outbox._iys_push(brands=self.brand)
+        self.Outbox._iys_poll(brands=self.brand)
+        # refused: the citizen refused on İYS, Odoo has not heard of it yet (a few seconds later: İYS
+        # gives movements of one address recorded in the same second the same transaction id)
+        self.sim.advance_clock(2)
+        self.sim.inject_citizen_change(int(self.brand.code), refused, "EPOSTA", "RET",
+                                       consent_date=fields.Datetime.now() - timedelta(minutes=2))
+        # unknown: ONAY on İYS, unknown to Odoo
+        self.sim.inject_citizen_change(int(self.brand.code), unknown, "EPOSTA", "ONAY", source="IYS_WEB")
+        # absent: Odoo holds a confirmed ONAY that İYS does not have at all
+        self.Consent._iys_record_movements([{
+            "brand_id": self.brand.id, "channel": "EPOSTA", "address": absent, "status": "ONAY",
+            "source": "IYS_WEB", "consent_date": fields.Datetime.now() - timedelta(days=1),
+            "transaction_id": "e" * 64,
+        }], "iys_query")
+
+        # First without looking anything up: differences are only reported.
+        wiz = self.wizard("res.partner", partners.ids, mode="query")
+        self.assertEqual(wiz.scope, "partners")
+        wiz.action_preview()
+        self.assertIn("<td>4</td>", wiz.preview_html)
+        wiz.action_run()
+        self.assertEqual((wiz.unchanged_count, wiz.difference_count, wiz.applied_count), (1, 3, 0))
+        self.assertEqual(self.consent_of(refused).status, "ONAY", "an absent address proves nothing")
+        self.assertFalse(self.consent_of(unknown))
+
+        # Then asking İYS for each difference.
+        wiz = self.wizard("res.partner", partners.ids, mode="query", fetch_details=True)
+        wiz.action_preview()
+        wiz.action_run()
+        self.assertEqual((wiz.unchanged_count, wiz.difference_count, wiz.applied_count), (1, 3, 2))
+        self.assertEqual((self.consent_of(refused).status, self.consent_of(refused).sync_state), ("RET", "confirmed"))
+        latest = self.env["iys.consent.event"].search([("consent_id", "=", self.consent_of(refused).id)], limit=1)
+        self.assertEqual(latest.origin, "iys_query")
+        self.assertEqual(self.consent_of(unknown).status, "ONAY")
+        self.assertEqual(self.consent_of(absent).status, "ONAY", "no refusal is invented")
+        self.assertIn("no record", wiz.result_html)
+        self.assertIn(absent, wiz.result_html)
+
+    def consent_of(self, mail):
+        return self.Consent.search(
+            [("brand_id", "=", self.brand.id), ("channel", "=", "EPOSTA"), ("address", "=", mail)]
+        )
+
+    def test_pull_mode(self):
+        self.sim.inject_citizen_change(int(self.brand.code), "+905321160003", "MESAJ", "ONAY")
+        self.sim.advance_clock(1)  # served once its second of recording is over
+        wiz = self.wizard(mode="pull")
+        self.assertEqual(wiz.scope, "all")
+        wiz.action_preview()
+        self.assertIn("never", wiz.preview_html)
+        wiz.action_run()
+        self.assertEqual(wiz.applied_count, 1)
+        self.assertTrue(self.brand.iys_last_pull_date)
+        wiz.action_back()
+        self.assertEqual(wiz.state, "draft")

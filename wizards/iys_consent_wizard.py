@@ -1,0 +1,196 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
+
+from ..iyslib import dates
+from ..iyslib.errors import explain
+from ..models.iys_selections import CHANNEL_SELECTION, HS_SOURCE_SELECTION, RECIPIENT_TYPE_SELECTION
+
+#: the source proposed by default: the channel through which the consent or refusal came
+DEFAULT_SOURCES = {
+    "MESAJ": "HS_MESAJ",
+    "ARAMA": "HS_CAGRI_MERKEZI",
+    "EPOSTA": "HS_EPOSTA",
+}
+MODE_SELECTION = [
+    ("consent", "Consent (ONAY)"),
+    ("refusal", "Refusal (RET)"),
+]
+
+
+class IysConsentWizard(models.TransientModel):
+    """Record a consent (ONAY) or a refusal (RET) of a contact's address(es) for one channel,
+    with its source, date and evidence, through the consent ledger: what the toggles of the
+    contact form's İYS tab open. Either every chosen address is recorded, or nothing is."""
+
+    _name = "iys.consent.wizard"
+    _description = "Record an İYS consent or refusal"
+
+    res_model = fields.Char("Record model", required=True, readonly=True)
+    res_id = fields.Many2oneReference("Record", model_field="res_model", required=True, readonly=True)
+    record_name = fields.Char("Contact", compute="_compute_record_name")
+    mode = fields.Selection(MODE_SELECTION, required=True, default="consent", readonly=True)
+    channel = fields.Selection(CHANNEL_SELECTION, required=True, readonly=True)
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    brand_id = fields.Many2one(
+        "iys.brand", required=True,
+        domain="[('company_id', '=', company_id)]",
+    )
+    recipient_type = fields.Selection(RECIPIENT_TYPE_SELECTION, required=True)
+    source = fields.Selection(
+        HS_SOURCE_SELECTION, required=True,
+        help="Where the recipient gave the consent, or the refusal came through. HS_KARAR (our own "
+        "decision) is for refusals only.",
+    )
+    consent_date = fields.Datetime(
+        "Date", required=True, default=fields.Datetime.now,
+        help="When the consent or refusal was obtained, in your time zone. İYS must receive it within 3 "
+        "business days and never dated in the future.",
+    )
+    consent_date_iys = fields.Char("Sent to İYS as", compute="_compute_consent_date_iys")
+    address_ids = fields.One2many("iys.consent.wizard.address", "wizard_id", string="Addresses")
+    attachment_ids = fields.Many2many(
+        "ir.attachment", string="Evidence files",
+        help="E.g. the scan of a form signed by hand, a screenshot, a recording.",
+    )
+    note = fields.Text("Evidence note")
+    notice_version = fields.Char("Notice text version", help="Version of the consent text shown to the recipient.")
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        context = self.env.context
+        model, res_id = context.get("active_model"), context.get("active_id")
+        if not model or not res_id or model not in self.env["iys.consent.mixin"]._iys_models():
+            return values
+        record = self.env[model].browse(res_id)
+        record.check_access("read")
+        channel = context.get("iys_channel") or values.get("channel") or "MESAJ"
+        mode = context.get("iys_mode") or values.get("mode") or "consent"
+        company = record._iys_company()
+        brand = company.sudo().iys_default_brand_id
+        if not brand:
+            raise UserError(self.env._(
+                "The company %(company)s has no İYS brand yet: configure its İYS account and brands first "
+                "(İYS → Configuration → Accounts & Brands).", company=company.name,
+            ))
+        defaults = {
+            "res_model": model,
+            "res_id": record.id,
+            "channel": channel,
+            "mode": mode,
+            "company_id": company.id,
+            "brand_id": brand.id,
+            "recipient_type": record.iys_recipient_type or "BIREYSEL",
+            "source": DEFAULT_SOURCES[channel],
+            "address_ids": [
+                Command.create({"label": label, "raw": raw, "selected": True})
+                for label, raw, _address in record._iys_raw_addresses(channel)
+            ],
+        }
+        values.update({name: value for name, value in defaults.items() if name in fields_list})
+        return values
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # A source that is not one of the HS_* codes (typed in an import, passed by another module)
+        # gets İYS's explanation instead of the ORM's "wrong value".
+        known = {code for code, _label in HS_SOURCE_SELECTION}
+        lang = "tr" if (self.env.lang or "").startswith("tr") else "en"
+        for vals in vals_list:
+            if vals.get("source") and vals["source"] not in known:
+                raise UserError(self.env._(
+                    "Nothing was recorded.\nH119: %(reason)s (“%(code)s”)",
+                    reason=explain("H119", lang), code=vals["source"],
+                ))
+        return super().create(vals_list)
+
+    @api.depends("res_model", "res_id")
+    def _compute_record_name(self):
+        for wizard in self:
+            record = wizard._iys_record()
+            wizard.record_name = record.display_name if record else False
+
+    @api.depends("consent_date")
+    def _compute_consent_date_iys(self):
+        for wizard in self:
+            wizard.consent_date_iys = (
+                self.env._("%(date)s, Turkish time", date=dates.to_iys_date(wizard.consent_date))
+                if wizard.consent_date else False
+            )
+
+    def _iys_record(self):
+        self.ensure_one()
+        if not self.res_model or not self.res_id or self.res_model not in self.env:
+            return None
+        return self.env[self.res_model].browse(self.res_id).exists()
+
+    def _iys_movements(self):
+        self.ensure_one()
+        record = self._iys_record()
+        if not record:
+            raise UserError(self.env._("The contact no longer exists."))
+        if not self.address_ids:
+            channel = dict(self._fields["channel"]._description_selection(self.env))[self.channel]
+            raise UserError(self.env._(
+                "%(record)s has no address for %(channel)s: add one on the contact first.",
+                record=record.display_name, channel=channel,
+            ))
+        lines = self.address_ids.filtered("selected")
+        if not lines:
+            raise UserError(self.env._("Choose at least one address to record."))
+        partner = record if record._name == "res.partner" else record["partner_id"] if "partner_id" in record else None
+        evidence = {
+            "attachment_ids": self.attachment_ids.ids,
+            "note": self.note or False,
+            "notice_version": self.notice_version or False,
+            "partner_id": partner.id if partner else False,
+        }
+        return [
+            {
+                "brand_id": self.brand_id.id,
+                "channel": self.channel,
+                "recipient_type": self.recipient_type,
+                "address": line.raw,
+                "status": "ONAY" if self.mode == "consent" else "RET",
+                "source": self.source,
+                "consent_date": self.consent_date,
+                "evidence": evidence,
+            }
+            for line in lines
+        ]
+
+    def action_confirm(self):
+        """Record the movements through the ledger; on any refusal nothing is recorded and the
+        ledger's explanation is shown."""
+        self.ensure_one()
+        movements = self._iys_movements()
+        try:
+            with self.env.cr.savepoint():
+                results = self.env["iys.consent"]._iys_record_movements(movements, "wizard")
+        except UserError as exc:  # ValidationError included: the İYS rules refused a movement
+            raise UserError(self.env._("Nothing was recorded.\n%(reason)s", reason=exc.args[0])) from exc
+        lines, warning = [], False
+        for result in results:
+            consent = result.consent
+            status = dict(consent._fields["status"]._description_selection(self.env))[consent.status]
+            if consent.sync_state == "none":
+                warning = True
+                lines.append(self.env._(
+                    "%(address)s: %(status)s recorded in Odoo only, İYS will not receive it (%(reason)s)",
+                    address=consent.address, status=status, reason=consent.iys_error_message or "",
+                ))
+            else:
+                lines.append(self.env._("%(address)s: %(status)s recorded, queued for İYS",
+                                        address=consent.address, status=status))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "warning" if warning else "success",
+                "title": self.env._("İYS"),
+                "message": "\n".join(lines),
+                "sticky": warning,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }

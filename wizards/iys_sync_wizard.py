@@ -1,0 +1,345 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import logging
+from collections import defaultdict
+
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..iyslib.errors import IysError, IysRateLimitError
+from ..iyslib.masking import mask_recipient
+from ..models.iys_selections import CHANNEL_SELECTION, RECIPIENT_TYPE_SELECTION
+from ..models.iys_sync_common import SyncStats, error_code_and_text
+
+_logger = logging.getLogger(__name__)
+
+#: single status look-ups one run may make for differences (İYS allows 1000 an hour per IP)
+LOOKUP_MAX = 100
+#: pull pages one run fetches per brand
+PULL_PAGES_MAX = 50
+
+
+class IysSyncWizard(models.TransientModel):
+    """Synchronise a selection with İYS now: send its pending movements, ask İYS for the current
+    status of its addresses, or pull citizen changes. İYS managers only (access rights and a check
+    in every action). It first shows what it will do, then what it did."""
+
+    _name = "iys.sync.wizard"
+    _description = "Synchronise with İYS"
+
+    scope = fields.Selection(
+        [("partners", "Selected contacts"), ("consents", "Selected consents"), ("all", "Everything")],
+        required=True, default="all", readonly=True,
+    )
+    partner_ids = fields.Many2many("res.partner", string="Contacts", readonly=True)
+    consent_ids = fields.Many2many("iys.consent", string="Consents", readonly=True)
+    brand_ids = fields.Many2many(
+        "iys.brand", string="Brands", help="Limit to these brands (all active brands when empty)."
+    )
+    mode = fields.Selection(
+        [
+            ("push", "Send pending movements now"),
+            ("query", "Ask İYS for the current status"),
+            ("pull", "Pull citizen changes now"),
+        ],
+        required=True, default="push",
+    )
+    fetch_details = fields.Boolean(
+        "Look up differences one by one",
+        help="For addresses where İYS and Odoo disagree, ask İYS for the full record of each (at most "
+        "100 per run; İYS allows 1000 such queries an hour) and apply what İYS holds.",
+    )
+    state = fields.Selection([("draft", "Choose"), ("preview", "Check"), ("done", "Result")], default="draft")
+    preview_html = fields.Html("What will be done", readonly=True, sanitize=False)
+    result_html = fields.Html("Result", readonly=True, sanitize=False)
+    sent_count = fields.Integer("Sent", readonly=True)
+    confirmed_count = fields.Integer("Confirmed", readonly=True)
+    refused_count = fields.Integer("Refused", readonly=True)
+    applied_count = fields.Integer("Applied from İYS", readonly=True)
+    unchanged_count = fields.Integer("Unchanged", readonly=True)
+    difference_count = fields.Integer("Differences", readonly=True)
+
+    # ------------------------------------------------------------------------------------------
+    # Access and defaults
+    # ------------------------------------------------------------------------------------------
+    def _check_manager(self):
+        if not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
+            raise AccessError(self.env._("Only İYS managers may synchronise with İYS."))
+
+    @api.model
+    def default_get(self, fields_list):
+        self._check_manager()
+        res = super().default_get(fields_list)
+        model = self.env.context.get("active_model")
+        ids = self.env.context.get("active_ids") or []
+        if model == "res.partner" and ids:
+            res.update(scope="partners", partner_ids=[(6, 0, ids)])
+        elif model == "iys.consent" and ids:
+            res.update(scope="consents", consent_ids=[(6, 0, ids)])
+        return res
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._check_manager()
+        return super().create(vals_list)
+
+    # ------------------------------------------------------------------------------------------
+    # What the selection covers
+    # ------------------------------------------------------------------------------------------
+    def _brands(self):
+        brands = self.brand_ids or self.env["iys.brand"].search([("account_id.active", "=", True)])
+        return brands.sudo().filtered(lambda b: b.active and b.account_id.active)
+
+    def _partner_addresses(self):
+        """{(channel, recipient type): {addresses}} of the selected contacts."""
+        partners = self.partner_ids
+        types = partners._iys_recipient_types()
+        result = defaultdict(set)
+        for channel, _label in CHANNEL_SELECTION:
+            for partner_id, addresses in partners._iys_addresses(channel).items():
+                for address in addresses:
+                    result[(channel, types.get(partner_id) or "BIREYSEL")].add(address)
+        return result
+
+    def _consents(self):
+        """Ledger rows of the selection (within the chosen brands)."""
+        brands = self._brands()
+        Consent = self.env["iys.consent"]
+        if self.scope == "consents":
+            return self.consent_ids.filtered(lambda c: c.brand_id in brands)
+        if self.scope == "partners":
+            consents = Consent
+            for (channel, _rtype), addresses in self._partner_addresses().items():
+                consents |= Consent.search([("brand_id", "in", brands.ids), ("channel", "=", channel),
+                                            ("address", "in", list(addresses))])
+            return consents
+        return Consent.search([("brand_id", "in", brands.ids)])
+
+    def _outbox(self):
+        Outbox = self.env["iys.outbox"]
+        domain = [("state", "=", "pending"), ("brand_id", "in", self._brands().ids)]
+        if self.scope != "all":
+            domain.append(("consent_id", "in", self._consents().ids))
+        return Outbox.search(domain)
+
+    def _query_plan(self):
+        """{(brand, recipient type, channel): {addresses}} to ask İYS about."""
+        plan = defaultdict(set)
+        brands = self._brands()
+        for consent in self._consents():
+            plan[(consent.brand_id, consent.recipient_type, consent.channel)].add(consent.address)
+        if self.scope == "partners":
+            # Contacts may hold an ONAY on İYS that Odoo does not know yet.
+            for (channel, rtype), addresses in self._partner_addresses().items():
+                for brand in brands:
+                    plan[(brand, rtype, channel)].update(addresses)
+        return plan
+
+    # ------------------------------------------------------------------------------------------
+    # Preview
+    # ------------------------------------------------------------------------------------------
+    def action_preview(self):
+        self.ensure_one()
+        self._check_manager()
+        channels = dict(CHANNEL_SELECTION)
+        rtypes = dict(RECIPIENT_TYPE_SELECTION)
+        rows = []
+        if self.mode == "push":
+            counts = defaultdict(int)
+            for row in self._outbox():
+                counts[(row.brand_id.display_name, channels.get(row.channel))] += 1
+            rows = [(brand, channel, count) for (brand, channel), count in sorted(counts.items())]
+            header = (self.env._("Brand"), self.env._("Channel"), self.env._("Movements to send"))
+        elif self.mode == "query":
+            plan = self._query_plan()
+            rows = [
+                (brand.display_name, f"{channels.get(channel)} · {rtypes.get(rtype)}", len(addresses))
+                for (brand, rtype, channel), addresses in sorted(plan.items(), key=lambda kv: (kv[0][0].id, kv[0][1:]))
+            ]
+            header = (self.env._("Brand"), self.env._("Channel"), self.env._("Addresses to query"))
+        else:
+            rows = [
+                (brand.display_name, brand.account_id.display_name,
+                 fields.Datetime.to_string(brand.iys_last_pull_date) if brand.iys_last_pull_date
+                 else self.env._("never (full resync)"))
+                for brand in self._brands()
+            ]
+            header = (self.env._("Brand"), self.env._("Account"), self.env._("Last pull"))
+        if not rows:
+            raise UserError(self.env._("Nothing to do for this selection."))
+        self.write({"state": "preview", "preview_html": self._html_table(header, rows)})
+        return self._reopen()
+
+    # ------------------------------------------------------------------------------------------
+    # Run
+    # ------------------------------------------------------------------------------------------
+    def action_run(self):
+        self.ensure_one()
+        self._check_manager()
+        wizard = self.with_context(iys_lang=self.env.user.lang)
+        if self.mode == "push":
+            stats = wizard._run_push()
+        elif self.mode == "query":
+            stats = wizard._run_query()
+        else:
+            stats = wizard._run_pull()
+        lines = [
+            (self.env._("Sent"), stats.sent),
+            (self.env._("Confirmed by İYS"), stats.confirmed),
+            (self.env._("Refused"), stats.refused),
+            (self.env._("Still processed by İYS"), stats.waiting),
+            (self.env._("Applied from İYS"), stats.applied),
+            (self.env._("Unchanged"), stats.unchanged),
+            (self.env._("Differences"), stats.differences),
+        ]
+        html = self._html_table(
+            (self.env._("Result"), self.env._("Count")), [line for line in lines if line[1]] or lines[:1]
+        )
+        if stats.reasons:
+            html += self._html_table(
+                (self.env._("Refusal"), self.env._("Count")),
+                sorted(stats.reasons.items()),
+            )
+        if stats.details:
+            html += self._html_table(
+                (self.env._("Address"), self.env._("Brand"), self.env._("Channel"), self.env._("Odoo"),
+                 self.env._("İYS"), self.env._("Note")),
+                stats.details,
+            )
+        if stats.errors:
+            html += Markup("<p class='text-danger'>%s</p>") % "; ".join(dict.fromkeys(stats.errors))
+        self.write({
+            "state": "done", "result_html": html, "sent_count": stats.sent, "confirmed_count": stats.confirmed,
+            "refused_count": stats.refused, "applied_count": stats.applied, "unchanged_count": stats.unchanged,
+            "difference_count": stats.differences,
+        })
+        return self._reopen()
+
+    def _run_push(self):
+        rows = self._outbox()
+        Outbox = self.env["iys.outbox"].sudo()
+        if not rows:
+            return SyncStats()
+        brands = rows.brand_id
+        stats = Outbox._iys_push(brands=brands, outbox_ids=rows.ids)
+        # Results are fetched at once where the account allows it (the simulator answers at once;
+        # İYS wants 300 s, then the cron fetches them).
+        stats.add(Outbox._iys_poll(brands=brands, outbox_ids=rows.ids))
+        stats.unchanged += len(rows.filtered(lambda r: r.state == "pending"))
+        return stats
+
+    def _run_pull(self):
+        stats = SyncStats()
+        for brand in self._brands():
+            stats.add(brand._iys_pull(max_pages=PULL_PAGES_MAX))
+        return stats
+
+    def _run_query(self):
+        stats = SyncStats()
+        plan = self._query_plan()
+        Consent = self.env["iys.consent"].sudo()
+        channels = dict(CHANNEL_SELECTION)
+        lookups = 0
+        for (brand, rtype, channel), addresses in sorted(plan.items(), key=lambda kv: (kv[0][0].id, kv[0][1:])):
+            account = brand.account_id
+            lang = account._iys_lang()
+            client = account._iys_client(brand)
+            try:
+                try:
+                    onay = client.get_multiple_status(rtype, channel, sorted(addresses), brand_code=int(brand.code))
+                except IysError as exc:
+                    stats.errors.append(f"{brand.display_name}: {error_code_and_text(exc, lang)[1]}")
+                    continue
+                local = {
+                    c.address: c for c in Consent.search([
+                        ("brand_id", "=", brand.id), ("channel", "=", channel), ("recipient_type", "=", rtype),
+                        ("address", "in", list(addresses)),
+                    ])
+                }
+                for address in sorted(addresses):
+                    consent = local.get(address)
+                    difference = self._compare(consent, address in onay)
+                    if not difference:
+                        stats.unchanged += 1
+                        continue
+                    stats.differences += 1
+                    note = difference
+                    if self.fetch_details and lookups < LOOKUP_MAX:
+                        lookups += 1
+                        note = self._look_up(client, brand, rtype, channel, address, stats, lang)
+                        if note is None:  # hourly quota reached: keep the rest for later
+                            lookups = LOOKUP_MAX
+                            note = difference
+                    stats.details.append((
+                        address, brand.display_name, f"{channels.get(channel)} · {rtype}",
+                        self._local_text(consent), "ONAY" if address in onay else self.env._("not ONAY"), note,
+                    ))
+            finally:
+                client.token_store.release()
+        return stats
+
+    def _compare(self, consent, onay_on_iys):
+        """Why the ledger and İYS's answer disagree, or False. İYS lists only ONAY addresses: an
+        absent address is RET or unknown to İYS, so nothing is concluded from absence alone."""
+        status = consent.status if consent else False
+        sync = consent.sync_state if consent else False
+        if onay_on_iys:
+            if status == "ONAY":
+                return False
+            return self.env._("İYS holds an ONAY that Odoo does not have")
+        if status == "ONAY" and sync == "confirmed":
+            return self.env._("Confirmed ONAY in Odoo, but İYS does not list it as ONAY")
+        return False
+
+    def _local_text(self, consent):
+        if not consent:
+            return self.env._("no record")
+        return f"{consent.status} ({dict(consent._fields['sync_state'].selection).get(consent.sync_state)})"
+
+    def _look_up(self, client, brand, rtype, channel, address, stats, lang):
+        """Ask İYS for the record of one address and apply it; returns the note to show (None when
+        the hourly quota is used up). Without a record on İYS nothing is changed: a missing
+        address is no evidence of a refusal."""
+        try:
+            record = client.get_consent_status(address, channel, rtype, brand_code=int(brand.code))
+        except IysRateLimitError as exc:
+            stats.errors.append(error_code_and_text(exc, lang)[1])
+            return None
+        except IysError as exc:
+            return error_code_and_text(exc, lang)[1]
+        if record is None or not record.status:
+            _logger.info("İYS status query: no record for %s (%s)", mask_recipient(address), channel)
+            return self.env._("İYS has no record of this address: left unchanged")
+        applied = brand._iys_apply_incoming([record], "iys_query")
+        stats.applied += applied.applied
+        if applied.applied:
+            return self.env._("İYS holds %(status)s: applied", status=record.status)
+        return self.env._("İYS holds %(status)s: Odoo already has a newer movement", status=record.status)
+
+    # ------------------------------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _html_table(self, header, rows):
+        head = Markup().join(Markup("<th>%s</th>") % cell for cell in header)
+        body = Markup().join(
+            Markup("<tr>%s</tr>") % Markup().join(Markup("<td>%s</td>") % cell for cell in row) for row in rows
+        )
+        return Markup("<table class='table table-sm o_iys_sync_table'><thead><tr>%s</tr></thead>"
+                      "<tbody>%s</tbody></table>") % (head, body)
+
+    def action_back(self):
+        self.ensure_one()
+        self.write({"state": "draft", "preview_html": False, "result_html": False})
+        return self._reopen()
+
+    def _reopen(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "name": self.env._("Synchronise with İYS"),
+        }
