@@ -168,7 +168,7 @@ def open_env(tree, db):
     import odoo  # noqa: PLC0415 - found through ODOO_PATH
 
     odoo.tools.config.parse_config(odoo_args(tree, db))
-    return odoo, odoo.registry(db)
+    return odoo, odoo.modules.registry.Registry(db)
 
 
 def _bench_brand(env, label):
@@ -244,7 +244,9 @@ def _ledger_load_records_create(self, vals_list):
         "address": vals.get("address"), "status": vals.get("status"), "source": vals.get("source"),
         "consent_date": vals.get("consent_date"),
     } for vals in vals_list]
-    results = self.env["iys.consent"]._iys_record_movements(movements, "import", raise_on_error=True)
+    # as the wizard: no chatter note per consent on the contacts
+    results = self.env["iys.consent"].with_context(iys_skip_chatter=True)._iys_record_movements(
+        movements, "import", raise_on_error=True)
     return self.browse([result.consent.id for result in results])
 
 
