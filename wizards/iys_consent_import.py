@@ -28,6 +28,7 @@ import logging
 import os
 import tempfile
 import time
+import traceback
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -36,6 +37,7 @@ from odoo.tools import SQL
 
 from ..iyslib.dates import parse_iys_date
 from ..iyslib.errors import IysValidationError
+from ..iyslib.masking import mask_text
 from ..iyslib.normalize import normalize_recipient
 from ..models.iys_consent import iys_error_text
 from ..models.iys_consent_bulk import pg_array
@@ -302,10 +304,12 @@ class IysConsentImport(models.Model):
             except Exception as exc:  # a failing import must not stop the others
                 if self._iys_in_test():
                     raise
-                _logger.exception("İYS import %s stopped", record.id)
+                # the traceback may quote a row (e.g. a unique violation's key): masked
+                _logger.error("İYS import %s stopped: %s", record.id, mask_text(traceback.format_exc()))
                 self.env.cr.rollback()
                 self.env.invalidate_all()
-                record.write({"state": "failed", "message": self.env._(
+                user_env = record.with_context(lang=record.lang or "en_US").env
+                record.write({"state": "failed", "message": user_env._(
                     "The import stopped on an error: %(error)s. Resume continues at the last saved chunk.",
                     error=str(exc.args[0] if isinstance(exc, (UserError, AccessError)) else exc))})
                 # a cron saves what it did, chunk by chunk
