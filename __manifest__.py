@@ -22,6 +22,11 @@
         "security/ir.model.access.csv",
         "views/iys_account_views.xml",
         "views/res_config_settings_views.xml",
+        "views/mailing_mailing_views.xml",
+        "views/mailing_trace_views.xml",
+        "views/mail_compose_message_views.xml",
+        "views/sms_composer_views.xml",
+        "views/iys_mailing_transactional_views.xml",
         "views/menus.xml",
     ],
     "demo": [

@@ -11,3 +11,8 @@ from . import crm_lead
 from . import mailing_contact
 from . import res_company
 from . import res_config_settings
+from . import iys_send_gate
+from . import mailing_mailing
+from . import mailing_trace
+from . import mail_mail
+from . import sms_sms
