@@ -51,6 +51,8 @@ ALL_FAILURE_TYPES = tuple(FAILURE_REASONS)
 #: when one message goes to several addresses, the most serious reason is the one reported
 SEVERITY = (iys_policy.REFUSED, iys_policy.NO_CONSENT, iys_policy.UNCONFIRMED)
 BLOCKING_REASONS = SEVERITY
+#: the ledger columns the gate's queries read
+LEDGER_COLUMNS = ["address", "channel", "brand_id", "recipient_type", "status", "sync_state"]
 
 
 class IysSendGate(models.AbstractModel):
@@ -198,6 +200,8 @@ class IysSendGate(models.AbstractModel):
         """
         company = company or brand.company_id or self.env.company
         pairs = {(address, rtype or "BIREYSEL") for items in targets.values() for address, rtype in items if address}
+        # the ledger query is raw SQL: movements recorded in this transaction must be in the table
+        self.env["iys.consent"].flush_model(LEDGER_COLUMNS)
         decisions = self.env["iys.consent"].sudo()._iys_gate_decisions(brand, channel, pairs, company=company)
         policy = company.sudo().iys_pending_policy or "block"
         blocked = {}

@@ -5,7 +5,15 @@ from odoo import api, fields, models
 from odoo.tools import SQL, split_every
 
 from . import iys_policy
-from .iys_send_gate import ALL_FAILURE_TYPES, BLOCKING_REASONS, EPOSTA, FAILURE_REASONS, FAILURE_TYPES, MESAJ
+from .iys_send_gate import (
+    ALL_FAILURE_TYPES,
+    BLOCKING_REASONS,
+    EPOSTA,
+    FAILURE_REASONS,
+    FAILURE_TYPES,
+    LEDGER_COLUMNS,
+    MESAJ,
+)
 
 #: fields whose change turns a transactional mailing back into a commercial one, unless an İYS
 #: manager makes it: the classification was given for this content and these recipients
@@ -199,8 +207,7 @@ class MailingMailing(models.Model):
         channel = self._iys_channel()
         column = Model._iys_address_column(channel)
         Model.flush_model([column, "iys_recipient_type"])
-        self.env["iys.consent"].flush_model(["address", "channel", "brand_id", "recipient_type", "status",
-                                             "sync_state"])
+        self.env["iys.consent"].flush_model(LEDGER_COLUMNS)
         query = Model._search(self._get_recipients_domain())
         alias = query.table
         address = SQL.identifier(alias, column)

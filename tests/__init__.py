@@ -1,2 +1,3 @@
 from . import test_install
 from . import test_consent_ledger
+from . import test_send_gate_mail
