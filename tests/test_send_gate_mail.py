@@ -305,8 +305,9 @@ class TestSendGateMail(IysGateCommon):
             default_res_ids=self.partners[:2].ids,
         ).create({"subject": "x", "body": "<p>x</p>"})
         values = {
-            self.partners[1].id: {"email_to": f"{self.email['onay']}, {self.email['none']}", "recipient_ids": []},
-            self.partners[0].id: {"email_to": "", "recipient_ids": [(4, self.partners[1].id)]},
+            self.partners[1].id: {"email_to": f"{self.email['onay']}, {self.email['none']}", "recipient_ids": [],
+                                  "body": "<p>1</p>"},
+            self.partners[0].id: {"email_to": "", "recipient_ids": [(4, self.partners[1].id)], "body": "<p>0</p>"},
         }
         values = composer._process_mail_values_state(values)
         self.assertEqual(values[self.partners[1].id]["failure_type"], MAIL_NO_CONSENT)
