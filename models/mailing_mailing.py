@@ -339,7 +339,10 @@ class MailingMailing(models.Model):
         action = self._action_view_traces_filtered("canceled")
         reason = self.env.context.get("iys_reason")
         channel = self._iys_channel()
-        types = [FAILURE_TYPES[channel][reason]] if reason in BLOCKING_REASONS else list(FAILURE_TYPES[channel].values())
+        if reason in BLOCKING_REASONS:
+            types = [FAILURE_TYPES[channel][reason]]
+        else:
+            types = list(FAILURE_TYPES[channel].values())
         action["domain"] = [("failure_type", "in", types)]
         action["name"] = self.env._("Cancelled by İYS")
         return action

@@ -164,7 +164,7 @@ class TestSendGateMail(IysGateCommon):
 
         manager = self.user_iys_marketing_manager
         action = mailing.with_user(manager).action_iys_mark_transactional()
-        wizard = Form(self.env[action["res_model"]].with_user(manager).with_context(action["context"]))
+        wizard = Form(self.env[action["res_model"]].with_user(manager).with_context(**action["context"]))
         wizard.reason = "Abonelik sözleşmesi değişikliği bildirimi, reklam içermez."
         wizard.save().action_confirm()
         self.assertEqual(mailing.iys_message_class, "transactional")
@@ -235,7 +235,8 @@ class TestSendGateMail(IysGateCommon):
         self.assertMailTraces(self.mail_expectations(self.partners, expected, partners=self.partners),
                               mailing, self.partners, author=self.env.user.partner_id)
         self.assertEqual(self.blocked(mailing), (1, 4, 1))
-        self.assertFalse([mail for mail in self._mails if mail["email_to"] and self.email["onay"] in mail["email_to"][0]])
+        reached = [address for mail in self._mails for address in mail["email_to"]]
+        self.assertFalse([address for address in reached if self.email["onay"] in address])
 
     def test_queue_leaves_other_mails_alone(self):
         """Mails without mailing, and transactional mailings, are not re-checked."""
@@ -277,7 +278,7 @@ class TestSendGateMail(IysGateCommon):
     def test_composer_transactional_flag_manager_only(self):
         context = {"default_composition_mode": "mass_mail", "default_model": "res.partner",
                    "default_res_ids": self.partners.ids}
-        Composer = self.env["mail.compose.message"].with_context(context)
+        Composer = self.env["mail.compose.message"].with_context(**context)
         with self.assertRaises(AccessError):
             Composer.with_user(self.user_marketing).create(
                 {"subject": "Fatura", "body": "<p>Fatura</p>", "iys_transactional": True}
