@@ -68,42 +68,46 @@ class MailingMailing(models.Model):
         return mailings
 
     def write(self, vals):
-        Gate = self.env["iys.send.gate"]
         marked = reverted = self.browse()
         if vals.get("iys_message_class") == "transactional":
-            Gate._iys_check_transactional_right()
+            self.env["iys.send.gate"]._iys_check_transactional_right()
             marked = self.filtered(lambda m: m.iys_message_class != "transactional")
         elif vals.get("iys_message_class") == "commercial":
             reverted = self.filtered(lambda m: m.iys_message_class == "transactional")
-        elif not (self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")):
-            changed = [fname for fname in CONTENT_FIELDS if fname in vals]
-            if changed:
-                reverted = self.filtered(
-                    lambda m: m.iys_message_class == "transactional" and m._iys_content_changes(vals, changed)
-                )
-        if reverted and "iys_message_class" not in vals:
-            # A new content or audience needs a new decision by an İYS manager.
-            super(MailingMailing, reverted).write({"iys_message_class": "commercial"})
+        # What a manager declared transactional is this content for these recipients: when somebody
+        # else changes them, the mailing is commercial again until a manager decides anew.
+        watched = []
+        if "iys_message_class" not in vals and not self._iys_is_manager():
+            watched = [fname for fname in CONTENT_FIELDS if fname in vals and fname in self._fields]
+        before = {}
+        if watched:
+            before = {
+                mailing: mailing._iys_snapshot(watched)
+                for mailing in self.filtered(lambda m: m.iys_message_class == "transactional")
+            }
         res = super().write(vals)
-        for mailing in marked:
+        changed = self.browse([mailing.id for mailing, old in before.items() if mailing._iys_snapshot(watched) != old])
+        if changed:
+            super(MailingMailing, changed).write({"iys_message_class": "commercial"})
+        for mailing in marked | reverted:
             mailing._iys_post_classification()
-        for mailing in reverted:
-            mailing._iys_post_classification(content_changed="iys_message_class" not in vals)
+        for mailing in changed:
+            mailing._iys_post_classification(content_changed=True)
         return res
 
-    def _iys_content_changes(self, vals, fnames):
+    def _iys_is_manager(self):
+        return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")
+
+    def _iys_snapshot(self, fnames):
+        """Comparable stored values of fields (ids for relations)."""
         self.ensure_one()
+        values = []
         for fname in fnames:
-            field = self._fields[fname]
-            if field.type in ("many2many", "one2many"):
-                return True
-            new = vals[fname]
-            old = self[fname]
-            if field.type == "many2one":
-                old = old.id
-            if (old or False) != (new or False):
-                return True
-        return False
+            value = self[fname]
+            if isinstance(value, models.BaseModel):
+                value = tuple(sorted(value.ids))
+            values.append(value or False)
+        return values
 
     def _iys_post_classification(self, content_changed=False):
         self.ensure_one()
