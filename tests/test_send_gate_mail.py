@@ -315,3 +315,40 @@ class TestSendGateMail(IysGateCommon):
         self.assertEqual(values[self.partners[1].id]["state"], "cancel")
         # a record mailing a partner is checked on that partner's address (which has consent)
         self.assertNotEqual(values[self.partners[0].id].get("state"), "cancel")
+
+    def test_mass_mail_about_documents_is_not_gated(self):
+        """Without mailing, only partners, leads and mailing contacts are audiences: a mass e-mail
+        about other records (event reminders, several quotations …) is transactional."""
+        team = self.env["crm.team"].create({"name": "Satış"})
+        composer = self.env["mail.compose.message"].with_context(
+            default_composition_mode="mass_mail", default_model="crm.team", default_res_ids=team.ids,
+        ).create({"subject": "Hatırlatma", "body": "<p>Etkinliğiniz yarın</p>"})
+        self.assertFalse(composer.iys_gate_applies)
+        values = composer._process_mail_values_state({team.id: {"email_to": self.email["none"], "body": "x"}})
+        self.assertNotEqual(values[team.id].get("state"), "cancel")
+        # ... unless it becomes a mailing
+        composer.mass_mailing_name = "Kampanya"
+        self.assertTrue(composer.iys_gate_applies)
+        values = composer._process_mail_values_state({team.id: {"email_to": self.email["none"], "body": "x"}})
+        self.assertEqual(values[team.id]["failure_type"], MAIL_NO_CONSENT)
+
+    def test_forecast_python_path_matches_sql(self):
+        """Models without the mixin are forecast in Python through the gate's own resolution: on
+        mixin models both paths must agree."""
+        mailing_list = self.env["mailing.list"].create({"name": "İYS list"})
+        self.env["mailing.contact"].create([
+            {"name": case, "email": self.email[case], "list_ids": [(4, mailing_list.id)]} for case in self.CASES
+        ])
+        leads = self.env["crm.lead"].create([{"name": case, "email_from": self.email[case]} for case in self.CASES])
+        for mailing in (
+            self.create_mailing("res.partner", [("id", "in", self.partners.ids)]),
+            self.create_mailing("mailing.list", lists=mailing_list),
+            self.create_mailing("crm.lead", [("id", "in", leads.ids)]),
+        ):
+            with self.subTest(model=mailing.mailing_model_real):
+                Model = self.env[mailing.mailing_model_real]
+                reasons = ("no_consent", "refused", "unconfirmed")
+                self.assertEqual(mailing._iys_forecast_python(Model, reasons, False),
+                                 mailing._iys_forecast_sql(Model, reasons, False))
+                self.assertEqual(sorted(mailing._iys_forecast_python(Model, reasons, True)),
+                                 sorted(mailing._iys_forecast_sql(Model, reasons, True)))

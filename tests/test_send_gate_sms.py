@@ -196,3 +196,38 @@ class TestSendGateSms(IysGateCommon):
         with self.mockSMSGateway():
             composer.action_send_sms()
         self.assertSMSCanceled(partner, "+905321119999", SMS_NO_CONSENT)
+
+    def test_mass_sms_about_documents_is_not_gated(self):
+        team = self.env["crm.team"].create({"name": "Satış"})
+        composer = self.env["sms.composer"].with_context(
+            default_composition_mode="mass", default_res_model="crm.team", default_res_ids=team.ids,
+        ).create({"body": "Etkinliğiniz yarın"})
+        self.assertFalse(composer.iys_gate_applies)
+        self.assertFalse(composer._iys_is_commercial())
+        partners = self.env["sms.composer"].with_context(
+            default_composition_mode="mass", default_res_model="res.partner", default_res_ids=self.partners.ids,
+        ).create({"body": "Kampanya"})
+        self.assertTrue(partners._iys_is_commercial())
+
+    def test_forecast_python_path_matches_sql(self):
+        mailing_list = self.env["mailing.list"].create({"name": "İYS SMS list"})
+        self.env["mailing.contact"].create([
+            {"name": case, "email": self.email[case], "mobile": self.number[case], "list_ids": [(4, mailing_list.id)]}
+            for case in self.CASES
+        ])
+        leads = self.env["crm.lead"].create([
+            {"name": case, "mobile": self.number[case], "partner_id": partner.id if case.startswith("tacir") else False}
+            for case, partner in zip(self.CASES, self.partners, strict=True)
+        ])
+        for mailing in (
+            self.create_mailing("res.partner", [("id", "in", self.partners.ids)]),
+            self.create_mailing("mailing.list", lists=mailing_list),
+            self.create_mailing("crm.lead", [("id", "in", leads.ids)]),
+        ):
+            with self.subTest(model=mailing.mailing_model_real):
+                Model = self.env[mailing.mailing_model_real]
+                reasons = ("no_consent", "refused", "unconfirmed")
+                self.assertEqual(mailing._iys_forecast_python(Model, reasons, False),
+                                 mailing._iys_forecast_sql(Model, reasons, False))
+                self.assertEqual(sorted(mailing._iys_forecast_python(Model, reasons, True)),
+                                 sorted(mailing._iys_forecast_sql(Model, reasons, True)))

@@ -31,6 +31,7 @@ class MailComposeMessage(models.TransientModel):
         default=lambda self: self.env["iys.send.gate"]._iys_default_brand(),
         help="The brand whose İYS consents are checked when no mailing is given.",
     )
+    iys_gate_applies = fields.Boolean(compute="_compute_iys_gate_applies")
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -46,12 +47,26 @@ class MailComposeMessage(models.TransientModel):
     # ------------------------------------------------------------------------------------------
     # Send gate
     # ------------------------------------------------------------------------------------------
+    @api.depends("composition_mode", "model", "mass_mailing_id", "mass_mailing_name")
+    def _compute_iys_gate_applies(self):
+        for composer in self:
+            composer.iys_gate_applies = composer.composition_mode == "mass_mail" and (
+                bool(composer.mass_mailing_id or composer.mass_mailing_name)
+                or self.env["iys.send.gate"]._iys_is_mixin_model(composer.model)
+            )
+
     def _iys_is_commercial(self):
-        """Mass e-mail is commercial unless a manager said otherwise, on the mailing or here."""
+        """Which mass e-mails the gate checks, unless a manager declared them transactional (on the
+        mailing or here): every mailing, whatever its model, and mass e-mails without mailing to
+        the records whose consent the addon tracks (partners, leads, mailing contacts). Mass
+        e-mails Odoo sends about business documents (event reminders, several quotations at once,
+        applicant answers …) are transactional by nature and left alone."""
         self.ensure_one()
         if self.iys_transactional:
             return False
-        return not (self.mass_mailing_id and self.mass_mailing_id.iys_message_class == "transactional")
+        if self.mass_mailing_id:
+            return self.mass_mailing_id.iys_message_class != "transactional"
+        return self.iys_gate_applies
 
     def _iys_gate_brand(self):
         self.ensure_one()

@@ -18,6 +18,7 @@ class SmsComposer(models.TransientModel):
         default=lambda self: self.env["iys.send.gate"]._iys_default_brand(),
         help="The brand whose İYS consents are checked when no mailing is given.",
     )
+    iys_gate_applies = fields.Boolean(compute="_compute_iys_gate_applies")
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -33,12 +34,24 @@ class SmsComposer(models.TransientModel):
     # ------------------------------------------------------------------------------------------
     # Send gate
     # ------------------------------------------------------------------------------------------
+    @api.depends("composition_mode", "res_model", "mailing_id")
+    def _compute_iys_gate_applies(self):
+        for composer in self:
+            composer.iys_gate_applies = composer.composition_mode == "mass" and (
+                bool(composer.mailing_id) or self.env["iys.send.gate"]._iys_is_mixin_model(composer.res_model)
+            )
+
     def _iys_is_commercial(self):
-        """Mass SMS is commercial unless a manager said otherwise, on the mailing or here."""
+        """Which mass SMS the gate checks, unless a manager declared them transactional (on the
+        mailing or here): every SMS mailing, and mass SMS without mailing to the records whose
+        consent the addon tracks (partners, leads, mailing contacts). Mass SMS Odoo sends about
+        business documents (event reminders …) are transactional by nature and left alone."""
         self.ensure_one()
         if self.iys_transactional:
             return False
-        return not (self.mailing_id and self.mailing_id.iys_message_class == "transactional")
+        if self.mailing_id:
+            return self.mailing_id.iys_message_class != "transactional"
+        return self.iys_gate_applies
 
     def _iys_gate_brand(self):
         self.ensure_one()
