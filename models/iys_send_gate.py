@@ -65,9 +65,13 @@ class IysSendGate(models.AbstractModel):
     # Classification
     # ------------------------------------------------------------------------------------------
     @api.model
+    def _iys_may_declare_transactional(self):
+        return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")
+
+    @api.model
     def _iys_check_transactional_right(self):
         """Only İYS managers may declare messages transactional (exempt from consent)."""
-        if self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
+        if self._iys_may_declare_transactional():
             return
         raise AccessError(
             self.env._(

@@ -77,7 +77,7 @@ class MailingMailing(models.Model):
         # What a manager declared transactional is this content for these recipients: when somebody
         # else changes them, the mailing is commercial again until a manager decides anew.
         watched = []
-        if "iys_message_class" not in vals and not self._iys_is_manager():
+        if "iys_message_class" not in vals and not self.env["iys.send.gate"]._iys_may_declare_transactional():
             watched = [fname for fname in CONTENT_FIELDS if fname in vals and fname in self._fields]
         before = {}
         if watched:
@@ -86,7 +86,7 @@ class MailingMailing(models.Model):
                 for mailing in self.filtered(lambda m: m.iys_message_class == "transactional")
             }
         res = super().write(vals)
-        changed = self.browse([mailing.id for mailing, old in before.items() if mailing._iys_snapshot(watched) != old])
+        changed = self.browse([m.id for m, old in before.items() if m._iys_snapshot(watched) != old])
         if changed:
             super(MailingMailing, changed).write({"iys_message_class": "commercial"})
         for mailing in marked | reverted:
@@ -94,9 +94,6 @@ class MailingMailing(models.Model):
         for mailing in changed:
             mailing._iys_post_classification(content_changed=True)
         return res
-
-    def _iys_is_manager(self):
-        return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")
 
     def _iys_snapshot(self, fnames):
         """Comparable stored values of fields (ids for relations)."""
