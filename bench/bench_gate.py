@@ -306,11 +306,12 @@ def main():
     warnings.filterwarnings("ignore", message=".*cannot be precomputed.*")
     import odoo  # noqa: PLC0415 - from ODOO_PATH
     from odoo import SUPERUSER_ID, api  # noqa: PLC0415
+    from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
 
     config.parse_config([f"--addons-path={paths}", f"--database={args.db}", *db_options(), "--log-level=warn",
                          "--max-cron-threads=0"])
-    registry = odoo.registry(args.db)
+    registry = Registry(args.db)  # odoo.registry(db), without its deprecation warning
     log(f"bench_gate: Odoo {odoo.release.version} ({odoo_path}), db {args.db}, population {args.partners} "
         f"partners, ledger {args.consents} consents, mailing {send} recipients, {args.runs} runs")
 
