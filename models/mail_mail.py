@@ -1,0 +1,63 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from collections import defaultdict
+
+from odoo import fields, models
+from odoo.tools import SQL
+
+from .iys_send_gate import EPOSTA, FAILURE_TYPES, MAIL_FAILURE_SELECTION
+
+
+class MailMail(models.Model):
+    _inherit = "mail.mail"
+
+    failure_type = fields.Selection(
+        selection_add=MAIL_FAILURE_SELECTION,
+        ondelete={code: "set null" for code, _label in MAIL_FAILURE_SELECTION},
+    )
+
+    def send(self, auto_commit=False, raise_exception=False, post_send_callback=None, *args, **kwargs):
+        # Last check before the wire: a refusal recorded after the mailing was queued stops it.
+        self._iys_gate_before_send()
+        return super().send(auto_commit, raise_exception, post_send_callback, *args, **kwargs)
+
+    def _iys_gate_before_send(self):
+        """Re-check consent for the queued e-mails of commercial mailings; cancel those now blocked
+        (mail and trace), in one ledger query per brand."""
+        if not self.ids:
+            return
+        self.flush_recordset(["state", "mailing_id"])
+        self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT mail.id, mailing.id, mailing.iys_brand_id
+                     FROM mail_mail mail
+                     JOIN mailing_mailing mailing ON mailing.id = mail.mailing_id
+                    WHERE mail.id = ANY(%s) AND mail.state = 'outgoing'
+                      AND mailing.iys_message_class IS DISTINCT FROM 'transactional'""",
+                list(self.ids),
+            )
+        )
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return
+        Gate = self.env["iys.send.gate"]
+        by_brand = defaultdict(list)
+        for mail_id, _mailing_id, brand_id in rows:
+            by_brand[brand_id].append(mail_id)
+        for brand_id, mail_ids in by_brand.items():
+            brand = self.env["iys.brand"].sudo().browse(brand_id) if brand_id else Gate._iys_default_brand()
+            mails = self.sudo().browse(mail_ids)
+            mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
+            targets = Gate._iys_mail_targets(
+                (mail.id, mail.model, mail.res_id, mail.email_to, mail.recipient_ids.ids) for mail in mails
+            )
+            blocked = Gate._iys_decide(brand, EPOSTA, targets)
+            Gate._iys_log_blocked("queued e-mail", EPOSTA, blocked, targets)
+            by_reason = defaultdict(list)
+            for mail_id, reason in blocked.items():
+                by_reason[reason].append(mail_id)
+            for reason, ids in by_reason.items():
+                failure_type = FAILURE_TYPES[EPOSTA][reason]
+                blocked_mails = mails.browse(ids)
+                blocked_mails.write({"state": "cancel", "failure_type": failure_type})
+                blocked_mails.mailing_trace_ids.write({"trace_status": "cancel", "failure_type": failure_type})
