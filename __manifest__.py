@@ -15,7 +15,7 @@
         "mass_mailing_crm",
     ],
     "external_dependencies": {
-        "python": ["phonenumbers", "email_validator", "requests", "holidays"],
+        "python": ["phonenumbers", "email_validator", "requests", "holidays", "openpyxl"],
     },
     "data": [
         "security/security.xml",
@@ -37,6 +37,8 @@
         "views/menus.xml",
         "views/iys_outbox_views.xml",
         "wizards/iys_sync_wizard_views.xml",
+        "views/iys_consent_import_views.xml",
+        "data/iys_consent_import_data.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

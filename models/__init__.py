@@ -5,12 +5,14 @@ from . import iys_brand
 from . import iys_consent
 from . import iys_consent_event
 from . import iys_outbox
+from . import iys_consent_bulk
 from . import iys_token
 from . import iys_consent_mixin
 from . import res_partner
 from . import crm_lead
 from . import mailing_contact
 from . import res_company
+from . import ir_attachment
 from . import res_config_settings
 from . import mail_blacklist
 from . import phone_blacklist

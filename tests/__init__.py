@@ -13,3 +13,5 @@ from . import test_optout_bridge
 from . import test_tour
 from . import test_send_gate_mail
 from . import test_send_gate_sms
+from . import test_consent_bulk
+from . import test_consent_import

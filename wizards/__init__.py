@@ -1,7 +1,9 @@
-from . import iys_sync_wizard
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from . import iys_sync_wizard
 from . import iys_consent_wizard
 from . import iys_consent_wizard_address
 from . import iys_mailing_transactional
 from . import mail_compose_message
 from . import sms_composer
+from . import iys_consent_import
+from . import iys_consent_import_line

@@ -1,0 +1,415 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import base64
+import csv
+import io
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from ..iyslib.dates import to_iys_date
+from .common import IysCommon
+
+ENGLISH = ("recipient", "type", "source", "status", "consentDate", "recipientType", "retailerCode")
+TURKISH = ("Alıcı", "İzin Tipi", "Kaynak", "Durum", "İzin Tarihi", "Alıcı Tipi", "Bayi Kodu")
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestConsentImport(IysCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Import = cls.env["iys.consent.import"]
+        cls.now = cls._now()
+        cls.recent = to_iys_date(cls.now - timedelta(hours=1))
+        cls.recent2 = to_iys_date(cls.now - timedelta(minutes=50))
+        cls.old = to_iys_date(cls.now - timedelta(days=20))
+        cls.future = to_iys_date(cls.now + timedelta(days=2))
+
+    # ------------------------------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _csv(rows, header=ENGLISH, delimiter=",", encoding="utf-8"):
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=delimiter)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+        return out.getvalue().encode(encoding)
+
+    @staticmethod
+    def _xlsx(rows, header=TURKISH):
+        import openpyxl
+
+        workbook = openpyxl.Workbook()
+        sheet = workbook.active
+        sheet.append(header)
+        for row in rows:
+            sheet.append(row)
+        out = io.BytesIO()
+        workbook.save(out)
+        return out.getvalue()
+
+    def _wizard(self, content, name="consents.csv", user=None, **vals):
+        return self.Import.with_user(user or self.iys_manager).create({
+            "file": base64.b64encode(content), "file_name": name, "brand_id": self.brand.id, **vals,
+        })
+
+    def _ledger_size(self):
+        self.env.flush_all()
+        sizes = []
+        for table in ("iys_consent", "iys_consent_event", "iys_outbox", "res_partner"):
+            self.env.cr.execute(f"SELECT count(*) FROM {table}")  # constant table names
+            sizes.append(self.env.cr.fetchone()[0])
+        return sizes
+
+    @staticmethod
+    def _report(wizard):
+        data = wizard.report_id.sudo().raw.decode("utf-8-sig")
+        delimiter = wizard.file_delimiter or ";"
+        rows = list(csv.reader(io.StringIO(data), delimiter=delimiter))
+        return rows[0], {int(row[0]): row for row in rows[1:]}
+
+    def _crash(self, function):
+        try:
+            function()
+        except MemoryError:
+            return
+        self.fail("the simulated crash did not happen")
+
+    def _consent(self, address, channel="MESAJ", recipient_type="BIREYSEL", brand=None):
+        return self.Consent.search([("brand_id", "=", (brand or self.brand).id), ("channel", "=", channel),
+                                    ("recipient_type", "=", recipient_type), ("address", "=", address)])
+
+    # ------------------------------------------------------------------------------------------
+    # Tests
+    # ------------------------------------------------------------------------------------------
+    def test_csv_english_headers_dry_run_then_import(self):
+        content = self._csv([
+            ["0532 100 00 01", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+            ["Ayse.Yilmaz@Example.com", "EPOSTA", "HS_MOBIL", "ONAY", self.recent, "BIREYSEL", ""],
+            ["05321000002", "ARAMA", "HS_CAGRI_MERKEZI", "RET", self.recent, "", ""],  # first RET: kept, not sent
+            ["05321000003", "MESAJ", "", "ONAY", "", "TACIR", ""],  # merchant's first record without date
+        ])
+        wizard = self._wizard(content)
+        before = self._ledger_size()
+        wizard.action_check()
+        self.assertEqual(wizard.state, "checked")
+        self.assertEqual(self._ledger_size(), before, "the dry run must not write to the ledger or contacts")
+        self.assertEqual(
+            (wizard.count_rows, wizard.count_valid, wizard.count_invalid, wizard.count_unchanged,
+             wizard.count_duplicate, wizard.count_local_only),
+            (4, 4, 0, 0, 0, 1),
+        )
+        self.assertFalse(wizard.report_id)
+        wizard.action_import()
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual((wizard.count_valid, wizard.count_invalid), (4, 0))
+        sms = self._consent("+905321000001")
+        self.assertEqual((sms.status, sms.sync_state, sms.source), ("ONAY", "pending", "HS_WEB"))
+        self.assertEqual(sms.consent_date, self.now - timedelta(hours=1))
+        event = sms.event_ids
+        self.assertEqual((event.origin, event.actor, event.user_id), ("import", "user", self.iys_manager))
+        self.assertIn("consents.csv, row 2", event.evidence_note)
+        self.assertEqual(self.env["iys.outbox"].search([("consent_id", "=", sms.id)]).payload["recipient"],
+                         "+905321000001")
+        self.assertTrue(self._consent("ayse.yilmaz@example.com", channel="EPOSTA"))
+        call = self._consent("+905321000002", channel="ARAMA")
+        self.assertEqual((call.status, call.sync_state), ("RET", "none"))
+        tacir = self._consent("+905321000003", recipient_type="TACIR")
+        self.assertEqual((tacir.status, tacir.consent_date), ("ONAY", False))
+        self.assertEqual(self.env["iys.outbox"].search_count([("brand_id", "=", self.brand.id)]), 3)
+        self.assertFalse(self.env["iys.consent.import.line"].search([("import_id", "=", wizard.id)]))
+
+    def test_turkish_headers_any_spelling_semicolon_and_encodings(self):
+        header = ["ALICI", " izin  tipi ", "Kaynak", "durum", "İZİN TARİHİ", "alıcı tipi", "Bayi Kodu"]
+        rows = [
+            ["0532 100 00 11", "Mesaj", "hs_web", "Onay", self.recent, "Bireysel", ""],
+            ["05321000012", "MESAJ", "HS_FIZIKSEL_ORTAM", "onay", self.recent, "Tacir", ""],
+            ["çiğdem@example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # H120: Turkish letters
+        ]
+        for encoding, delimiter in (("cp1254", ";"), ("utf-8-sig", ";"), ("utf-8", ",")):
+            with self.subTest(encoding=encoding, delimiter=delimiter):
+                wizard = self._wizard(self._csv(rows, header=header, delimiter=delimiter, encoding=encoding))
+                wizard.action_check()
+                self.assertEqual((wizard.file_delimiter, wizard.count_valid, wizard.count_invalid), (delimiter, 2, 1))
+                self.assertEqual(wizard.file_encoding, "cp1254" if encoding == "cp1254" else "utf-8-sig")
+                _header, report = self._report(wizard)
+                self.assertEqual(report[4][1], "çiğdem@example.com", "the original value, decoded right")
+                self.assertEqual(report[4][-2], "H120")
+
+    def test_bad_rows_do_not_block_good_ones_and_error_report(self):
+        content = self._csv([
+            ["05321000021", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # row 2: good
+            ["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # row 3: H121
+            ["05321000023", "MESAJ", "HS_WEB", "ONAY", self.future, "BIREYSEL", ""],  # row 4: H162
+            ["05321000024", "MESAJ", "HS_TELEPATI", "ONAY", self.recent, "BIREYSEL", ""],  # row 5: H119
+            ["05321000025", "MESAJ", "HS_WEB", "ONAY"],  # row 6: broken row
+            ["05321000026", "MESAJ", "HS_WEB", "ONAY", self.recent, "KURUMSAL", ""],  # row 7: H116
+            ["05321000027", "MESAJ", "HS_2015", "ONAY", "2015-06-01 00:00:00", "BIREYSEL", ""],  # row 8: H155
+            ["05321000028", "MESAJ", "HS_2015", "ONAY", "2015-05-01 00:00:00", "BIREYSEL", ""],  # row 9: good
+            ["05321000029", "MESAJ", "HS_WEB", "ONAY", self.old, "BIREYSEL", ""],  # row 10: H467
+            ["05321000030", "MESAJ", "HS_WEB", "ONAY", "2026-02-30 10:00:00", "BIREYSEL", ""],  # row 11: H157
+            ["05321000031", "MESAJ", "HS_WEB", "ONAY", "2026-11-20T10:00:00Z", "BIREYSEL", ""],  # row 12: H158
+            ["05321000032", "FAKS", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # row 13: H117
+            ["05321000033", "MESAJ", "HS_WEB", "ONAY", "", "BIREYSEL", ""],  # row 14: H112
+            ["05321000034", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", "12345678"],  # row 15: retailer
+        ])
+        wizard = self._wizard(content)
+        wizard.action_check()
+        self.assertEqual((wizard.count_rows, wizard.count_valid, wizard.count_invalid), (14, 2, 12))
+        header, report = self._report(wizard)
+        self.assertEqual(header, ["Row", *ENGLISH, "Code", "Message"])
+        self.assertEqual(sorted(report), [3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15])
+        codes = {row_no: row[-2] for row_no, row in report.items()}
+        self.assertEqual(codes, {3: "H121", 4: "H162", 5: "H119", 6: "COLUMNS", 7: "H116", 8: "H155", 10: "H467",
+                                 11: "H157", 12: "H158", 13: "H117", 14: "H112", 15: "RETAILER"})
+        self.assertEqual(report[3][1:8], ["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""])
+        self.assertIn("0532 12", report[3][-1])
+        self.assertIn("future", report[4][-1])
+        self.assertIn("HS_TELEPATI", report[5][-1])
+        self.assertIn("4 columns, the header 7", report[6][-1])
+        self.assertIn("2015-05-01 00:00:00", report[8][-1])
+        self.assertIn("3 business days", report[10][-1])
+        wizard.action_import()
+        self.assertEqual((wizard.count_valid, wizard.count_invalid), (2, 12))
+        self.assertTrue(self._consent("+905321000021"))
+        self.assertEqual(self._consent("+905321000028").source, "HS_2015")
+        self.assertFalse(self.Consent.search([("address", "in", ["+905321000023", "+905321000029"])]))
+        _header, final_report = self._report(wizard)
+        self.assertEqual(sorted(final_report), sorted(report))
+
+    def test_report_in_the_users_language(self):
+        self.env["res.lang"]._activate_lang("tr_TR")
+        self.iys_manager.lang = "tr_TR"
+        wizard = self._wizard(self._csv([["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]],
+                                        header=TURKISH, delimiter=";"))
+        wizard.with_user(self.iys_manager).with_context(lang="tr_TR").action_check()
+        _header, report = self._report(wizard)
+        self.assertEqual(report[2][-2], "H121")
+        self.assertIn("Telefon numarası", report[2][-1])
+
+    def test_old_consents_refused_to_send_but_accepted_as_registered(self):
+        rows = [["05321000041", "MESAJ", "HS_WEB", "ONAY", self.old, "BIREYSEL", ""],
+                ["05321000042", "MESAJ", "IYS_MOBIL", "RET", self.old, "BIREYSEL", ""]]
+        to_send = self._wizard(self._csv(rows))
+        to_send.action_check()
+        self.assertEqual((to_send.count_valid, to_send.count_invalid), (0, 2))
+        _header, report = self._report(to_send)
+        self.assertEqual((report[2][-2], report[3][-2]), ("H467", "H119"))
+        registered = self._wizard(self._csv(rows), mode="registered")
+        registered.action_check()
+        self.assertEqual((registered.count_valid, registered.count_invalid), (2, 0))
+        registered.action_import()
+        consent = self._consent("+905321000041")
+        self.assertEqual((consent.status, consent.sync_state), ("ONAY", "confirmed"))
+        self.assertEqual(consent.event_ids.push_state, "confirmed")
+        refused = self._consent("+905321000042")
+        self.assertEqual((refused.status, refused.source, refused.sync_state), ("RET", "IYS_MOBIL", "confirmed"))
+        self.assertFalse(self.env["iys.outbox"].search([("consent_id", "in", (consent | refused).ids)]))
+
+    def test_partners_matched_or_created(self):
+        Partner = self.env["res.partner"]
+        by_email = Partner.create({"name": "Ayşe", "email": "Ayse@Example.com"})
+        by_phone = Partner.create({"name": "Mehmet", "mobile": "+90 532 100 00 51"})
+        rows = [["ayse@example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000051", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000052", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows))
+        wizard.action_check()
+        self.assertEqual((wizard.count_partner_matched, wizard.count_partner_created), (2, 0))
+        wizard.action_import()
+        self.assertEqual(self._consent("ayse@example.com", channel="EPOSTA").event_ids.partner_id, by_email)
+        self.assertEqual(self._consent("+905321000051").event_ids.partner_id, by_phone)
+        self.assertFalse(self._consent("+905321000052").event_ids.partner_id)
+        # With creation on request: counted by the dry run, created by the import, if allowed.
+        wizard = self._wizard(self._csv([["05321000054", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]),
+                              create_partners=True)
+        with self.assertRaises(UserError):
+            wizard.action_check()
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        rows = [["05321000053", "MESAJ", "HS_WEB", "ONAY", self.recent, "TACIR", ""],
+                ["05321000051", "ARAMA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows), create_partners=True)
+        partners_before = Partner.search_count([])
+        wizard.action_check()
+        self.assertEqual((wizard.count_partner_matched, wizard.count_partner_created), (1, 1))
+        self.assertEqual(Partner.search_count([]), partners_before)
+        wizard.action_import()
+        created = self._consent("+905321000053", recipient_type="TACIR").event_ids.partner_id
+        self.assertTrue(created)
+        self.assertEqual((created.mobile, created.phone_sanitized, created.iys_recipient_type),
+                         ("+905321000053", "+905321000053", "TACIR"))
+        self.assertEqual(self._consent("+905321000051", channel="ARAMA").event_ids.partner_id, by_phone)
+        self.assertEqual(Partner.search_count([]), partners_before + 1)
+
+    def test_duplicates_applied_in_consent_date_order(self):
+        rows = [
+            ["05321000061", "MESAJ", "HS_CAGRI_MERKEZI", "RET", self.recent2, "BIREYSEL", ""],  # row 2: later
+            ["0532 100 00 61", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # row 3: earlier
+            ["+905321000061", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # row 4: same as row 3
+            ["05321000062", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+        ]
+        wizard = self._wizard(self._csv(rows))
+        wizard.action_check()
+        self.assertEqual((wizard.count_valid, wizard.count_duplicate, wizard.count_multi, wizard.count_invalid),
+                         (3, 1, 3, 0))
+        _header, report = self._report(wizard)
+        self.assertEqual(sorted(report), [4])
+        self.assertEqual(report[4][-2], "DUPLICATE")
+        self.assertIn("row 3", report[4][-1])
+        wizard.action_import()
+        consent = self._consent("+905321000061")
+        self.assertEqual(consent.status, "RET")
+        events = consent.event_ids.sorted("id")
+        self.assertEqual(events.mapped("new_status"), ["ONAY", "RET"])
+        self.assertEqual(events.mapped("old_status"), [False, "ONAY"])
+        outbox = self.env["iys.outbox"].search([("consent_id", "=", consent.id)], order="id")
+        self.assertEqual([row.payload["status"] for row in outbox], ["ONAY", "RET"])
+
+    def test_reimport_is_unchanged(self):
+        content = self._csv([["05321000071", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                             ["05321000072", "MESAJ", "HS_WEB", "RET", self.recent, "BIREYSEL", ""]])
+        first = self._wizard(content)
+        first.action_check()
+        first.action_import()
+        again = self._wizard(content)
+        again.action_check()
+        self.assertEqual((again.count_valid, again.count_unchanged, again.count_invalid), (0, 2, 0))
+        self.assertFalse(again.report_id)
+
+    def test_xlsx_with_turkish_headers(self):
+        local = (self.now + timedelta(hours=3) - timedelta(hours=1)).replace(microsecond=0)
+        content = self._xlsx([
+            [5321000081, "MESAJ", "HS_WEB", "ONAY", local, "BIREYSEL", None],  # a number and a date cell
+            ["ayse@example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", None],
+            ["12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", None],
+        ])
+        wizard = self._wizard(content, name="izinler.xlsx")
+        wizard.action_check()
+        self.assertEqual((wizard.file_kind, wizard.count_rows, wizard.count_valid, wizard.count_invalid),
+                         ("xlsx", 3, 2, 1))
+        header, report = self._report(wizard)
+        self.assertEqual(header[1:8], list(TURKISH))
+        self.assertEqual(report[4][-2], "H121")
+        wizard.action_import()
+        self.assertEqual(self._consent("+905321000081").consent_date, self.now - timedelta(hours=1))
+
+    def test_missing_column_refused(self):
+        wizard = self._wizard(self._csv([["MESAJ", "ONAY"]], header=["type", "status"]))
+        with self.assertRaises(UserError) as caught:
+            wizard.action_check()
+        self.assertIn("recipient", caught.exception.args[0])
+
+    def test_background_run_resumes_after_a_crash_without_duplicates(self):
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_chunk_size", "2")
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
+        rows = [[f"053210001{n:02d}", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""] for n in range(9)]
+        rows.append(["bad", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""])
+        wizard = self._wizard(self._csv(rows))
+        cron = self.env.ref("l10n_tr_iys.ir_cron_iys_consent_import")
+        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+        wizard.action_check()
+        self.assertEqual(wizard.state, "checking", "large files are checked in the background")
+        self.assertEqual(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), triggers + 1)
+        Import = type(self.Import)
+        original_insert = Import._iys_insert_lines
+        calls = []
+
+        def crash_on_third_chunk(record, lines):
+            calls.append(len(lines))
+            original_insert(record, lines)
+            if len(calls) == 3:
+                raise MemoryError("worker killed")
+
+        # A crash while reading the file: the chunk in progress is lost, the others are kept. (Not
+        # assertRaises, whose savepoint would roll back the chunks committed before the crash too.)
+        with patch.object(Import, "_iys_insert_lines", crash_on_third_chunk):
+            self._crash(self.Import._cron_run_imports)
+        self.env.invalidate_all()
+        self.assertEqual((wizard.state, wizard.phase, wizard.resume_row), ("checking", "parse", 5))
+        self.Import._cron_run_imports()
+        self.assertEqual(wizard.state, "checked")
+        self.assertEqual((wizard.count_rows, wizard.count_valid, wizard.count_invalid), (10, 9, 1))
+        wizard.action_import()
+        self.assertEqual(wizard.state, "importing")
+        Consent = type(self.Consent)
+        original_bulk_insert = Consent._iys_bulk_insert
+        inserts = []
+
+        def crash_in_third_chunk(record, model, rows):
+            if model._name == "iys.consent.event":
+                inserts.append(len(rows["consent_id"]))
+                if len(inserts) == 3:
+                    raise MemoryError("worker killed after the consents of the chunk were inserted")
+            return original_bulk_insert(record, model, rows)
+
+        # A crash in the middle of a chunk of the import.
+        with patch.object(Consent, "_iys_bulk_insert", crash_in_third_chunk):
+            self._crash(self.Import._cron_run_imports)
+        self.env.invalidate_all()
+        self.assertEqual((wizard.state, wizard.phase, wizard.count_valid), ("importing", "import", 4))
+        imported = self.Consent.search([("brand_id", "=", self.brand.id)])
+        self.assertEqual(len(imported), 4, "the interrupted chunk left nothing behind")
+        self.Import._cron_run_imports()
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual((wizard.count_valid, wizard.count_invalid), (9, 1))
+        consents = self.Consent.search([("brand_id", "=", self.brand.id)])
+        self.assertEqual(len(consents), 9)
+        events = self.env["iys.consent.event"].search([("consent_id", "in", consents.ids)])
+        self.assertEqual(len(events), 9)
+        self.assertEqual(set(events.mapped("consent_id")), set(consents))
+        self.assertEqual(self.env["iys.outbox"].search_count([("consent_id", "in", consents.ids)]), 9)
+
+    def test_stop_and_resume(self):
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
+        wizard = self._wizard(self._csv([["05321000091", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
+        wizard.action_check()
+        wizard.action_stop()
+        self.assertEqual(wizard.state, "failed")
+        self.Import._cron_run_imports()
+        self.assertEqual(wizard.state, "failed", "a stopped import stays stopped")
+        wizard.action_resume()
+        self.Import._cron_run_imports()
+        self.assertEqual((wizard.state, wizard.count_valid), ("checked", 1))
+
+    def test_new_file_makes_the_dry_run_stale(self):
+        wizard = self._wizard(self._csv([["05321000095", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
+        wizard.action_check()
+        self.assertEqual(wizard.state, "checked")
+        wizard.write({"mode": "registered"})
+        self.assertEqual((wizard.state, wizard.count_rows), ("draft", 0))
+        self.assertFalse(self.env["iys.consent.import.line"].search([("import_id", "=", wizard.id)]))
+
+    def test_only_managers_import(self):
+        content = self._csv([["05321000099", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]])
+        for user in (self.plain_user, self.iys_user):
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                self._wizard(content, user=user)
+        wizard = self._wizard(content)
+        with self.assertRaises(AccessError):
+            wizard.with_user(self.iys_user).action_check()
+        with self.assertRaises(AccessError):
+            wizard.with_user(self.iys_user).read(["state"])
+        with self.assertRaises(AccessError):
+            self.env["iys.consent.import.line"].with_user(self.iys_user).search([])
+        self.assertFalse(self.Consent.search([("address", "=", "+905321000099")]))
+
+    def test_reader_helpers(self):
+        from ..wizards import iys_consent_import_reader as reader
+
+        mapping, unknown, missing = reader.map_header(
+            ["Alıcı", "Tip", "SOURCE", "Durum", "consent_date", "Alıcı Tipi", "retailer code", "Not"])
+        self.assertEqual(mapping, {"recipient": 0, "type": 1, "source": 2, "status": 3, "consentDate": 4,
+                                   "recipientType": 5, "retailerCode": 6})
+        self.assertEqual((unknown, missing), (["Not"], []))
+        self.assertEqual(reader.map_header(["type"])[2], ["recipient", "status"])
+        self.assertEqual(reader.fold_code(" tacir "), "TACIR")
+        self.assertEqual(reader.fold_code("hs çağrı merkezi"), "HS_CAGRI_MERKEZI")
+        self.assertEqual(reader.normalize_date_text("23.11.2026 14:05"), "2026-11-23 14:05:00")
+        self.assertEqual(reader.cell_text(datetime(2026, 11, 23, 9, 0)), "2026-11-23 09:00:00")
+        self.assertEqual(reader.cell_text(905321112233.0), "905321112233")
+        self.assertEqual(reader.detect_encoding(io.BytesIO("İzin;Şu".encode("cp1254"))), "cp1254")
+        self.assertEqual(reader.detect_encoding(io.BytesIO("İzin;Şu".encode())), "utf-8-sig")

@@ -1,0 +1,722 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+"""Bulk import of existing consents from an İYS-format file (CSV or XLSX).
+
+Steps: upload → dry run (everything is validated, nothing is recorded; counts and an error
+report) → import. Large files run in the background, by the cron ``ir_cron_iys_consent_import``,
+in bounded chunks committed one by one; the import record keeps the file (an attachment) and
+how far each phase got, so a crash resumes at the last committed chunk and no row is recorded
+twice.
+
+Phases of one run, each in chunks of ``l10n_tr_iys.import_chunk_size`` rows (5000):
+
+1. ``parse``: the file is streamed, each row's address normalised and its date parsed by the İYS
+   library, and the rows are stored in ``iys.consent.import.line`` (SQL, in bulk);
+2. ``check`` (dry run) or ``import``: the rows are walked in address order, so every row of one
+   address is in the same chunk, sorted by consent date as İYS would apply them; exact duplicates
+   are flagged; contacts are matched (and created on request); each chunk goes through
+   :meth:`iys.consent._iys_record_movements_bulk` (``dry_run`` for the check), which validates
+   with the İYS rules and, for the import, writes consents, events and outbox rows in bulk;
+3. the per-row error report (CSV) is written as an attachment.
+
+This is a regular model rather than a transient one: a transient record (and its file) would be
+vacuumed after an hour, which a long or interrupted import can outlast; it also keeps a log of
+the imports made.
+"""
+import csv
+import io
+import logging
+import os
+import tempfile
+import time
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.modules import module as odoo_module
+from odoo.tools import SQL
+
+from ..iyslib.dates import parse_iys_date
+from ..iyslib.errors import IysValidationError
+from ..iyslib.normalize import normalize_recipient
+from ..models.iys_consent import iys_error_text
+from ..models.iys_consent_bulk import pg_array
+from . import iys_consent_import_reader as reader_lib
+
+_logger = logging.getLogger(__name__)
+
+#: separator of the original cell values kept on an import row
+SEP = "\x1f"
+#: error codes of problems İYS has no H-code for
+CODE_CSV = "CSV"
+CODE_COLUMNS = "COLUMNS"
+CODE_DUPLICATE = "DUPLICATE"
+CODE_RETAILER = "RETAILER"
+DEFAULT_CHUNK_SIZE = 5000
+#: files up to this size are checked and imported during the click, larger ones in the background
+DEFAULT_SYNC_MAX_BYTES = 1_000_000
+#: seconds one cron call works before handing back (the cron calls again while work remains)
+CRON_TIME_BUDGET = 50
+#: progress (percent) at which the dry run's walk starts, after reading the file
+PARSE_SHARE = 40
+
+
+class IysConsentImport(models.Model):
+    _name = "iys.consent.import"
+    _description = "İYS Consent Import"
+    _order = "id desc"
+
+    name = fields.Char(compute="_compute_name")
+    state = fields.Selection(
+        [
+            ("draft", "Upload"),
+            ("checking", "Checking…"),
+            ("checked", "Dry run"),
+            ("importing", "Importing…"),
+            ("done", "Imported"),
+            ("failed", "Stopped"),
+        ],
+        default="draft", required=True, readonly=True, copy=False,
+    )
+    phase = fields.Selection(
+        [("parse", "Reading the file"), ("check", "Dry run"), ("import", "Import")], readonly=True, copy=False
+    )
+    file = fields.Binary(attachment=True, copy=False, help="CSV (UTF-8 or Windows-1254; ';' or ',') or XLSX.")
+    file_name = fields.Char()
+    brand_id = fields.Many2one(
+        "iys.brand", required=True, default=lambda self: self._default_brand(),
+        domain="[('company_id', 'in', allowed_company_ids)]",
+        help="The İYS brand whose consents the file holds.",
+    )
+    company_id = fields.Many2one(related="brand_id.company_id", store=True, index=True)
+    mode = fields.Selection(
+        [
+            ("send", "Consents we obtained: validate them with every İYS rule and send them to İYS"),
+            ("registered", "Consents already registered on İYS (e.g. a reconciliation export): record them as "
+                           "confirmed, do not send them"),
+        ],
+        string="The rows are", required=True, default="send",
+        help="Consents we obtained must reach İYS within 3 business days (older ones are refused, H467; a late "
+        "refusal is still honoured here but not sent). Consents already on İYS are only checked for format.",
+    )
+    create_partners = fields.Boolean(
+        "Create missing contacts", help="Create a contact for each address no contact has yet."
+    )
+    user_id = fields.Many2one("res.users", string="Requested by", default=lambda self: self.env.user,
+                              readonly=True, copy=False)
+    lang = fields.Char(default=lambda self: self.env.lang, readonly=True, copy=False)
+    # How the file is read (found on the first chunk, kept for the next ones)
+    file_kind = fields.Char(readonly=True, copy=False)
+    file_encoding = fields.Char(readonly=True, copy=False)
+    file_delimiter = fields.Char(readonly=True, copy=False)
+    column_map = fields.Json(readonly=True, copy=False, help="{İYS column: index in the file}")
+    header_names = fields.Json(readonly=True, copy=False)
+    ignored_columns = fields.Char(readonly=True, copy=False)
+    # Where the run is (committed with each chunk)
+    resume_row = fields.Integer(readonly=True, copy=False, help="Last row of the file already read.")
+    resume_key = fields.Json(readonly=True, copy=False, help="Last address already walked.")
+    progress = fields.Float(readonly=True, copy=False)
+    count_rows = fields.Integer("Rows", readonly=True, copy=False)
+    count_parse_invalid = fields.Integer(readonly=True, copy=False)
+    count_staged = fields.Integer(readonly=True, copy=False)
+    count_walked = fields.Integer(readonly=True, copy=False)
+    count_valid = fields.Integer("Valid", readonly=True, copy=False,
+                                 help="Rows recorded (after a dry run: rows that would be recorded).")
+    count_invalid = fields.Integer("Invalid", readonly=True, copy=False)
+    count_unchanged = fields.Integer(
+        "Unchanged", readonly=True, copy=False,
+        help="Rows the ledger already holds, or older than what it holds for the address.",
+    )
+    count_duplicate = fields.Integer("Duplicates in the file", readonly=True, copy=False,
+                                     help="Rows identical to an earlier row of the file: ignored.")
+    count_multi = fields.Integer(
+        "Rows sharing an address", readonly=True, copy=False,
+        help="Rows whose address appears several times in the file: they are applied in consent date order.",
+    )
+    count_local_only = fields.Integer(
+        "Kept here, not sent", readonly=True, copy=False,
+        help="Valid refusals İYS would not take (first record, or older than 3 business days): recorded in "
+        "Odoo so that no message goes out, but not sent to İYS.",
+    )
+    count_partner_matched = fields.Integer("Contacts matched", readonly=True, copy=False)
+    count_partner_created = fields.Integer("Contacts created", readonly=True, copy=False)
+    report_id = fields.Many2one("ir.attachment", string="Error report", readonly=True, copy=False)
+    message = fields.Text(readonly=True, copy=False)
+    date_checked = fields.Datetime("Checked on", readonly=True, copy=False)
+    date_done = fields.Datetime("Imported on", readonly=True, copy=False)
+
+    # ------------------------------------------------------------------------------------------
+    # Defaults, computes, integrity
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _default_brand(self):
+        return self.env.company.iys_default_brand_id or self.env["iys.brand"].search(
+            [("company_id", "in", self.env.companies.ids)], limit=1
+        )
+
+    @api.depends("file_name", "create_date")
+    def _compute_name(self):
+        for record in self:
+            record.name = self.env._(
+                "Import %(number)s – %(file)s", number=record.id or "", file=record.file_name or ""
+            )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # The uploaded file is kept as an attachment: not worth indexing (see ir.attachment._index).
+        return super(IysConsentImport, self.with_context(iys_no_index=True)).create(vals_list)
+
+    def write(self, vals):
+        records = self.with_context(iys_no_index=True) if "file" in vals else self  # see create
+        if {"file", "brand_id", "mode", "create_partners"} & set(vals):
+            if any(record.state in ("checking", "importing", "done") for record in self):
+                raise UserError(self.env._("The file and the options cannot change once the import has started."))
+            result = super(IysConsentImport, records).write(vals)
+            # A new file or new options make the dry run stale.
+            self.filtered(lambda r: r.state in ("checked", "failed"))._iys_reset()
+            return result
+        return super(IysConsentImport, records).write(vals)
+
+    def _iys_check_manager(self):
+        if not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
+            raise AccessError(self.env._("Only İYS managers may import consents."))
+
+    # ------------------------------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------------------------------
+    def action_check(self):
+        """Dry run: read and validate the whole file, record nothing."""
+        self.ensure_one()
+        self._iys_check_manager()
+        if self.state not in ("draft", "checked", "failed"):
+            raise UserError(self.env._("This import is already running."))
+        if not self._iys_file_attachment():
+            raise UserError(self.env._("Choose a file first."))
+        if self.create_partners and not self.env["res.partner"].has_access("create"):
+            raise UserError(self.env._("You may not create contacts: untick “Create missing contacts”."))
+        self._iys_reset()
+        self.write({"state": "checking", "phase": "parse", "lang": self.env.lang, "user_id": self.env.uid})
+        return self._iys_start()
+
+    def action_import(self):
+        """Record the checked rows: the same validation, now under lock and for good."""
+        self.ensure_one()
+        self._iys_check_manager()
+        if self.state != "checked":
+            raise UserError(self.env._("Run the dry run first."))
+        self._iys_start_walk("import")
+        self.write({"state": "importing", "lang": self.env.lang, "user_id": self.env.uid})
+        return self._iys_start()
+
+    def action_stop(self):
+        self._iys_check_manager()
+        for record in self.filtered(lambda r: r.state in ("checking", "importing")):
+            record.write({"state": "failed", "message": self.env._(
+                "Stopped by %(user)s. Resume continues where it stopped.", user=self.env.user.name)})
+        return True
+
+    def action_resume(self):
+        self.ensure_one()
+        self._iys_check_manager()
+        if self.state != "failed" or not self.phase:
+            raise UserError(self.env._("There is nothing to resume."))
+        state = "importing" if self.phase == "import" else "checking"
+        self.write({"state": state, "message": False, "lang": self.env.lang, "user_id": self.env.uid})
+        return self._iys_start()
+
+    def action_reset(self):
+        self._iys_check_manager()
+        if any(record.state in ("checking", "importing", "done") for record in self):
+            raise UserError(self.env._("A running or finished import cannot go back to the upload step."))
+        self._iys_reset()
+        return True
+
+    def action_refresh(self):
+        return True
+
+    def action_download_report(self):
+        self.ensure_one()
+        if not self.report_id:
+            raise UserError(self.env._("There is no error report."))
+        return {"type": "ir.actions.act_url", "url": f"/web/content/{self.report_id.id}?download=true",
+                "target": "self"}
+
+    # ------------------------------------------------------------------------------------------
+    # Running: in the click for small files, in the background for large ones
+    # ------------------------------------------------------------------------------------------
+    def _iys_param(self, name, default):
+        value = self.env["ir.config_parameter"].sudo().get_param(f"l10n_tr_iys.{name}")
+        try:
+            return int(value) if value else default
+        except ValueError:
+            return default
+
+    def _iys_file_attachment(self):
+        self.ensure_one()
+        return self.env["ir.attachment"].sudo().search(
+            [("res_model", "=", self._name), ("res_id", "=", self.id), ("res_field", "=", "file")], limit=1
+        )
+
+    def _iys_start(self):
+        size = self._iys_file_attachment().file_size or 0
+        if size > self._iys_param("import_sync_max_bytes", DEFAULT_SYNC_MAX_BYTES):
+            self.env.ref("l10n_tr_iys.ir_cron_iys_consent_import").sudo()._trigger()
+        else:
+            self._iys_run()
+        return True
+
+    def _iys_reset(self):
+        """Back to the upload step: forget the rows read, the counts and the report."""
+        self._iys_delete_lines()
+        reports = self.report_id
+        self.write({
+            "state": "draft", "phase": False, "resume_row": 0, "resume_key": False, "progress": 0,
+            "file_kind": False, "file_encoding": False, "file_delimiter": False, "column_map": False,
+            "header_names": False, "ignored_columns": False, "report_id": False, "message": False,
+            "date_checked": False, **dict.fromkeys(self._iys_count_fields(), 0),
+        })
+        reports.sudo().unlink()
+
+    @api.model
+    def _iys_count_fields(self):
+        return [name for name in self._fields if name.startswith("count_")]
+
+    @api.model
+    def _iys_in_test(self):
+        return odoo_module.current_test
+
+    @api.model
+    def _cron_run_imports(self):
+        """Work on the imports waiting in the background, chunk by chunk, one commit per chunk."""
+        cron = self.env["ir.cron"].browse(self.env.context.get("cron_id"))
+        started = time.monotonic()
+        done = 0
+        for record in self.search([("state", "in", ("checking", "importing"))], order="id"):
+            budget = CRON_TIME_BUDGET - (time.monotonic() - started)
+            if budget <= 0:
+                break
+            # as the user who started it, in their language, in the brand's company
+            job = record.with_user(record.user_id).with_context(
+                lang=record.lang or "en_US", allowed_company_ids=record.company_id.ids
+            )
+            try:
+                done += job._iys_run(budget=budget, commit=not self._iys_in_test())
+            except Exception as exc:  # a failing import must not stop the others
+                if self._iys_in_test():
+                    raise
+                _logger.exception("İYS import %s stopped", record.id)
+                self.env.cr.rollback()
+                self.env.invalidate_all()
+                record.write({"state": "failed", "message": self.env._(
+                    "The import stopped on an error: %(error)s. Resume continues at the last saved chunk.",
+                    error=str(exc.args[0] if isinstance(exc, (UserError, AccessError)) else exc))})
+                # a cron saves what it did, chunk by chunk
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        remaining = self.search_count([("state", "in", ("checking", "importing"))])
+        if cron:
+            cron._notify_progress(done=done, remaining=remaining)
+
+    def _iys_lock(self):
+        """Lock this import for the chunk; False when another worker has it (or it is gone)."""
+        self.env.cr.execute(SQL(
+            "SELECT id FROM iys_consent_import WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", self.id
+        ))
+        locked = bool(self.env.cr.fetchone())
+        self.invalidate_recordset()
+        return locked
+
+    def _iys_run(self, budget=None, commit=False):
+        """Run the current phases chunk by chunk; return the number of rows worked on.
+
+        With *commit*, each chunk is committed with the import's progress (resume point), so an
+        interrupted run resumes at the last committed chunk. Without it (a click on a small file,
+        or a test), everything happens in the caller's transaction.
+        """
+        self.ensure_one()
+        started = time.monotonic()
+        run = {"reader": None, "binary": None, "rows": 0}
+        try:
+            while True:
+                if commit and not self._iys_lock():
+                    break
+                if self.state not in ("checking", "importing"):
+                    break
+                with self.env.cr.savepoint():
+                    self._iys_step(run)
+                if commit:
+                    # the chunk and the import's resume point, together
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                if budget is not None and time.monotonic() - started >= budget:
+                    break
+        finally:
+            self._iys_close_file(run)
+        return run["rows"]
+
+    def _iys_step(self, run):
+        if self.phase == "parse":
+            self._iys_step_parse(run)
+        else:
+            self._iys_step_walk(run)
+
+    # ------------------------------------------------------------------------------------------
+    # Phase 1: reading the file into rows
+    # ------------------------------------------------------------------------------------------
+    def _iys_open_file(self, run):
+        if run["reader"] is not None:
+            return run["reader"]
+        attachment = self._iys_file_attachment()
+        if not attachment:
+            raise UserError(self.env._("The file of this import is missing."))
+        if attachment.store_fname:
+            # streamed from the filestore, closed by _iys_close_file
+            binary = open(attachment._full_path(attachment.store_fname), "rb")
+        else:
+            binary = io.BytesIO(attachment.raw or b"")
+        run["binary"] = binary
+        try:
+            reader = reader_lib.open_reader(
+                binary, self.file_name, encoding=self.file_encoding or None, delimiter=self.file_delimiter or None
+            )
+        except Exception as exc:  # any unreadable file is the user's problem to fix
+            raise UserError(self.env._("The file cannot be read: %(error)s", error=exc)) from exc
+        run["reader"] = reader
+        run["iterator"] = reader.rows()
+        run["size"] = reader.size() or 1
+        return reader
+
+    @staticmethod
+    def _iys_close_file(run):
+        if run.get("reader") is not None:
+            run["reader"].close()
+        if run.get("binary") is not None:
+            run["binary"].close()
+        run["reader"] = run["binary"] = None
+
+    def _iys_step_parse(self, run):
+        reader = self._iys_open_file(run)
+        if not self.column_map:
+            mapping, unknown, missing = reader_lib.map_header(reader.header)
+            if missing:
+                raise UserError(self.env._(
+                    "The file has no column for %(columns)s. Expected İYS's columns: %(expected)s "
+                    "(in Turkish or English, e.g. Alıcı / recipient, İzin Tipi / type, Durum / status).",
+                    columns=", ".join(missing), expected=", ".join(reader_lib.COLUMNS[:7]),
+                ))
+            ordered = {column: mapping[column] for column in reader_lib.COLUMNS if column in mapping}
+            self.write({
+                "file_kind": reader.kind, "file_encoding": reader.encoding, "file_delimiter": reader.delimiter,
+                "column_map": ordered, "header_names": reader.header, "ignored_columns": ", ".join(unknown) or False,
+            })
+        mapping = self.column_map
+        width = len(self.header_names)
+        chunk_size = self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE)
+        resume_row = self.resume_row
+        lines, last, finished = [], resume_row, True
+        for number, cells, problem in run["iterator"]:
+            if number <= resume_row:
+                continue  # read and committed before an interruption
+            lines.append(self._iys_parse_row(number, cells, problem, mapping, width))
+            last = number
+            if len(lines) >= chunk_size:
+                finished = False
+                break
+        self._iys_insert_lines(lines)
+        invalid = sum(1 for line in lines if line["error_code"])
+        vals = {
+            "resume_row": last,
+            "count_rows": self.count_rows + len(lines),
+            "count_parse_invalid": self.count_parse_invalid + invalid,
+            "count_invalid": self.count_invalid + invalid,
+            "count_staged": self.count_staged + len(lines) - invalid,
+            "progress": PARSE_SHARE * min(1.0, (reader.position() or 0) / run["size"]),
+        }
+        run["rows"] += len(lines)
+        self.write(vals)
+        if finished:
+            if not self.count_rows:
+                raise UserError(self.env._("The file holds no row after its header."))
+            self._iys_start_walk("check")
+
+    def _iys_parse_row(self, number, cells, problem, mapping, width):
+        """One file row as an import row: original values, normalised fields, or the first error."""
+        raw = SEP.join(cells[index] if index < len(cells) else "" for index in mapping.values())
+        line = dict.fromkeys(("channel", "recipient_type", "address", "status", "source", "consent_date",
+                              "retailer_code", "transaction_id", "creation_date", "error_code", "error_message"))
+        line.update(row_no=number, raw=raw)
+        if problem:
+            line.update(error_code=CODE_CSV, error_message=self.env._(
+                "The line cannot be read as CSV (%(error)s).", error=problem))
+            return line
+        if len(cells) != width:
+            line.update(error_code=CODE_COLUMNS, error_message=self.env._(
+                "The row has %(count)s columns, the header %(width)s.", count=len(cells), width=width))
+            return line
+
+        def value(column):
+            return cells[mapping[column]].strip() if column in mapping else ""
+
+        channel = reader_lib.fold_code(value("type"))
+        channel = reader_lib.TYPE_SYNONYMS.get(channel, channel)
+        try:
+            line["address"] = normalize_recipient(channel or None, value("recipient"))
+            line["channel"] = channel
+            for column, name in (("consentDate", "consent_date"), ("creationDate", "creation_date")):
+                text = reader_lib.normalize_date_text(value(column))
+                line[name] = parse_iys_date(text, column) if text else None
+        except IysValidationError as exc:
+            line.update(address=None, error_code=exc.code, error_message=iys_error_text(self.env, exc))
+            return line
+        line.update(
+            recipient_type=reader_lib.fold_code(value("recipientType")) or "BIREYSEL",
+            status=reader_lib.fold_code(value("status")) or None,
+            source=reader_lib.fold_code(value("source")) or None,
+            retailer_code=value("retailerCode") or None,
+            transaction_id=value("transactionId") or None,
+        )
+        return line
+
+    def _iys_insert_lines(self, lines):
+        if not lines:
+            return
+        Line = self.env["iys.consent.import.line"]
+        columns = ("row_no", "raw", "channel", "recipient_type", "address", "status", "source", "consent_date",
+                   "retailer_code", "transaction_id", "creation_date", "error_code", "error_message")
+        self.env.cr.execute(SQL(
+            "INSERT INTO iys_consent_import_line (import_id, %s) SELECT %s, * FROM unnest(%s)",
+            SQL(", ").join(SQL.identifier(column) for column in columns),
+            self.id,
+            SQL(", ").join(
+                SQL(f"%s::{Line._fields[column].column_type[1]}[]", pg_array([line[column] for line in lines]))
+                for column in columns
+            ),
+        ))
+
+    def _iys_delete_lines(self):
+        if self.ids:
+            self.env.cr.execute(SQL("DELETE FROM iys_consent_import_line WHERE import_id = ANY(%s)", self.ids))
+            self.env["iys.consent.import.line"].invalidate_model()
+
+    # ------------------------------------------------------------------------------------------
+    # Phase 2: the dry run or the import, walking the rows address by address
+    # ------------------------------------------------------------------------------------------
+    def _iys_start_walk(self, phase):
+        """Start walking the rows from the first address (dry run or import)."""
+        vals = {"phase": phase, "resume_key": False, "count_walked": 0,
+                "count_invalid": self.count_parse_invalid}
+        for name in ("count_valid", "count_unchanged", "count_duplicate", "count_multi", "count_local_only",
+                     "count_partner_matched", "count_partner_created"):
+            vals[name] = 0
+        if phase == "import":
+            # Errors found by the dry run are found again (or not) under lock.
+            self.env.cr.execute(SQL(
+                """UPDATE iys_consent_import_line SET error_code = NULL, error_message = NULL
+                    WHERE import_id = %s AND address IS NOT NULL AND error_code IS NOT NULL""", self.id))
+            vals["progress"] = 0
+        self.write(vals)
+
+    def _iys_fetch_lines(self, chunk_size):
+        """The next rows in address order; always whole addresses (all the rows of the last one)."""
+        columns = SQL("id, row_no, channel, recipient_type, address, status, source, consent_date, retailer_code, "
+                      "transaction_id, creation_date")
+        order = SQL("ORDER BY channel, recipient_type, address, consent_date NULLS FIRST, row_no")
+        after = SQL()
+        if self.resume_key:
+            after = SQL("AND (channel, recipient_type, address) > (%s, %s, %s)", *self.resume_key)
+        self.env.cr.execute(SQL(
+            "SELECT %s FROM iys_consent_import_line WHERE import_id = %s AND address IS NOT NULL %s %s LIMIT %s",
+            columns, self.id, after, order, chunk_size,
+        ))
+        rows = self.env.cr.fetchall()
+        if len(rows) == chunk_size:
+            last = rows[-1][2:5]
+            rows = [row for row in rows if row[2:5] != last]
+            self.env.cr.execute(SQL(
+                """SELECT %s FROM iys_consent_import_line
+                    WHERE import_id = %s AND address IS NOT NULL AND channel = %s AND recipient_type = %s
+                      AND address = %s %s""",
+                columns, self.id, *last, order,
+            ))
+            rows += self.env.cr.fetchall()
+        return rows
+
+    def _iys_step_walk(self, run):
+        dry_run = self.phase == "check"
+        rows = self._iys_fetch_lines(self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE))
+        if not rows:
+            self._iys_finish_walk()
+            return
+        counts = dict.fromkeys(("valid", "invalid", "unchanged", "duplicate", "multi", "local_only"), 0)
+        errors = []  # (line id, code, message)
+        candidates = []  # (line row, key)
+        previous_key, seen = None, {}
+        group_sizes = {}
+        for row in rows:
+            key = row[2:5]
+            group_sizes[key] = group_sizes.get(key, 0) + 1
+        for row in rows:
+            line_id, row_no, channel, rtype, address, status, source, consent_date, retailer = row[:9]
+            key = (channel, rtype, address)
+            if key != previous_key:
+                previous_key, seen = key, {}
+            if group_sizes[key] > 1:
+                counts["multi"] += 1
+            signature = (status, consent_date, source, retailer)
+            if signature in seen:
+                counts["duplicate"] += 1
+                errors.append((line_id, CODE_DUPLICATE, self.env._(
+                    "Same as row %(row)s: ignored.", row=seen[signature])))
+                continue
+            seen[signature] = row_no
+            if retailer and self.mode == "send":
+                counts["invalid"] += 1
+                errors.append((line_id, CODE_RETAILER, self.env._(
+                    "Retailer (bayi) consents are not sent by this version: İYS would record the consent as the "
+                    "brand's own without the retailer code %(code)s. Send it from the İYS portal.", code=retailer)))
+                continue
+            candidates.append(row)
+        partners = self._iys_partners(candidates, create=self.create_partners and not dry_run)
+        movements = self._iys_movements(candidates, partners)
+        send = self.mode == "send"
+        # No chatter note per consent on the contacts (a million of them for a large file): their
+        # states are refreshed, and the events keep the file row as evidence.
+        results = self.env["iys.consent"].with_context(iys_skip_chatter=True)._iys_record_movements_bulk(
+            movements, "import", mode="local" if send else "registered", strict=True, dry_run=dry_run,
+            normalized=True,
+        )
+        for row, result in zip(candidates, results, strict=True):
+            if result.error:
+                counts["invalid"] += 1
+                errors.append((row[0], result.error_code or "", result.error))
+            elif result.skipped:
+                counts["unchanged"] += 1
+            else:
+                counts["valid"] += 1
+                if send and not result.to_send:
+                    counts["local_only"] += 1
+        if errors:
+            self.env.cr.execute(SQL(
+                """UPDATE iys_consent_import_line AS l SET error_code = v.code, error_message = v.message
+                     FROM unnest(%s::int4[], %s::varchar[], %s::text[]) AS v(id, code, message)
+                    WHERE l.id = v.id""",
+                pg_array([e[0] for e in errors]), pg_array([e[1] for e in errors]), pg_array([e[2] for e in errors]),
+            ))
+            self.env["iys.consent.import.line"].invalidate_model()
+        walked = self.count_walked + len(rows)
+        share = PARSE_SHARE if dry_run else 0
+        vals = {f"count_{name}": self[f"count_{name}"] + count for name, count in counts.items()}
+        vals.update(
+            resume_key=list(rows[-1][2:5]), count_walked=walked,
+            count_partner_matched=self.count_partner_matched + partners["matched"],
+            count_partner_created=self.count_partner_created + partners["created"],
+            progress=share + (100 - share) * min(1.0, walked / max(self.count_staged, 1)),
+        )
+        run["rows"] += len(rows)
+        self.write(vals)
+
+    def _iys_movements(self, rows, partners):
+        """The ledger movements of import rows, with the contact and the row as evidence."""
+        # One translation per chunk, not per row.
+        note_template = self.env._("Import %(number)s, %(file)s, row %(row)s")
+        retailer_template = self.env._("Retailer code: %(code)s")
+        brand_id, registered, partner_ids = self.brand_id.id, self.mode == "registered", partners["ids"]
+        base = {"number": self.id, "file": self.file_name or ""}
+        movements = []
+        for _line_id, row_no, channel, rtype, address, status, source, consent_date, retailer, transaction, created \
+                in rows:
+            note = note_template % dict(base, row=row_no)
+            if retailer:
+                note += "\n" + retailer_template % {"code": retailer}
+            movement = {
+                "brand_id": brand_id, "channel": channel, "recipient_type": rtype, "address": address,
+                "status": status, "source": source, "consent_date": consent_date,
+                "evidence": {"note": note, "partner_id": partner_ids.get((channel == "EPOSTA", address))},
+            }
+            if registered:
+                movement.update(transaction_id=transaction, creation_date=created)
+            movements.append(movement)
+        return movements
+
+    def _iys_partners(self, rows, create=False):
+        """Contacts of the rows' addresses: {'ids': {(is e-mail, address): partner id}, 'matched', 'created'}.
+
+        Matched on ``email_normalized`` (e-mail) or ``phone_sanitized`` (phones); the oldest contact
+        wins. With *create*, a contact is created for each address without one; on a dry run they
+        are counted as created.
+        """
+        wanted = {(row[2] == "EPOSTA", row[4]): row[3] for row in rows}
+        found = {}
+        Partner = self.env["res.partner"]
+        for is_email, column in ((True, "email_normalized"), (False, "phone_sanitized")):
+            addresses = [address for (email, address) in wanted if email == is_email]
+            if addresses:
+                for value, partner_id in Partner._read_group([(column, "in", addresses)], [column], ["id:min"]):
+                    found[(is_email, value)] = partner_id
+        missing = [key for key in wanted if key not in found]
+        created = len(missing) if (self.create_partners and self.phase == "check") else 0
+        if create and missing:
+            new = Partner.with_context(tracking_disable=True, mail_create_nolog=True).create([
+                {"name": address, ("email" if is_email else "mobile"): address,
+                 "iys_recipient_type": wanted[(is_email, address)] if wanted[(is_email, address)] in (
+                     "BIREYSEL", "TACIR") else "BIREYSEL"}
+                for is_email, address in missing
+            ])
+            found.update(zip(missing, new.ids, strict=True))
+            created = len(new)
+        return {"ids": found, "matched": len(wanted) - len(missing), "created": created}
+
+    def _iys_finish_walk(self):
+        """End of the dry run or of the import: the error report, the counts, the next step."""
+        self._iys_write_report()
+        if self.phase == "check":
+            self.write({"state": "checked", "progress": 100, "date_checked": fields.Datetime.now()})
+        else:
+            self._iys_delete_lines()
+            self.write({"state": "done", "progress": 100, "date_done": fields.Datetime.now()})
+        _logger.info(
+            "İYS import %s (%s): %s rows, %s valid, %s invalid, %s unchanged, %s duplicates",
+            self.id, self.phase, self.count_rows, self.count_valid, self.count_invalid, self.count_unchanged,
+            self.count_duplicate,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # The error report
+    # ------------------------------------------------------------------------------------------
+    def _iys_write_report(self):
+        """The rows with a problem, in file order, as CSV: row, the original values, code, message."""
+        old = self.report_id
+        self.report_id = False
+        old.sudo().unlink()
+        delimiter = self.file_delimiter or ";"
+        header = [self.env._("Row")]
+        header += [self.header_names[index] for index in (self.column_map or {}).values()]
+        header += [self.env._("Code"), self.env._("Message")]
+        with tempfile.TemporaryFile() as spool:
+            text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
+            writer = csv.writer(text, delimiter=delimiter)
+            writer.writerow(header)
+            count, last = 0, 0
+            while True:
+                self.env.cr.execute(SQL(
+                    """SELECT row_no, raw, error_code, error_message FROM iys_consent_import_line
+                        WHERE import_id = %s AND row_no > %s AND error_code IS NOT NULL
+                     ORDER BY row_no LIMIT 10000""", self.id, last))
+                rows = self.env.cr.fetchall()
+                if not rows:
+                    break
+                for row_no, raw, code, message in rows:
+                    writer.writerow([row_no, *((raw or "").split(SEP)), code, message])
+                count += len(rows)
+                last = rows[-1][0]
+            text.flush()
+            if not count:
+                text.detach()
+                return
+            spool.seek(0)
+            data = spool.read()
+            text.detach()
+        stem = os.path.splitext(self.file_name or "consents")[0]
+        self.report_id = self.env["ir.attachment"].with_context(iys_no_index=True).create({
+            "name": self.env._("%(file)s - errors.csv", file=stem),
+            "raw": data,
+            "mimetype": "text/csv",
+            "res_model": self._name,
+            "res_id": self.id,
+        })
