@@ -634,6 +634,17 @@ def check_translations(tally, odoo, addons_tmp, db, data_dir, update=False):
         return
     translated = {(e.msgctxt, e.msgid) for e in po if e.msgstr and not e.obsolete and "fuzzy" not in e.flags}
     missing = [e.msgid for e in pot if (e.msgctxt, e.msgid) not in translated]
+    placeholder = re.compile(r"%\(\w+\)[sdr]|%[sdr]")
+    broken = [
+        e.msgid for e in po
+        if e.msgstr and not e.obsolete
+        and sorted(placeholder.findall(e.msgid)) != sorted(placeholder.findall(e.msgstr))
+    ]
+    if broken:
+        log(f"{len(broken)} translation(s) whose placeholders differ from the English, e.g.:")
+        for msgid in broken[:15]:
+            log(f"    {msgid[:100]!r}")
+        missing += broken
     pot_path.unlink(missing_ok=True)
     if missing:
         log(f"{len(missing)} term(s) without a Turkish translation, e.g.:")

@@ -15,3 +15,4 @@ from . import test_send_gate_mail
 from . import test_send_gate_sms
 from . import test_consent_bulk
 from . import test_consent_import
+from . import test_i18n
