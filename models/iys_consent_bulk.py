@@ -144,7 +144,7 @@ class IysConsent(models.Model):
             ``normalize_recipient`` (an import does it when it reads the file): they are not
             normalised a second time before the validation, which normalises them again anyway.
         :returns: list of :class:`BulkMovementResult`, in input order (``consent`` and ``event``
-            are records, empty on a dry run for what would be created).
+            are records, or None: no consent yet; on a dry run, no event).
         """
         mode = mode or ("incoming" if origin in IYS_ORIGINS else "local")
         if mode not in BULK_MODES:
@@ -179,7 +179,7 @@ class IysConsent(models.Model):
             if values is None:
                 result.skipped = True
                 result.reason = result.reason or ("older" if result.notes else "known_transaction")
-                result.consent = self.browse(state.id) if state and state.id else self.browse()
+                result.consent = self.browse(state.id) if state and state.id else None
                 continue
             if state is None:
                 state = states[key] = _LedgerState(key)
@@ -192,7 +192,7 @@ class IysConsent(models.Model):
                                                                       result)))
         if dry_run:
             for result, state, _vals in events:
-                result.consent = self.browse(state.id) if state.id else self.browse()
+                result.consent = self.browse(state.id) if state.id else None
             return results
         self._iys_bulk_write(states, events)
         _logger.info(
@@ -485,9 +485,28 @@ class IysConsent(models.Model):
 
     def _iys_bulk_insert(self, model, rows):
         """Insert rows ({field: [values]}); return their ids, in the order of the rows, and the
-        names of the columns written (``id`` included)."""
+        names of the columns written (``id`` included).
+
+        Stored related fields the rows do not give, of the form ``many2one.stored_field`` with
+        the many2one given (e.g. ``brand_id.account_id``), are read in the same statement; other
+        stored computed fields are left to the ORM (see :meth:`_iys_bulk_modified`).
+        """
         columns = self._iys_bulk_columns(model, rows)
         expressions, arrays, names = self._iys_bulk_sources(columns)
+        for name, field in model._fields.items():
+            path = (field.related or "").split(".")
+            if not (field.store and field.column_type and len(path) == 2 and name not in expressions
+                    and path[0] in expressions and model._fields[path[0]].type == "many2one"):
+                continue
+            comodel = self.env[model._fields[path[0]].comodel_name]
+            target = comodel._fields.get(path[1])
+            if target is None or not target.store or not target.column_type:
+                continue
+            # A scalar subquery, not a join: the rows keep the array order (see below).
+            expressions[name] = SQL(
+                "(SELECT r.%s FROM %s r WHERE r.id = %s)",
+                SQL.identifier(path[1]), SQL.identifier(comodel._table), expressions[path[0]],
+            )
         count = len(next(iter(rows.values())))
         # The rows are produced and inserted in array order, so RETURNING gives their ids in that
         # order (as for the ORM's own multi-row INSERT … VALUES … RETURNING id).
@@ -496,12 +515,12 @@ class IysConsent(models.Model):
         self.env.cr.execute(SQL(
             "INSERT INTO %s (%s) SELECT %s FROM %s RETURNING id",
             SQL.identifier(model._table),
-            SQL(", ").join(SQL.identifier(name) for name in columns),
+            SQL(", ").join(SQL.identifier(name) for name in expressions),
             SQL(", ").join(expressions.values()),
             source,
         ))
         ids = [row[0] for row in self.env.cr.fetchall()]
-        return ids, ["id", *columns]
+        return ids, ["id", *expressions]
 
     def _iys_bulk_update(self, model, rows):
         """Update rows ({field: [values]}, with ``id``); return the names of the columns written."""
