@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 
 from odoo import api, models
 from odoo.exceptions import AccessError
+from odoo.tools import SQL
 from odoo.tools.mail import email_normalize, email_split_and_format
 
 from ..iyslib.masking import mask_recipient
@@ -69,6 +70,37 @@ class IysSendGate(models.AbstractModel):
         return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")
 
     @api.model
+    @api.model
+    def _iys_queued_commercial_by_brand(self, table, ids):
+        """{brand (iys.brand, maybe empty): [ids]} of the outgoing ``mail_mail`` / ``sms_sms`` rows of
+        commercial mailings among *ids*: what the last check before sending must look at again."""
+        self.env.cr.execute(
+            SQL(
+                """SELECT msg.id, mailing.iys_brand_id
+                     FROM %(table)s msg
+                     JOIN mailing_mailing mailing ON mailing.id = msg.mailing_id
+                    WHERE msg.id = ANY(%(ids)s) AND msg.state = 'outgoing'
+                      AND mailing.iys_message_class IS DISTINCT FROM 'transactional'""",
+                table=SQL.identifier(table),
+                ids=list(ids),
+            )
+        )
+        by_brand = defaultdict(list)
+        for msg_id, brand_id in self.env.cr.fetchall():
+            by_brand[brand_id].append(msg_id)
+        return {
+            (self.env["iys.brand"].sudo().browse(brand_id) if brand_id else self._iys_default_brand()): msg_ids
+            for brand_id, msg_ids in by_brand.items()
+        }
+
+    @api.model
+    def _iys_group_by_reason(self, blocked):
+        """{reason: [ids]} from {id: reason}."""
+        by_reason = defaultdict(list)
+        for record_id, reason in blocked.items():
+            by_reason[reason].append(record_id)
+        return by_reason
+
     def _iys_check_transactional_right(self):
         """Only İYS managers may declare messages transactional (exempt from consent)."""
         if self._iys_may_declare_transactional():

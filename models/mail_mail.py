@@ -1,8 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from collections import defaultdict
 
 from odoo import fields, models
-from odoo.tools import SQL
 
 from .iys_send_gate import EPOSTA, FAILURE_TYPES, MAIL_FAILURE_SELECTION
 
@@ -27,25 +25,8 @@ class MailMail(models.Model):
             return
         self.flush_recordset(["state", "mailing_id"])
         self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
-        self.env.cr.execute(
-            SQL(
-                """SELECT mail.id, mailing.id, mailing.iys_brand_id
-                     FROM mail_mail mail
-                     JOIN mailing_mailing mailing ON mailing.id = mail.mailing_id
-                    WHERE mail.id = ANY(%s) AND mail.state = 'outgoing'
-                      AND mailing.iys_message_class IS DISTINCT FROM 'transactional'""",
-                list(self.ids),
-            )
-        )
-        rows = self.env.cr.fetchall()
-        if not rows:
-            return
         Gate = self.env["iys.send.gate"]
-        by_brand = defaultdict(list)
-        for mail_id, _mailing_id, brand_id in rows:
-            by_brand[brand_id].append(mail_id)
-        for brand_id, mail_ids in by_brand.items():
-            brand = self.env["iys.brand"].sudo().browse(brand_id) if brand_id else Gate._iys_default_brand()
+        for brand, mail_ids in Gate._iys_queued_commercial_by_brand("mail_mail", self.ids).items():
             mails = self.sudo().browse(mail_ids)
             mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
             targets = Gate._iys_mail_targets(
@@ -53,10 +34,7 @@ class MailMail(models.Model):
             )
             blocked = Gate._iys_decide(brand, EPOSTA, targets)
             Gate._iys_log_blocked("queued e-mail", EPOSTA, blocked, targets)
-            by_reason = defaultdict(list)
-            for mail_id, reason in blocked.items():
-                by_reason[reason].append(mail_id)
-            for reason, ids in by_reason.items():
+            for reason, ids in Gate._iys_group_by_reason(blocked).items():
                 failure_type = FAILURE_TYPES[EPOSTA][reason]
                 blocked_mails = mails.browse(ids)
                 blocked_mails.write({"state": "cancel", "failure_type": failure_type})

@@ -1,8 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from collections import defaultdict
 
 from odoo import fields, models
-from odoo.tools import SQL
 
 from .iys_send_gate import FAILURE_TYPES, MESAJ, SMS_FAILURE_SELECTION
 
@@ -27,25 +25,8 @@ class SmsSms(models.Model):
             return
         self.flush_recordset(["state", "mailing_id"])
         self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
-        self.env.cr.execute(
-            SQL(
-                """SELECT sms.id, mailing.iys_brand_id
-                     FROM sms_sms sms
-                     JOIN mailing_mailing mailing ON mailing.id = sms.mailing_id
-                    WHERE sms.id = ANY(%s) AND sms.state = 'outgoing'
-                      AND mailing.iys_message_class IS DISTINCT FROM 'transactional'""",
-                list(self.ids),
-            )
-        )
-        rows = self.env.cr.fetchall()
-        if not rows:
-            return
         Gate = self.env["iys.send.gate"]
-        by_brand = defaultdict(list)
-        for sms_id, brand_id in rows:
-            by_brand[brand_id].append(sms_id)
-        for brand_id, sms_ids in by_brand.items():
-            brand = self.env["iys.brand"].sudo().browse(brand_id) if brand_id else Gate._iys_default_brand()
+        for brand, sms_ids in Gate._iys_queued_commercial_by_brand("sms_sms", self.ids).items():
             smss = self.sudo().browse(sms_ids)
             smss.fetch(["number", "partner_id", "mailing_trace_ids"])
             entries = []
@@ -55,8 +36,5 @@ class SmsSms(models.Model):
             targets = Gate._iys_sms_targets(entries)
             blocked = Gate._iys_decide(brand, MESAJ, targets)
             Gate._iys_log_blocked("queued SMS", MESAJ, blocked, targets)
-            by_reason = defaultdict(list)
-            for sms_id, reason in blocked.items():
-                by_reason[reason].append(sms_id)
-            for reason, ids in by_reason.items():
+            for reason, ids in Gate._iys_group_by_reason(blocked).items():
                 smss.browse(ids)._update_sms_state_and_trackers("canceled", failure_type=FAILURE_TYPES[MESAJ][reason])
