@@ -2,6 +2,7 @@
 from . import iys_sync_wizard
 from . import iys_consent_wizard
 from . import iys_consent_wizard_address
+from . import iys_gate_composer_mixin
 from . import iys_mailing_transactional
 from . import mail_compose_message
 from . import sms_composer

@@ -1,5 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import api, fields, models
+from odoo import api, models
 
 from ..models.iys_send_gate import EPOSTA, FAILURE_TYPES
 
@@ -18,31 +18,8 @@ def _linked_ids(commands):
 
 
 class MailComposeMessage(models.TransientModel):
-    _inherit = "mail.compose.message"
-
-    iys_transactional = fields.Boolean(
-        string="Transactional (İYS)",
-        help="Only İYS managers: send without checking İYS consent, because these e-mails are tied "
-        "to an existing service (delivery, billing, account notice) and carry no advertising.",
-    )
-    iys_brand_id = fields.Many2one(
-        "iys.brand",
-        string="İYS brand",
-        default=lambda self: self.env["iys.send.gate"]._iys_default_brand(),
-        help="The brand whose İYS consents are checked when no mailing is given.",
-    )
-    iys_gate_applies = fields.Boolean(compute="_compute_iys_gate_applies")
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        if any(vals.get("iys_transactional") for vals in vals_list):
-            self.env["iys.send.gate"]._iys_check_transactional_right()
-        return super().create(vals_list)
-
-    def write(self, vals):
-        if vals.get("iys_transactional"):
-            self.env["iys.send.gate"]._iys_check_transactional_right()
-        return super().write(vals)
+    _name = "mail.compose.message"
+    _inherit = ["mail.compose.message", "iys.gate.composer.mixin"]
 
     # ------------------------------------------------------------------------------------------
     # Send gate

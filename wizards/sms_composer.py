@@ -1,35 +1,12 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import api, fields, models
+from odoo import api, models
 
 from ..models.iys_send_gate import FAILURE_TYPES, MESAJ
 
 
 class SmsComposer(models.TransientModel):
-    _inherit = "sms.composer"
-
-    iys_transactional = fields.Boolean(
-        string="Transactional (İYS)",
-        help="Only İYS managers: send without checking İYS consent, because these SMS are tied to an "
-        "existing service (delivery, billing, account notice) and carry no advertising.",
-    )
-    iys_brand_id = fields.Many2one(
-        "iys.brand",
-        string="İYS brand",
-        default=lambda self: self.env["iys.send.gate"]._iys_default_brand(),
-        help="The brand whose İYS consents are checked when no mailing is given.",
-    )
-    iys_gate_applies = fields.Boolean(compute="_compute_iys_gate_applies")
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        if any(vals.get("iys_transactional") for vals in vals_list):
-            self.env["iys.send.gate"]._iys_check_transactional_right()
-        return super().create(vals_list)
-
-    def write(self, vals):
-        if vals.get("iys_transactional"):
-            self.env["iys.send.gate"]._iys_check_transactional_right()
-        return super().write(vals)
+    _name = "sms.composer"
+    _inherit = ["sms.composer", "iys.gate.composer.mixin"]
 
     # ------------------------------------------------------------------------------------------
     # Send gate
