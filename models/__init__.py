@@ -17,3 +17,8 @@ from . import res_config_settings
 from . import mail_blacklist
 from . import phone_blacklist
 from . import mailing_subscription
+from . import iys_send_gate
+from . import mailing_mailing
+from . import mailing_trace
+from . import mail_mail
+from . import sms_sms

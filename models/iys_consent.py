@@ -318,24 +318,8 @@ class IysConsent(models.Model):
             event = Event.create(
                 {
                     "consent_id": consent.id,
-                    "old_status": old_status,
-                    "new_status": consent_vals["status"],
-                    "source": consent_vals.get("source"),
-                    "source_raw": mov.get("source"),
-                    "consent_date": consent_vals.get("consent_date"),
-                    "origin": origin,
-                    "user_id": self.env.uid,
-                    "actor": "iys" if from_iys else "user",
-                    "to_send": values["to_send"],
-                    "transaction_id": mov.get("transaction_id"),
-                    "iys_creation_date": mov.get("creation_date"),
-                    "evidence_note": evidence.get("note"),
-                    "ip_address": evidence.get("ip_address"),
-                    "user_agent": evidence.get("user_agent"),
-                    "notice_version": evidence.get("notice_version"),
-                    "partner_id": evidence.get("partner_id"),
+                    **self._iys_event_values(mov, values, old_status, origin, from_iys, result),
                     "attachment_ids": [(6, 0, evidence.get("attachment_ids") or [])],
-                    "note": "\n".join(result.notes) or False,
                 }
             )
             if evidence.get("attachment_ids"):
@@ -491,6 +475,34 @@ class IysConsent(models.Model):
                 _logger.info("İYS opt-out (%s, %s) skipped for %s: %s", origin, channel,
                              mask_recipient(mov["address"]), mask_text(result.error))
         return results
+
+    @api.model
+    def _iys_event_values(self, mov, values, old_status, origin, from_iys, result):
+        """The values of the event recording one movement (both the ORM and the bulk path use them).
+
+        :param values: what ``_iys_prepare_local``/``_iys_prepare_incoming`` returned for the movement
+        """
+        evidence = mov.get("evidence") or {}
+        consent_vals = values["consent"]
+        return {
+            "old_status": old_status,
+            "new_status": consent_vals["status"],
+            "source": consent_vals.get("source"),
+            "source_raw": mov.get("source"),
+            "consent_date": consent_vals.get("consent_date"),
+            "origin": origin,
+            "user_id": self.env.uid,
+            "actor": "iys" if from_iys else "user",
+            "to_send": values["to_send"],
+            "transaction_id": mov.get("transaction_id"),
+            "iys_creation_date": mov.get("creation_date"),
+            "evidence_note": evidence.get("note"),
+            "ip_address": evidence.get("ip_address"),
+            "user_agent": evidence.get("user_agent"),
+            "notice_version": evidence.get("notice_version"),
+            "partner_id": evidence.get("partner_id"),
+            "note": "\n".join(result.notes) or False,
+        }
 
     @api.model
     def _iys_lock_existing(self, movements):

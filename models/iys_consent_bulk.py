@@ -331,32 +331,16 @@ class IysConsent(models.Model):
     # Writing (set-based)
     # ------------------------------------------------------------------------------------------
     def _iys_bulk_event_values(self, mov, values, old_status, origin, from_iys, result):
-        """The event's own values, as the ORM path gives them to ``create``."""
+        """The event's own values, as the ORM path gives them to ``create``, plus what the ORM
+        would compute (``push_state``) and what the bulk writer needs apart (underscored keys)."""
         evidence = mov.get("evidence") or {}
-        consent_vals = values["consent"]
         return {
-            "old_status": old_status,
-            "new_status": consent_vals["status"],
-            "source": consent_vals.get("source"),
-            "source_raw": mov.get("source"),
-            "consent_date": consent_vals.get("consent_date"),
-            "origin": origin,
-            "user_id": self.env.uid,
-            "actor": "iys" if from_iys else "user",
-            "to_send": values["to_send"],
+            **self._iys_event_values(mov, values, old_status, origin, from_iys, result),
             "push_state": "confirmed" if from_iys else ("pending" if values["to_send"] else "none"),
-            "transaction_id": mov.get("transaction_id"),
-            "iys_creation_date": mov.get("creation_date"),
-            "evidence_note": evidence.get("note"),
-            "ip_address": evidence.get("ip_address"),
-            "user_agent": evidence.get("user_agent"),
-            "notice_version": evidence.get("notice_version"),
-            "partner_id": evidence.get("partner_id"),
-            "note": "\n".join(result.notes) or False,
             # not columns: used below
             "_attachment_ids": evidence.get("attachment_ids") or [],
             "_payload": values["payload"] if values["to_send"] else None,
-            "_deadline": consent_vals.get("deadline"),
+            "_deadline": values["consent"].get("deadline"),
         }
 
     def _iys_bulk_write(self, states, events):

@@ -466,6 +466,21 @@ def lint_manifest():
     return problems
 
 
+def lint_readme():
+    """README.rst (the addon's description on the apps store) must render without warnings."""
+    import docutils.core  # noqa: PLC0415 - installed by the requirements
+    import docutils.utils  # noqa: PLC0415
+
+    try:
+        docutils.core.publish_doctree(
+            (REPO / "README.rst").read_text(encoding="utf-8"),
+            settings_overrides={"report_level": 2, "halt_level": 2, "warning_stream": False},
+        )
+    except docutils.utils.SystemMessage as exc:
+        return [f"README.rst: {exc}"]
+    return []
+
+
 def run_lint(tally):
     banner("(b) Lint: ruff, pylint-odoo (OCA checks), XML, CSV, manifest")
     _lint_step(tally, "ruff", lint_ruff)
@@ -473,6 +488,7 @@ def run_lint(tally):
     _lint_step(tally, "xml", lint_xml)
     _lint_step(tally, "csv", lint_csv)
     _lint_step(tally, "manifest", lint_manifest)
+    _lint_step(tally, "readme", lint_readme)
 
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \d+ (\w+) ")
@@ -618,6 +634,17 @@ def check_translations(tally, odoo, addons_tmp, db, data_dir, update=False):
         return
     translated = {(e.msgctxt, e.msgid) for e in po if e.msgstr and not e.obsolete and "fuzzy" not in e.flags}
     missing = [e.msgid for e in pot if (e.msgctxt, e.msgid) not in translated]
+    placeholder = re.compile(r"%\(\w+\)[sdr]|%[sdr]")
+    broken = [
+        e.msgid for e in po
+        if e.msgstr and not e.obsolete
+        and sorted(placeholder.findall(e.msgid)) != sorted(placeholder.findall(e.msgstr))
+    ]
+    if broken:
+        log(f"{len(broken)} translation(s) whose placeholders differ from the English, e.g.:")
+        for msgid in broken[:15]:
+            log(f"    {msgid[:100]!r}")
+        missing += broken
     pot_path.unlink(missing_ok=True)
     if missing:
         log(f"{len(missing)} term(s) without a Turkish translation, e.g.:")

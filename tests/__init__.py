@@ -11,5 +11,8 @@ from . import test_consent_wizard
 from . import test_partner_states
 from . import test_optout_bridge
 from . import test_tour
+from . import test_send_gate_mail
+from . import test_send_gate_sms
 from . import test_consent_bulk
 from . import test_consent_import
+from . import test_i18n

@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+"""Benchmark of the İYS send gate with real Odoo 18.0, against a throw-away database.
+
+    ODOO_PATH=/path/to/odoo python bench/bench_gate.py --partners 100000
+
+Run it with a Python that has Odoo's requirements (e.g. the venv ``./scripts/test`` creates in
+``~/.cache/l10n_tr_iys``). The database (``--db``, default ``iys_bench``) is created with the addon
+installed when missing (``odoo-bin -i l10n_tr_iys --stop-after-init``, no demo data); the bench's
+partners and consents are then written in bulk by SQL, once per size, and kept for later runs.
+Every measured send runs in a transaction that is rolled back, so the database stays as it was.
+
+What it prints, each as median (min–max) of ``--runs`` runs, in the same process:
+
+* the gate's own queries over the whole population, against a ledger of ``--consents`` rows: the
+  ledger lookup for every address at once, one composer batch (50 addresses), and the mailing
+  form's forecast (one SQL query over the recipient domain);
+* a whole mass mailing to ``--send`` partners (recipients, then ``mail.mail`` creation with a
+  realistic HTML body; no SMTP: the mails stay queued) with the gate (``on``), with the gate
+  patched out for the bench only (``off``), and with the gate deciding but its verdict dropped
+  (``dry``: its own cost without the saving of blocked mails), in rotating order, and the ratios;
+* the last check the queue makes before sending, on the queued mails of one run;
+* the process's peak RSS.
+
+Population mix: 40 % individuals with a confirmed ONAY, 10 % RET, 10 % ONAY waiting for İYS,
+25 % individuals without record, 15 % merchants (TACIR) without record; e-mail and SMS rows, and
+filler rows for other addresses up to ``--consents``.
+"""
+
+import argparse
+import contextlib
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MODULE = "l10n_tr_iys"
+REF = "iysb"  # res.partner.ref of the bench's partners
+BRAND_CODE = "990001"
+
+BODY = """<div class="o_layout o_default_theme">
+<table role="presentation" style="width:100%%;max-width:600px;margin:0 auto;font-family:Arial,sans-serif">
+<tr><td style="padding:24px;background:#714B67;color:#fff"><h1 style="margin:0">Kış kampanyası</h1></td></tr>
+<tr><td style="padding:24px">
+<p>Merhaba {{ object.name }},</p>
+<p>Tüm ürünlerde <strong>%%20 indirim</strong> sizi bekliyor. Kampanya 31 Aralık'a kadar geçerlidir.</p>
+%s
+<p style="text-align:center"><a href="https://www.example.com.tr/kampanya?utm=kis" style="padding:12px 24px;
+background:#017e84;color:#fff;text-decoration:none;border-radius:4px">Alışverişe başla</a></p>
+<p style="font-size:11px;color:#888">Bu ileti ticari elektronik iletidir. İleti almak istemiyorsanız
+<a href="/unsubscribe_from_list">listeden çıkabilirsiniz</a>. MERSİS: 0123456789012345</p>
+</td></tr></table></div>""" % "\n".join(
+    f'<p><a href="https://www.example.com.tr/urun/{i}"><img src="https://cdn.example.com.tr/u/{i}.jpg" '
+    f'alt="Ürün {i}" width="120"/></a> Ürün {i}: yeni sezon, sınırlı stok, ücretsiz kargo.</p>'
+    for i in range(12)
+)
+
+
+def log(msg=""):
+    print(msg, flush=True)  # pylint: disable=print-used  # a command-line tool reports on stdout
+
+
+def fmt_seconds(values):
+    """``median (min–max)`` in seconds, or in milliseconds below one second."""
+    med = statistics.median(values)
+    unit, scale, digits = ("ms", 1000.0, 1) if med < 1 else ("s", 1.0, 2)
+    return (f"{med * scale:.{digits}f} {unit} median "
+            f"({min(values) * scale:.{digits}f}–{max(values) * scale:.{digits}f})")
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def free_port():
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def db_options():
+    opts = []
+    for env_name, opt_name in (("PGHOST", "db_host"), ("PGPORT", "db_port"), ("PGUSER", "db_user"),
+                               ("PGPASSWORD", "db_password")):
+        if os.environ.get(env_name):
+            opts.append(f"--{opt_name}={os.environ[env_name]}")
+    return opts
+
+
+def addons_path(odoo_path):
+    tmp = Path(tempfile.mkdtemp(prefix="iys_bench_addons_"))
+    (tmp / MODULE).symlink_to(REPO, target_is_directory=True)
+    return ",".join([str(odoo_path / "addons"), str(odoo_path / "odoo" / "addons"), str(tmp)])
+
+
+def db_exists(db):
+    import psycopg2  # noqa: PLC0415 - from Odoo's requirements
+
+    kwargs = {"dbname": "postgres"}
+    for env_name, key in (("PGHOST", "host"), ("PGPORT", "port"), ("PGUSER", "user"), ("PGPASSWORD", "password")):
+        if os.environ.get(env_name):
+            kwargs[key] = os.environ[env_name]
+    conn = psycopg2.connect(**kwargs)
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
+            return bool(cr.fetchone())
+    finally:
+        conn.close()
+
+
+def ensure_db(odoo_path, db, paths):
+    if db_exists(db):
+        return
+    log(f"Creating database {db} with {MODULE} installed (a few minutes) …")
+    cmd = [sys.executable, str(odoo_path / "odoo-bin"), f"--addons-path={paths}", f"--database={db}",
+           *db_options(), f"--init={MODULE}", "--without-demo=all", "--stop-after-init", "--log-level=warn",
+           "--max-cron-threads=0", f"--http-port={free_port()}"]
+    subprocess.run(cmd, check=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+def ensure_data(env, partners, consents):
+    """The bench account, brand, partners and ledger rows; rebuilt when the sizes changed."""
+    cr = env.cr
+    company = env.ref("base.main_company")
+    account = env["iys.account"].sudo().search([("iys_code", "=", BRAND_CODE), ("company_id", "=", company.id)])
+    if not account:
+        account = env["iys.account"].sudo().create({
+            "name": "Bench İYS", "iys_code": BRAND_CODE, "environment": "simulator", "sequence": 0,
+            "company_id": company.id,
+        })
+        env["iys.brand"].sudo().create({"name": "Bench", "code": BRAND_CODE, "account_id": account.id,
+                                        "is_default": True})
+    brand = account.brand_ids[:1]
+    cr.execute("SELECT COUNT(*) FROM res_partner WHERE ref = %s", (REF,))
+    have_partners = cr.fetchone()[0]
+    cr.execute("SELECT COUNT(*) FROM iys_consent WHERE brand_id = %s", (brand.id,))
+    have_consents = cr.fetchone()[0]
+    if have_partners == partners and have_consents == consents:
+        return brand
+    log(f"Writing {partners} partners and {consents} consents by SQL …")
+    started = time.monotonic()
+    cr.execute("DELETE FROM iys_consent WHERE brand_id = %s", (brand.id,))
+    cr.execute("DELETE FROM res_partner WHERE ref = %s", (REF,))
+    # kind of each bench partner, from its number: 0-39 ONAY confirmed, 40-49 RET, 50-59 ONAY
+    # pending, 60-84 no record, 85-99 merchant
+    cr.execute(
+        """INSERT INTO res_partner (name, complete_name, ref, email, email_normalized, mobile, phone_sanitized,
+                                   is_company, iys_recipient_type, active, type, lang, create_date, write_date,
+                                   create_uid, write_uid, company_id)
+           SELECT 'Bench ' || i, 'Bench ' || i, %(ref)s, 'bench' || i || '@example.com',
+                  'bench' || i || '@example.com', '+90532' || lpad(i::text, 7, '0'), '+90532' || lpad(i::text, 7, '0'),
+                  (i * 7919) %% 100 >= 85, CASE WHEN (i * 7919) %% 100 >= 85 THEN 'TACIR' ELSE 'BIREYSEL' END,
+                  TRUE, 'contact', 'en_US', now(), now(), 1, 1, NULL
+             FROM generate_series(1, %(n)s) AS i""",
+        {"ref": REF, "n": partners},
+    )
+    cr.execute("UPDATE res_partner SET commercial_partner_id = id WHERE ref = %s", (REF,))
+    ledger = {"brand": brand.id, "account": account.id, "company": company.id, "ref": REF}
+    for channel, column in (("EPOSTA", "email_normalized"), ("MESAJ", "phone_sanitized")):
+        cr.execute(
+            f"""INSERT INTO iys_consent (brand_id, account_id, company_id, channel, recipient_type, address,
+                                        status, consent_date, source, sync_state, create_date, write_date,
+                                        create_uid, write_uid)
+                SELECT %(brand)s, %(account)s, %(company)s, %(channel)s, 'BIREYSEL', p.{column},
+                       CASE WHEN k < 40 OR k >= 50 THEN 'ONAY' ELSE 'RET' END, now() - interval '30 days',
+                       'HS_WEB', CASE WHEN k >= 50 THEN 'pending' ELSE 'confirmed' END, now(), now(), 1, 1
+                  FROM (SELECT {column}, (substring(name from 7)::int * 7919) %% 100 AS k
+                          FROM res_partner WHERE ref = %(ref)s) AS p
+                 WHERE p.k < 60""",
+            dict(ledger, channel=channel),
+        )
+    cr.execute("SELECT COUNT(*) FROM iys_consent WHERE brand_id = %s", (brand.id,))
+    filler = max(consents - cr.fetchone()[0], 0)
+    cr.execute(
+        """INSERT INTO iys_consent (brand_id, account_id, company_id, channel, recipient_type, address, status,
+                                    consent_date, source, sync_state, create_date, write_date, create_uid, write_uid)
+           SELECT %(brand)s, %(account)s, %(company)s, 'EPOSTA', 'BIREYSEL', 'other' || i || '@example.net',
+                  CASE WHEN i %% 5 = 0 THEN 'RET' ELSE 'ONAY' END, now() - interval '60 days', 'HS_WEB',
+                  'confirmed', now(), now(), 1, 1
+             FROM generate_series(1, %(n)s) AS i""",
+        dict(ledger, n=filler),
+    )
+    cr.execute("ANALYZE res_partner")
+    cr.execute("ANALYZE iys_consent")
+    cr.commit()  # pylint: disable=invalid-commit  # the bench data is kept for later runs
+    env.invalidate_all()
+    log(f"  done in {time.monotonic() - started:.0f} s")
+    return brand
+
+
+# ---------------------------------------------------------------------------------------------
+# Measures
+# ---------------------------------------------------------------------------------------------
+def timed(func):
+    started = time.perf_counter()
+    result = func()
+    return time.perf_counter() - started, result
+
+
+def new_mailing(env, send):
+    cr = env.cr
+    cr.execute("SELECT id FROM res_partner WHERE ref = %s ORDER BY id OFFSET %s LIMIT 1", (REF, max(send - 1, 0)))
+    last_id = cr.fetchone()[0]
+    return env["mailing.mailing"].create({
+        "name": "İYS bench", "subject": "Kış kampanyası", "body_html": BODY, "body_arch": BODY,
+        "mailing_type": "mail", "mailing_model_id": env["ir.model"]._get("res.partner").id,
+        "mailing_domain": repr([("ref", "=", REF), ("id", "<=", last_id)]),
+        "keep_archives": False,
+    })
+
+
+@contextlib.contextmanager
+def gate_mode(registry, mode):
+    """Bench only. ``on``: the gate as shipped. ``off``: the composer's gate taken out. ``dry``: the
+    gate resolves every address and asks the ledger, but its verdict is dropped (nothing is
+    cancelled), which isolates its own cost from the saving of not creating blocked mails."""
+    if mode == "on":
+        yield
+        return
+    if mode == "off":
+        klass, name = registry["mail.compose.message"], "_iys_gate_mail_values"
+
+        def replacement(self, mail_values_dict):
+            return {}
+    else:
+        klass, name = registry["iys.send.gate"], "_iys_decide"
+        original = getattr(klass, name)
+
+        def replacement(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            return {}
+    had_own = name in vars(klass)
+    saved = vars(klass).get(name)
+    setattr(klass, name, replacement)
+    try:
+        yield
+    finally:
+        if had_own:
+            setattr(klass, name, saved)
+        else:
+            delattr(klass, name)
+
+
+def run_send(registry, send, mode, measure_last_check=False):
+    """One mass mailing to ``send`` partners, rolled back. Returns (seconds, mails, cancelled, last_check)."""
+    from odoo import SUPERUSER_ID, api  # noqa: PLC0415 - after the path is set
+
+    thread = threading.current_thread()
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        mailing = new_mailing(env, send)
+        cr.flush()
+        # as in tests: keep the composer from committing, so that the run can be rolled back
+        thread.testing = True
+        try:
+            with gate_mode(registry, mode):
+                seconds, _res = timed(mailing.action_send_mail)
+        finally:
+            thread.testing = False
+        env.flush_all()
+        cr.execute("SELECT state, COUNT(*) FROM mail_mail WHERE mailing_id = %s GROUP BY state", (mailing.id,))
+        states = dict(cr.fetchall())
+        last_check = None
+        if measure_last_check:
+            mails = env["mail.mail"].search([("mailing_id", "=", mailing.id), ("state", "=", "outgoing")])
+            last_check, _res = timed(mails._iys_gate_before_send)
+        cr.rollback()
+    return seconds, sum(states.values()), states.get("cancel", 0), last_check
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--partners", type=int, default=10000, help="population with consents (default 10000)")
+    parser.add_argument("--consents", type=int, default=1_000_000, help="ledger rows for the brand (default 1M)")
+    parser.add_argument("--send", type=int, default=None,
+                        help="recipients of the measured mass mailing (default: min(partners, 10000))")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--modes", default="off,on,dry",
+                        help="sends to measure, comma-separated: off, on, dry (default: all three)")
+    parser.add_argument("--db", default=os.environ.get("IYS_BENCH_DB", "iys_bench"))
+    args = parser.parse_args()
+    send = args.send or min(args.partners, 10000)
+    if send > args.partners:
+        parser.error("--send cannot exceed --partners")
+
+    odoo_path = Path(os.environ.get("ODOO_PATH", "")).expanduser()
+    if not (odoo_path / "odoo-bin").is_file():
+        sys.exit("Set ODOO_PATH to an Odoo 18.0 source tree (with odoo-bin).")
+    sys.path.insert(0, str(odoo_path))
+    paths = addons_path(odoo_path)
+    ensure_db(odoo_path, args.db, paths)
+
+    # the consent mixin's precompute notice (a warning, not an error) would flood the output
+    warnings.filterwarnings("ignore", message=".*cannot be precomputed.*")
+    import odoo  # noqa: PLC0415 - from ODOO_PATH
+    from odoo import SUPERUSER_ID, api  # noqa: PLC0415
+    from odoo.modules.registry import Registry  # noqa: PLC0415
+    from odoo.tools import config  # noqa: PLC0415
+
+    config.parse_config([f"--addons-path={paths}", f"--database={args.db}", *db_options(), "--log-level=warn",
+                         "--max-cron-threads=0"])
+    registry = Registry(args.db)  # odoo.registry(db), without its deprecation warning
+    log(f"bench_gate: Odoo {odoo.release.version} ({odoo_path}), db {args.db}, population {args.partners} "
+        f"partners, ledger {args.consents} consents, mailing {send} recipients, {args.runs} runs")
+
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        brand = ensure_data(env, args.partners, args.consents)
+        env.company.iys_pending_policy = "block"
+        cr.execute("SELECT COUNT(*) FROM iys_consent")
+        ledger_rows = cr.fetchone()[0]
+        cr.execute("SELECT email_normalized, iys_recipient_type FROM res_partner WHERE ref = %s", (REF,))
+        pairs = cr.fetchall()
+
+        # 1. the gate's own queries, over the whole population
+        Consent = env["iys.consent"]
+        lookups, batches, forecasts = [], [], []
+        decisions = None
+        for _run in range(args.runs):
+            env.invalidate_all()
+            seconds, decisions = timed(lambda: Consent._iys_gate_decisions(brand, "EPOSTA", pairs))
+            lookups.append(seconds)
+            batch_times = [timed(lambda chunk=chunk: Consent._iys_gate_decisions(brand, "EPOSTA", chunk))[0]
+                           for chunk in (pairs[i:i + 50] for i in range(0, min(len(pairs), 50 * 200), 50))]
+            batches.append(statistics.median(batch_times))
+        mailing = new_mailing(env, args.partners)
+        for _run in range(args.runs):
+            mailing.invalidate_recordset()
+            seconds, counts = timed(mailing._iys_forecast)
+            forecasts.append(seconds)
+        blocked = sum(1 for state in decisions.values() if state != "allowed")
+        log(f"gate lookup, {len(pairs)} addresses in one query, ledger of {ledger_rows} rows: "
+            f"{fmt_seconds(lookups)} ({blocked} blocked)")
+        log(f"gate lookup, one composer batch of 50 addresses: {fmt_seconds(batches)}")
+        log(f"mailing form forecast, {args.partners} recipients (one SQL query): {fmt_seconds(forecasts)} "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
+        cr.rollback()
+
+    # 2. whole sends, gate off / on / dry, in rotating order; each rolled back
+    modes = tuple(mode for mode in ("off", "on", "dry") if mode in args.modes.split(","))
+    labels = {"off": "gate off", "on": "gate on ", "dry": "gate dry"}
+    timings = {mode: [] for mode in modes}
+    last_checks = []
+    outcome = {}
+    for run in range(args.runs):
+        for mode in modes[run % len(modes):] + modes[:run % len(modes)]:
+            seconds, mails, cancelled, last_check = run_send(registry, send, mode, measure_last_check=mode == "on")
+            timings[mode].append(seconds)
+            outcome[mode] = (mails, cancelled)
+            if last_check is not None:
+                last_checks.append(last_check)
+            log(f"  run {run + 1} {labels[mode]}: {seconds:.2f} s, {mails} mails, {cancelled} cancelled, "
+                f"peak RSS {peak_rss_mb():.0f} MB")
+    for mode in modes:
+        mails, cancelled = outcome[mode]
+        rate = send / statistics.median(timings[mode])
+        log(f"send {send} e-mails (recipients + mail creation), {labels[mode]}: {fmt_seconds(timings[mode])}, "
+            f"{rate:.0f} mails/s, {cancelled} of {mails} cancelled")
+    for mode, what in (("on", "gate on / off"), ("dry", "gate dry / off (its own cost, nothing cancelled)")):
+        if mode not in modes or "off" not in modes:
+            continue
+        ratio = statistics.median(timings[mode]) / statistics.median(timings["off"])
+        ratios = [a / b for a, b in zip(timings[mode], timings["off"], strict=True)]
+        log(f"ratio {what}: {ratio:.3f} (per run {min(ratios):.3f}–{max(ratios):.3f}; target ≤ 1.15)")
+    if last_checks:
+        log(f"last check before sending, {outcome['on'][0] - outcome['on'][1]} queued mails: "
+            f"{fmt_seconds(last_checks)}")
+    log(f"peak RSS: {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+"""The send gate: which mass e-mails and SMS may leave Odoo.
+
+Every path (the e-mail and SMS composers, the last check before the queue sends, the forecast on
+the mailing form) turns its messages into *targets* here, ``{key: [(address, recipient type)]}``,
+and asks :meth:`IysSendGate._iys_decide`, which asks the ledger in one query
+(``iys.consent._iys_gate_decisions``, built on the single policy). Nothing here re-derives the rule.
+"""
+
+import logging
+from collections import Counter, defaultdict
+
+from odoo import api, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+from odoo.tools.mail import email_normalize, email_split_and_format
+
+from ..iyslib.masking import mask_recipient
+from . import iys_policy
+
+_logger = logging.getLogger(__name__)
+
+EPOSTA = "EPOSTA"
+MESAJ = "MESAJ"
+
+#: the failure type a blocked message gets, per channel and reason
+FAILURE_TYPES = {
+    EPOSTA: {
+        iys_policy.NO_CONSENT: "mail_iys_no_consent",
+        iys_policy.REFUSED: "mail_iys_refused",
+        iys_policy.UNCONFIRMED: "mail_iys_unconfirmed",
+    },
+    MESAJ: {
+        iys_policy.NO_CONSENT: "sms_iys_no_consent",
+        iys_policy.REFUSED: "sms_iys_refused",
+        iys_policy.UNCONFIRMED: "sms_iys_unconfirmed",
+    },
+}
+MAIL_FAILURE_SELECTION = [
+    ("mail_iys_no_consent", "No İYS consent"),
+    ("mail_iys_refused", "Rejected on İYS"),
+    ("mail_iys_unconfirmed", "İYS consent not confirmed yet"),
+]
+SMS_FAILURE_SELECTION = [
+    ("sms_iys_no_consent", "No İYS consent"),
+    ("sms_iys_refused", "Rejected on İYS"),
+    ("sms_iys_unconfirmed", "İYS consent not confirmed yet"),
+]
+#: {failure type: reason}, both channels
+FAILURE_REASONS = {ftype: reason for per_channel in FAILURE_TYPES.values() for reason, ftype in per_channel.items()}
+ALL_FAILURE_TYPES = tuple(FAILURE_REASONS)
+#: when one message goes to several addresses, the most serious reason is the one reported
+SEVERITY = (iys_policy.REFUSED, iys_policy.NO_CONSENT, iys_policy.UNCONFIRMED)
+BLOCKING_REASONS = SEVERITY
+#: the ledger columns the gate's queries read
+LEDGER_COLUMNS = ["address", "channel", "brand_id", "recipient_type", "status", "sync_state"]
+
+
+class IysSendGate(models.AbstractModel):
+    """Shared logic of the send gate (no table)."""
+
+    _name = "iys.send.gate"
+    _description = "İYS send gate"
+
+    # ------------------------------------------------------------------------------------------
+    # Classification
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_may_declare_transactional(self):
+        return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")
+
+    @api.model
+    @api.model
+    def _iys_queued_commercial_by_brand(self, table, ids):
+        """{brand (iys.brand, maybe empty): [ids]} of the outgoing ``mail_mail`` / ``sms_sms`` rows of
+        commercial mailings among *ids*: what the last check before sending must look at again."""
+        self.env.cr.execute(
+            SQL(
+                """SELECT msg.id, mailing.iys_brand_id
+                     FROM %(table)s msg
+                     JOIN mailing_mailing mailing ON mailing.id = msg.mailing_id
+                    WHERE msg.id = ANY(%(ids)s) AND msg.state = 'outgoing'
+                      AND mailing.iys_message_class IS DISTINCT FROM 'transactional'""",
+                table=SQL.identifier(table),
+                ids=list(ids),
+            )
+        )
+        by_brand = defaultdict(list)
+        for msg_id, brand_id in self.env.cr.fetchall():
+            by_brand[brand_id].append(msg_id)
+        return {
+            (self.env["iys.brand"].sudo().browse(brand_id) if brand_id else self._iys_default_brand()): msg_ids
+            for brand_id, msg_ids in by_brand.items()
+        }
+
+    @api.model
+    def _iys_group_by_reason(self, blocked):
+        """{reason: [ids]} from {id: reason}."""
+        by_reason = defaultdict(list)
+        for record_id, reason in blocked.items():
+            by_reason[reason].append(record_id)
+        return by_reason
+
+    def _iys_check_transactional_right(self):
+        """Only İYS managers may declare messages transactional (exempt from consent)."""
+        if self._iys_may_declare_transactional():
+            return
+        raise AccessError(
+            self.env._(
+                "Only İYS managers may mark messages as transactional: a transactional message is sent "
+                "without checking İYS consent."
+            )
+        )
+
+    @api.model
+    def _iys_default_brand(self, company=None):
+        return (company or self.env.company).iys_default_brand_id
+
+    # ------------------------------------------------------------------------------------------
+    # Recipient types
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_is_mixin_model(self, model):
+        return bool(model) and model in self.env and isinstance(self.env[model], self.pool["iys.consent.mixin"])
+
+    @api.model
+    def _iys_record_types(self, model, res_ids):
+        """{res_id: recipient type} for records whose type is known from the record itself.
+
+        Models with the consent mixin (partners, leads, mailing contacts) say it themselves; for
+        other models, the type of the record's ``partner_id`` when it has one. Records left out are
+        typed per address by the caller (the recipient partner's type, else BIREYSEL).
+        """
+        if not model or model not in self.env or not res_ids:
+            return {}
+        records = self.env[model].sudo().browse(res_ids).exists()
+        if self._iys_is_mixin_model(model):
+            return records._iys_recipient_types()
+        partner_field = records._fields.get("partner_id")
+        if partner_field and partner_field.type == "many2one" and partner_field.comodel_name == "res.partner":
+            return {
+                record.id: record.partner_id.iys_recipient_type or "BIREYSEL"
+                for record in records
+                if record.partner_id
+            }
+        return {}
+
+    # ------------------------------------------------------------------------------------------
+    # Targets: what each message is about to reach
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_mail_targets(self, entries):
+        """Addresses of e-mails, as the composer and ``mail.mail`` will send them.
+
+        :param entries: iterable of ``(key, model, res_id, email_to, partner_ids)``: ``email_to`` as
+            stored on the mail (a string, possibly with several addresses), ``partner_ids`` the
+            recipient partners (``recipient_ids``).
+        :returns: ``{key: [(normalised address or None, recipient type)]}``; None stands for an
+            address that cannot be normalised (it cannot have a consent on record).
+        """
+        entries = list(entries)
+        ids_by_model = defaultdict(set)
+        partner_ids = set()
+        for _key, model, res_id, _email_to, pids in entries:
+            if model and res_id:
+                ids_by_model[model].add(res_id)
+            partner_ids.update(pid for pid in pids or () if pid)
+        record_types = {model: self._iys_record_types(model, list(ids)) for model, ids in ids_by_model.items()}
+        mixin = {model for model in ids_by_model if self._iys_is_mixin_model(model)}
+        partners = {}
+        for partner in self.env["res.partner"].sudo().browse(partner_ids).exists():
+            if partner.email:
+                partners[partner.id] = (
+                    email_normalize(partner.email, strict=False) or None,
+                    partner.iys_recipient_type or "BIREYSEL",
+                )
+        targets = {}
+        for key, model, res_id, email_to, pids in entries:
+            record_type = record_types.get(model, {}).get(res_id)
+            items = []
+            if email_to:
+                addresses = email_split_and_format(email_to) or [email_to]
+                items += [
+                    (email_normalize(address, strict=False) or None, record_type or "BIREYSEL")
+                    for address in addresses
+                ]
+            for pid in pids or ():
+                if pid in partners:
+                    address, partner_type = partners[pid]
+                    # the record says what its recipient is; without the mixin, the partner says it
+                    items.append((address, record_type if model in mixin and record_type else partner_type))
+            targets[key] = items
+        return targets
+
+    @api.model
+    def _iys_sms_targets(self, entries):
+        """Numbers of SMS. :param entries: iterable of ``(key, model, res_id, number, partner_id)``
+        with the sanitized (E.164) number. :returns: ``{key: [(number, recipient type)]}``."""
+        entries = list(entries)
+        ids_by_model = defaultdict(set)
+        partner_ids = set()
+        for _key, model, res_id, _number, partner_id in entries:
+            if model and res_id:
+                ids_by_model[model].add(res_id)
+            if partner_id:
+                partner_ids.add(partner_id)
+        record_types = {model: self._iys_record_types(model, list(ids)) for model, ids in ids_by_model.items()}
+        partner_types = {}
+        if partner_ids:
+            partner_types = {
+                partner.id: partner.iys_recipient_type or "BIREYSEL"
+                for partner in self.env["res.partner"].sudo().browse(partner_ids).exists()
+            }
+        return {
+            key: [(
+                number or None,
+                record_types.get(model, {}).get(res_id) or partner_types.get(partner_id) or "BIREYSEL",
+            )]
+            for key, model, res_id, number, partner_id in entries
+            if number
+        }
+
+    # ------------------------------------------------------------------------------------------
+    # Decision
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_decide(self, brand, channel, targets, company=None):
+        """Decide for many messages in one ledger query.
+
+        :param brand: iys.brand (may be empty: a company without İYS account has nothing on
+            record, so individuals are blocked and merchants allowed, as the policy says)
+        :param targets: ``{key: [(address or None, recipient type)]}``
+        :returns: ``{key: reason}`` for the blocked keys only (the most serious reason when a
+            message has several addresses). A key without any address is not decided here: Odoo
+            cancels it itself (missing or invalid address).
+        """
+        company = company or brand.company_id or self.env.company
+        pairs = {(address, rtype or "BIREYSEL") for items in targets.values() for address, rtype in items if address}
+        # the ledger query is raw SQL: movements recorded in this transaction must be in the table
+        self.env["iys.consent"].flush_model(LEDGER_COLUMNS)
+        decisions = self.env["iys.consent"].sudo()._iys_gate_decisions(brand, channel, pairs, company=company)
+        policy = company.sudo().iys_pending_policy or "block"
+        blocked = {}
+        for key, items in targets.items():
+            reasons = set()
+            for address, rtype in items:
+                rtype = rtype or "BIREYSEL"
+                if address:
+                    state = decisions[(address, rtype)]
+                else:
+                    state = iys_policy.decide(rtype, None, None, policy)
+                if state != iys_policy.ALLOWED:
+                    reasons.add(state)
+            if reasons:
+                blocked[key] = next(reason for reason in SEVERITY if reason in reasons)
+        return blocked
+
+    @api.model
+    def _iys_log_blocked(self, what, channel, blocked, targets):
+        """Log what the gate stopped: counts at INFO, masked addresses at DEBUG."""
+        if not blocked:
+            return
+        counts = Counter(blocked.values())
+        _logger.info(
+            "İYS send gate: %s %s message(s) blocked (%s)",
+            len(blocked), what, ", ".join(f"{reason}: {count}" for reason, count in sorted(counts.items())),
+        )
+        if _logger.isEnabledFor(logging.DEBUG):
+            for key, reason in blocked.items():
+                _logger.debug(
+                    "İYS send gate: %s %s to %s blocked: %s", channel, key,
+                    ", ".join(mask_recipient(address) for address, _t in targets.get(key, ())), reason,
+                )

@@ -1,0 +1,41 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+
+from odoo import fields, models
+
+from .iys_send_gate import EPOSTA, FAILURE_TYPES, MAIL_FAILURE_SELECTION
+
+
+class MailMail(models.Model):
+    _inherit = "mail.mail"
+
+    failure_type = fields.Selection(
+        selection_add=MAIL_FAILURE_SELECTION,
+        ondelete={code: "set null" for code, _label in MAIL_FAILURE_SELECTION},
+    )
+
+    def send(self, auto_commit=False, raise_exception=False, post_send_callback=None, *args, **kwargs):
+        # Last check before the wire: a refusal recorded after the mailing was queued stops it.
+        self._iys_gate_before_send()
+        return super().send(auto_commit, raise_exception, post_send_callback, *args, **kwargs)
+
+    def _iys_gate_before_send(self):
+        """Re-check consent for the queued e-mails of commercial mailings; cancel those now blocked
+        (mail and trace), in one ledger query per brand."""
+        if not self.ids:
+            return
+        self.flush_recordset(["state", "mailing_id"])
+        self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
+        Gate = self.env["iys.send.gate"]
+        for brand, mail_ids in Gate._iys_queued_commercial_by_brand("mail_mail", self.ids).items():
+            mails = self.sudo().browse(mail_ids)
+            mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
+            targets = Gate._iys_mail_targets(
+                (mail.id, mail.model, mail.res_id, mail.email_to, mail.recipient_ids.ids) for mail in mails
+            )
+            blocked = Gate._iys_decide(brand, EPOSTA, targets)
+            Gate._iys_log_blocked("queued e-mail", EPOSTA, blocked, targets)
+            for reason, ids in Gate._iys_group_by_reason(blocked).items():
+                failure_type = FAILURE_TYPES[EPOSTA][reason]
+                blocked_mails = mails.browse(ids)
+                blocked_mails.write({"state": "cancel", "failure_type": failure_type})
+                blocked_mails.mailing_trace_ids.write({"trace_status": "cancel", "failure_type": failure_type})

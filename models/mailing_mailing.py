@@ -1,0 +1,349 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from collections import Counter
+
+from odoo import api, fields, models
+from odoo.tools import SQL, split_every
+
+from . import iys_policy
+from .iys_send_gate import (
+    ALL_FAILURE_TYPES,
+    BLOCKING_REASONS,
+    EPOSTA,
+    FAILURE_REASONS,
+    FAILURE_TYPES,
+    LEDGER_COLUMNS,
+    MESAJ,
+)
+
+#: fields whose change turns a transactional mailing back into a commercial one, unless an İYS
+#: manager makes it: the classification was given for this content and these recipients
+CONTENT_FIELDS = (
+    "subject", "preview", "body_arch", "body_html", "body_plaintext", "sms_subject",
+    "mailing_model_id", "mailing_domain", "contact_list_ids", "mailing_type",
+)
+#: recipients decided per batch on the Python path of the forecast (models without the mixin)
+FORECAST_BATCH = 1000
+
+
+class MailingMailing(models.Model):
+    _inherit = "mailing.mailing"
+
+    iys_brand_id = fields.Many2one(
+        "iys.brand",
+        string="İYS brand",
+        default=lambda self: self.env["iys.send.gate"]._iys_default_brand(),
+        help="The brand whose İYS consents the send gate checks. Empty: the company's default brand.",
+    )
+    iys_message_class = fields.Selection(
+        [("commercial", "Commercial"), ("transactional", "Transactional")],
+        string="Message class",
+        default="commercial",
+        required=True,
+        copy=False,
+        help="Commercial: the İYS send gate checks every recipient's consent (Law 6563).\n"
+        "Transactional: messages tied to an existing service (delivery, billing, account notices) "
+        "are exempt; only an İYS manager may declare a mailing transactional, with a reason.",
+    )
+    # forecast, before sending: recipients the gate would block now (one SQL query)
+    iys_forecast_no_consent = fields.Integer("Blocked: no consent", compute="_compute_iys_forecast")
+    iys_forecast_refused = fields.Integer("Blocked: refused", compute="_compute_iys_forecast")
+    iys_forecast_unconfirmed = fields.Integer("Blocked: not confirmed", compute="_compute_iys_forecast")
+    iys_forecast_total = fields.Integer("Blocked by İYS (forecast)", compute="_compute_iys_forecast")
+    # after sending: traces the gate cancelled
+    iys_blocked_no_consent = fields.Integer("Cancelled: no consent", compute="_compute_iys_blocked")
+    iys_blocked_refused = fields.Integer("Cancelled: refused", compute="_compute_iys_blocked")
+    iys_blocked_unconfirmed = fields.Integer("Cancelled: not confirmed", compute="_compute_iys_blocked")
+    iys_blocked_total = fields.Integer("Cancelled by İYS", compute="_compute_iys_blocked")
+
+    # ------------------------------------------------------------------------------------------
+    # Classification
+    # ------------------------------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(vals.get("iys_message_class") == "transactional" for vals in vals_list):
+            self.env["iys.send.gate"]._iys_check_transactional_right()
+        mailings = super().create(vals_list)
+        for mailing in mailings.filtered(lambda m: m.iys_message_class == "transactional"):
+            mailing._iys_post_classification()
+        return mailings
+
+    def write(self, vals):
+        marked = reverted = self.browse()
+        if vals.get("iys_message_class") == "transactional":
+            self.env["iys.send.gate"]._iys_check_transactional_right()
+            marked = self.filtered(lambda m: m.iys_message_class != "transactional")
+        elif vals.get("iys_message_class") == "commercial":
+            reverted = self.filtered(lambda m: m.iys_message_class == "transactional")
+        # What a manager declared transactional is this content for these recipients: when somebody
+        # else changes them, the mailing is commercial again until a manager decides anew.
+        watched = []
+        if "iys_message_class" not in vals and not self.env["iys.send.gate"]._iys_may_declare_transactional():
+            watched = [fname for fname in CONTENT_FIELDS if fname in vals and fname in self._fields]
+        before = {}
+        if watched:
+            before = {
+                mailing: mailing._iys_snapshot(watched)
+                for mailing in self.filtered(lambda m: m.iys_message_class == "transactional")
+            }
+        res = super().write(vals)
+        changed = self.browse([m.id for m, old in before.items() if m._iys_snapshot(watched) != old])
+        if changed:
+            super(MailingMailing, changed).write({"iys_message_class": "commercial"})
+        for mailing in marked | reverted:
+            mailing._iys_post_classification()
+        for mailing in changed:
+            mailing._iys_post_classification(content_changed=True)
+        return res
+
+    def _iys_snapshot(self, fnames):
+        """Comparable stored values of fields (ids for relations)."""
+        self.ensure_one()
+        values = []
+        for fname in fnames:
+            value = self[fname]
+            if isinstance(value, models.BaseModel):
+                value = tuple(sorted(value.ids))
+            values.append(value or False)
+        return values
+
+    def _iys_post_classification(self, content_changed=False):
+        self.ensure_one()
+        user = self.env.user.name
+        if self.iys_message_class == "transactional":
+            reason = self.env.context.get("iys_transactional_reason") or self.env._("no reason given")
+            body = self.env._("Marked as transactional by %(user)s (İYS consent not checked). Reason: %(reason)s",
+                              user=user, reason=reason)
+        elif content_changed:
+            body = self.env._("Content or recipients changed by %(user)s: back to commercial (İYS consent checked).",
+                              user=user)
+        else:
+            body = self.env._("Marked as commercial by %(user)s (İYS consent checked).", user=user)
+        self.message_post(body=body, subtype_xmlid="mail.mt_note")
+
+    def action_iys_mark_transactional(self):
+        """Open the wizard that asks why (İYS managers only)."""
+        self.ensure_one()
+        self.env["iys.send.gate"]._iys_check_transactional_right()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Mark as transactional"),
+            "res_model": "iys.mailing.transactional",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_mailing_id": self.id},
+        }
+
+    def action_iys_mark_commercial(self):
+        self.write({"iys_message_class": "commercial"})
+        return True
+
+    # ------------------------------------------------------------------------------------------
+    # The gate's inputs
+    # ------------------------------------------------------------------------------------------
+    def _iys_gate_brand(self):
+        """The brand checked for this mailing: its own, else the company's default one."""
+        self.ensure_one()
+        return self.iys_brand_id or self.env["iys.send.gate"]._iys_default_brand()
+
+    def _iys_is_commercial(self):
+        self.ensure_one()
+        return self.iys_message_class != "transactional"
+
+    def _iys_channel(self):
+        self.ensure_one()
+        return MESAJ if self.mailing_type == "sms" else EPOSTA
+
+    # ------------------------------------------------------------------------------------------
+    # Forecast (before sending) and statistics (after)
+    # ------------------------------------------------------------------------------------------
+    @api.depends("mailing_model_id", "mailing_domain", "contact_list_ids", "mailing_type", "iys_brand_id",
+                 "iys_message_class", "state")
+    def _compute_iys_forecast(self):
+        for mailing in self:
+            counts = mailing._iys_forecast() if mailing.state != "done" else {}
+            mailing.iys_forecast_no_consent = counts.get(iys_policy.NO_CONSENT, 0)
+            mailing.iys_forecast_refused = counts.get(iys_policy.REFUSED, 0)
+            mailing.iys_forecast_unconfirmed = counts.get(iys_policy.UNCONFIRMED, 0)
+            mailing.iys_forecast_total = sum(counts.get(reason, 0) for reason in BLOCKING_REASONS)
+
+    def _compute_iys_blocked(self):
+        groups = self.env["mailing.trace"].sudo()._read_group(
+            [("mass_mailing_id", "in", self.ids), ("failure_type", "in", ALL_FAILURE_TYPES)],
+            ["mass_mailing_id", "failure_type"],
+            ["__count"],
+        )
+        counts = {mailing: Counter() for mailing in self}
+        for mailing, failure_type, count in groups:
+            counts.setdefault(mailing, Counter())[FAILURE_REASONS[failure_type]] += count
+        for mailing in self:
+            mailing_counts = counts.get(mailing._origin, Counter())
+            mailing.iys_blocked_no_consent = mailing_counts[iys_policy.NO_CONSENT]
+            mailing.iys_blocked_refused = mailing_counts[iys_policy.REFUSED]
+            mailing.iys_blocked_unconfirmed = mailing_counts[iys_policy.UNCONFIRMED]
+            mailing.iys_blocked_total = sum(mailing_counts.values())
+
+    def _iys_forecast(self, reason=None, return_ids=False):
+        """What the gate would block if the mailing were sent now, among the recipients it has not
+        reached yet: ``{reason: number of addresses}``, or the record ids when ``return_ids``
+        (only those blocked for ``reason`` when given).
+
+        Recipients Odoo itself cancels first (no address, blacklisted, opted out) are left out, so
+        the numbers match the traces the send then leaves. Mixin models (partners, leads, mailing
+        contacts) are counted in one SQL query over the recipient domain; other models are decided
+        by batches in Python through the gate's own address resolution.
+        """
+        self.ensure_one()
+        empty = [] if return_ids else {}
+        if not self.mailing_model_real or not self._iys_is_commercial():
+            return empty
+        Model = self.env[self.mailing_model_real]
+        reasons = (reason,) if reason else BLOCKING_REASONS
+        if self.env["iys.send.gate"]._iys_is_mixin_model(Model._name):
+            return self._iys_forecast_sql(Model, reasons, return_ids)
+        return self._iys_forecast_python(Model, reasons, return_ids)
+
+    def _iys_forecast_sql(self, Model, reasons, return_ids):
+        brand = self._iys_gate_brand()
+        company = brand.company_id or self.env.company
+        channel = self._iys_channel()
+        column = Model._iys_address_column(channel)
+        Model.flush_model([column, "iys_recipient_type"])
+        self.env["iys.consent"].flush_model(LEDGER_COLUMNS)
+        query = Model._search(self._get_recipients_domain())
+        alias = query.table
+        address = SQL.identifier(alias, column)
+        rtype = SQL("COALESCE(%s, 'BIREYSEL')", SQL.identifier(alias, "iys_recipient_type"))
+        query.add_join(
+            "LEFT JOIN", "iys_gate_consent", "iys_consent",
+            SQL(
+                "iys_gate_consent.address = %s AND iys_gate_consent.channel = %s "
+                "AND iys_gate_consent.brand_id = %s AND iys_gate_consent.recipient_type = %s",
+                address, channel, brand.id or None, rtype,
+            ),
+        )
+        query.add_where(SQL("%s IS NOT NULL", address))
+        for condition in self._iys_forecast_exclusions(Model, alias, address, channel):
+            query.add_where(condition)
+        decision = iys_policy.decide_sql(
+            rtype, SQL("iys_gate_consent.status"), SQL("iys_gate_consent.sync_state"),
+            company.iys_pending_policy or "block",
+        )
+        if return_ids:
+            sql = SQL(
+                "SELECT DISTINCT r.id FROM (%s) AS r WHERE r.decision IN %s",
+                query.select(SQL("%s AS id", SQL.identifier(alias, "id")), SQL("%s AS decision", decision)),
+                tuple(reasons),
+            )
+            return [row[0] for row in self.env.execute_query(sql)]
+        sql = SQL(
+            "SELECT r.decision, COUNT(DISTINCT r.address) FROM (%s) AS r WHERE r.decision IN %s GROUP BY r.decision",
+            query.select(SQL("%s AS address", address), SQL("%s AS decision", decision)),
+            tuple(reasons),
+        )
+        return dict(self.env.execute_query(sql))
+
+    def _iys_forecast_exclusions(self, Model, alias, address, channel):
+        """SQL conditions leaving out the recipients Odoo cancels before the gate looks at them."""
+        conditions = []
+        if self._origin.id:
+            conditions.append(SQL(
+                "NOT EXISTS (SELECT 1 FROM mailing_trace iys_t WHERE iys_t.mass_mailing_id = %s "
+                "AND iys_t.model = %s AND iys_t.res_id = %s)",
+                self._origin.id, Model._name, SQL.identifier(alias, "id"),
+            ))
+        if channel == EPOSTA:
+            conditions.append(SQL(
+                "NOT EXISTS (SELECT 1 FROM mail_blacklist iys_bl WHERE iys_bl.email = %s AND iys_bl.active)", address,
+            ))
+            if hasattr(self.env[self.mailing_model_name], "_mailing_get_opt_out_list"):
+                opt_out = list(self._get_opt_out_list())
+                if opt_out:
+                    conditions.append(SQL("%s <> ALL(%s)", address, opt_out))
+        else:
+            conditions.append(SQL(
+                "NOT EXISTS (SELECT 1 FROM phone_blacklist iys_bl WHERE iys_bl.number = %s AND iys_bl.active)",
+                address,
+            ))
+            if hasattr(self.env[self.mailing_model_name], "_mailing_get_opt_out_list_sms"):
+                opt_out_ids = list(self._get_opt_out_list_sms())
+                if opt_out_ids:
+                    conditions.append(SQL("%s <> ALL(%s)", SQL.identifier(alias, "id"), opt_out_ids))
+        return conditions
+
+    def _iys_forecast_python(self, Model, reasons, return_ids):
+        """Forecast for models without the consent mixin: the gate's own resolution, in batches."""
+        Gate = self.env["iys.send.gate"]
+        brand = self._iys_gate_brand()
+        channel = self._iys_channel()
+        res_ids = Model.search(self._get_recipients_domain()).ids
+        if self._origin.id and res_ids:
+            traced = set(self.env["mailing.trace"].sudo().search(
+                [("mass_mailing_id", "=", self._origin.id), ("model", "=", Model._name)]
+            ).mapped("res_id"))
+            res_ids = [rid for rid in res_ids if rid not in traced]
+        blocked_ids, addresses = [], {reason: set() for reason in reasons}
+        for batch in split_every(FORECAST_BATCH, res_ids):
+            records = Model.browse(batch)
+            if channel == EPOSTA:
+                if not hasattr(records, "_message_get_default_recipients"):
+                    return [] if return_ids else {}
+                defaults = records._message_get_default_recipients()
+                targets = Gate._iys_mail_targets(
+                    (rid, Model._name, rid, values.get("email_to"), values.get("partner_ids") or [])
+                    for rid, values in defaults.items()
+                )
+            else:
+                info = records._sms_get_recipients_info()
+                targets = Gate._iys_sms_targets(
+                    (rid, Model._name, rid, values["sanitized"], values["partner"].id)
+                    for rid, values in info.items()
+                )
+            for rid, reason in Gate._iys_decide(brand, channel, targets).items():
+                if reason in addresses:
+                    blocked_ids.append(rid)
+                    addresses[reason].update(address or rid for address, _t in targets[rid])
+        if return_ids:
+            return blocked_ids
+        return {reason: len(found) for reason, found in addresses.items() if found}
+
+    # ------------------------------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------------------------------
+    def action_iys_view_blocked_recipients(self):
+        """The recipients the gate would block now (all reasons, or the context's ``iys_reason``)."""
+        self.ensure_one()
+        reason = self.env.context.get("iys_reason")
+        if reason not in BLOCKING_REASONS:
+            reason = None
+        ids = self._iys_forecast(reason=reason, return_ids=True)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Blocked by İYS: %(reason)s", reason=self._iys_reason_labels()[reason])
+            if reason else self.env._("Blocked by İYS"),
+            "res_model": self.mailing_model_real,
+            "view_mode": "list,form",
+            "views": [(False, "list"), (False, "form")],
+            "domain": [("id", "in", ids)],
+            "context": {"create": False},
+        }
+
+    def _iys_reason_labels(self):
+        return {
+            iys_policy.NO_CONSENT: self.env._("no consent"),
+            iys_policy.REFUSED: self.env._("refused (RET)"),
+            iys_policy.UNCONFIRMED: self.env._("consent not confirmed by İYS yet"),
+        }
+
+    def action_iys_view_blocked_traces(self):
+        """The traces the gate cancelled (all reasons, or the context's ``iys_reason``)."""
+        self.ensure_one()
+        action = self._action_view_traces_filtered("canceled")
+        reason = self.env.context.get("iys_reason")
+        channel = self._iys_channel()
+        if reason in BLOCKING_REASONS:
+            types = [FAILURE_TYPES[channel][reason]]
+        else:
+            types = list(FAILURE_TYPES[channel].values())
+        action["domain"] = [("failure_type", "in", types)]
+        action["name"] = self.env._("Cancelled by İYS")
+        return action

@@ -1,0 +1,40 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+
+from odoo import fields, models
+
+from .iys_send_gate import FAILURE_TYPES, MESAJ, SMS_FAILURE_SELECTION
+
+
+class SmsSms(models.Model):
+    _inherit = "sms.sms"
+
+    failure_type = fields.Selection(
+        selection_add=SMS_FAILURE_SELECTION,
+        ondelete={code: "set null" for code, _label in SMS_FAILURE_SELECTION},
+    )
+
+    def send(self, unlink_failed=False, unlink_sent=True, auto_commit=False, raise_exception=False, *args, **kwargs):
+        # Last check before the provider: a refusal recorded after the mailing was queued stops it.
+        self._iys_gate_before_send()
+        return super().send(unlink_failed, unlink_sent, auto_commit, raise_exception, *args, **kwargs)
+
+    def _iys_gate_before_send(self):
+        """Re-check consent for the outgoing SMS of commercial mailings; cancel those now blocked
+        (SMS and trace, through Odoo's own tracker update), in one ledger query per brand."""
+        if not self.ids:
+            return
+        self.flush_recordset(["state", "mailing_id"])
+        self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
+        Gate = self.env["iys.send.gate"]
+        for brand, sms_ids in Gate._iys_queued_commercial_by_brand("sms_sms", self.ids).items():
+            smss = self.sudo().browse(sms_ids)
+            smss.fetch(["number", "partner_id", "mailing_trace_ids"])
+            entries = []
+            for sms in smss:
+                trace = sms.mailing_trace_ids[:1]
+                entries.append((sms.id, trace.model, trace.res_id, sms.number, sms.partner_id.id))
+            targets = Gate._iys_sms_targets(entries)
+            blocked = Gate._iys_decide(brand, MESAJ, targets)
+            Gate._iys_log_blocked("queued SMS", MESAJ, blocked, targets)
+            for reason, ids in Gate._iys_group_by_reason(blocked).items():
+                smss.browse(ids)._update_sms_state_and_trackers("canceled", failure_type=FAILURE_TYPES[MESAJ][reason])

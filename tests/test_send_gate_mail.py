@@ -1,0 +1,354 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from odoo.exceptions import AccessError
+from odoo.tests import Form, tagged, users
+
+from .common_gate import MAIL_NO_CONSENT, MAIL_REFUSED, MAIL_UNCONFIRMED, IysGateCommon
+
+#: what a commercial e-mail does in each case, by default (unconfirmed ONAY blocked)
+EXPECTED = {
+    "none": MAIL_NO_CONSENT,
+    "onay": "sent",
+    "ret": MAIL_REFUSED,
+    "pending": MAIL_UNCONFIRMED,
+    "tacir": "sent",
+    "tacir_ret": MAIL_REFUSED,
+}
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateMail(IysGateCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partners = cls.create_partners()
+
+    def create_mailing(self, model, domain=None, lists=None, **values):
+        vals = {
+            "name": "İYS gate",
+            "subject": "Kış kampanyası",
+            "body_html": "<p>Tüm ürünlerde %20 indirim!</p>",
+            "mailing_type": "mail",
+            "mailing_model_id": self.env["ir.model"]._get(model).id,
+        }
+        if domain is not None:
+            vals["mailing_domain"] = repr(domain)
+        if lists:
+            vals["contact_list_ids"] = [(6, 0, lists.ids)]
+        vals.update(values)
+        return self.env["mailing.mailing"].create(vals)
+
+    # ------------------------------------------------------------------------------------------
+    # Mailings on partners, mailing contacts and leads
+    # ------------------------------------------------------------------------------------------
+    @users("user_marketing")
+    def test_mailing_on_partners(self):
+        partners = self.partners.with_env(self.env)
+        mailing = self.create_mailing("res.partner", [("id", "in", partners.ids)])
+        self.assertEqual(mailing.iys_brand_id, self.brand, "the company's default brand by default")
+        self.assertEqual(mailing.iys_message_class, "commercial")
+        # before sending, the form says what İYS will block
+        self.assertEqual(self.forecast(mailing), (1, 2, 1))
+        self.assertEqual(mailing.iys_forecast_total, 4)
+
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+
+        self.assertMailTraces(self.mail_expectations(partners, EXPECTED, partners=partners), mailing, partners)
+        # after sending, the same numbers are the İYS cancellations, and nothing left to forecast
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+        self.assertEqual(mailing.iys_blocked_total, 4)
+        self.assertEqual(mailing.canceled, 4)
+        self.assertEqual(mailing.sent, 2)
+        self.assertEqual(mailing.iys_forecast_total, 0)
+        self.assertEqual(len(self._mails), 2, "only the two allowed e-mails reached SMTP")
+
+    def test_unconfirmed_allowed_by_setting(self):
+        self.env.company.iys_pending_policy = "allow"
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        self.assertEqual(self.forecast(mailing), (1, 2, 0))
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        self.assertMailTraces(
+            self.mail_expectations(self.partners, dict(EXPECTED, pending="sent"), partners=self.partners),
+            mailing, self.partners, author=self.env.user.partner_id,
+        )
+
+    def test_other_brand_has_its_own_consents(self):
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)], iys_brand_id=self.brand_b.id)
+        # nothing on record for Brand B: every individual is blocked, merchants pass
+        self.assertEqual(self.forecast(mailing), (4, 0, 0))
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        expected = dict.fromkeys(("none", "onay", "ret", "pending"), MAIL_NO_CONSENT) | {"tacir": "sent",
+                                                                                          "tacir_ret": "sent"}
+        self.assertMailTraces(self.mail_expectations(self.partners, expected, partners=self.partners),
+                              mailing, self.partners, author=self.env.user.partner_id)
+
+    @users("user_marketing")
+    def test_mailing_on_mailing_list(self):
+        mailing_list = self.env["mailing.list"].create({"name": "İYS list"})
+        contacts = self.env["mailing.contact"].create([
+            {"name": f"Contact {case}", "email": self.email[case].upper(), "list_ids": [(4, mailing_list.id)]}
+            for case in self.CASES
+        ])
+        # No partner on a mailing contact: its type comes from a partner with the same address.
+        self.assertEqual(contacts.mapped("iys_recipient_type"), ["BIREYSEL"] * 4 + ["TACIR"] * 2)
+        mailing = self.create_mailing("mailing.list", lists=mailing_list)
+        self.assertEqual(self.forecast(mailing), (1, 2, 1))
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        self.assertMailTraces(self.mail_expectations(contacts, EXPECTED), mailing, contacts)
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+
+    @users("admin")
+    def test_mailing_on_leads(self):
+        partners = self.partners.with_env(self.env)
+        leads = self.env["crm.lead"].create([
+            {"name": f"Lead {case}", "email_from": self.email[case]}
+            if not case.startswith("tacir") else {"name": f"Lead {case}", "partner_id": partner.id}
+            for case, partner in zip(self.CASES, partners, strict=True)
+        ])
+        self.assertEqual(leads.mapped("iys_recipient_type"), ["BIREYSEL"] * 4 + ["TACIR"] * 2)
+        mailing = self.create_mailing("crm.lead", [("id", "in", leads.ids)])
+        self.assertEqual(self.forecast(mailing), (1, 2, 1))
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        # a lead is mailed at its own address (email_from, the partner's when it has one)
+        self.assertMailTraces(self.mail_expectations(leads, EXPECTED), mailing, leads)
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+
+    def test_blocked_recipients_action(self):
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        action = mailing.action_iys_view_blocked_recipients()
+        self.assertEqual(action["res_model"], "res.partner")
+        blocked = self.env["res.partner"].search(action["domain"])
+        self.assertEqual(blocked, self.partners.filtered(lambda p: EXPECTED[p.name.split()[-1]] != "sent"))
+        action = mailing.with_context(iys_reason="refused").action_iys_view_blocked_recipients()
+        self.assertEqual(self.env["res.partner"].search(action["domain"]).mapped("name"),
+                         ["Gate ret", "Gate tacir_ret"])
+
+    def test_forecast_leaves_out_what_odoo_cancels_first(self):
+        """Blacklisted addresses and recipients without e-mail are cancelled by Odoo itself."""
+        self.env["mail.blacklist"].sudo()._add(self.email["none"])
+        nomail = self.env["res.partner"].create({"name": "No e-mail"})
+        records = self.partners | nomail
+        mailing = self.create_mailing("res.partner", [("id", "in", records.ids)])
+        self.assertEqual(self.forecast(mailing), (0, 2, 1))
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        self.assertEqual(self.blocked(mailing), (0, 2, 1))
+        traces = mailing.mailing_trace_ids
+        self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[0].id).failure_type, "mail_bl")
+        self.assertEqual(traces.filtered(lambda t: t.res_id == nomail.id).failure_type, "mail_email_missing")
+
+    # ------------------------------------------------------------------------------------------
+    # Transactional mailings: manager-only, with a reason
+    # ------------------------------------------------------------------------------------------
+    def test_transactional_is_manager_only(self):
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        as_marketing = mailing.with_user(self.user_marketing)
+        with self.assertRaises(AccessError):
+            as_marketing.write({"iys_message_class": "transactional"})
+        with self.assertRaises(AccessError):
+            as_marketing.action_iys_mark_transactional()
+        with self.assertRaises(AccessError):
+            self.env["iys.mailing.transactional"].with_user(self.user_marketing).create(
+                {"mailing_id": mailing.id, "reason": "Fatura"}
+            )
+        with self.assertRaises(AccessError):
+            self.env["mailing.mailing"].with_user(self.user_marketing).create({
+                "subject": "x", "mailing_model_id": self.env["ir.model"]._get("res.partner").id,
+                "iys_message_class": "transactional",
+            })
+        self.assertEqual(mailing.iys_message_class, "commercial")
+
+        manager = self.user_iys_marketing_manager
+        action = mailing.with_user(manager).action_iys_mark_transactional()
+        wizard = Form(self.env[action["res_model"]].with_user(manager).with_context(**action["context"]))
+        wizard.reason = "Abonelik sözleşmesi değişikliği bildirimi, reklam içermez."
+        wizard.save().action_confirm()
+        self.assertEqual(mailing.iys_message_class, "transactional")
+        note = mailing.message_ids[0]
+        self.assertIn("Meltem Manager", note.body)
+        self.assertIn("Abonelik sözleşmesi değişikliği bildirimi", note.body)
+
+        # A transactional mailing reaches everybody, consent or not.
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        self.assertMailTraces(
+            self.mail_expectations(self.partners, dict.fromkeys(self.CASES, "sent"), partners=self.partners),
+            mailing, self.partners, author=self.env.user.partner_id,
+        )
+        self.assertEqual(mailing.iys_blocked_total, 0)
+
+    def test_revert_to_commercial_and_content_change(self):
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        mailing.with_user(self.user_iys_marketing_manager).with_context(
+            iys_transactional_reason="Kargo bildirimi").write({"iys_message_class": "transactional"})
+        self.assertIn("Kargo bildirimi", mailing.message_ids[0].body)
+        # a manager may edit it and it stays transactional
+        mailing.with_user(self.user_iys_marketing_manager).write({"subject": "Kargonuz yolda"})
+        self.assertEqual(mailing.iys_message_class, "transactional")
+        # a mailing user saving the same subject changes nothing
+        mailing.with_user(self.user_marketing).write({"subject": "Kargonuz yolda"})
+        self.assertEqual(mailing.iys_message_class, "transactional")
+        # a mailing user changing what is said makes it commercial again
+        mailing.with_user(self.user_marketing).write({"body_html": "<p>Kargonuz yolda. Ayrıca %50 indirim!</p>"})
+        self.assertEqual(mailing.iys_message_class, "commercial")
+        self.assertIn("back to commercial", mailing.message_ids[0].body)
+        # and anybody who may edit the mailing may turn it back to commercial
+        mailing.with_user(self.user_iys_marketing_manager).with_context(
+            iys_transactional_reason="Kargo bildirimi").write({"iys_message_class": "transactional"})
+        mailing.with_user(self.user_marketing).action_iys_mark_commercial()
+        self.assertEqual(mailing.iys_message_class, "commercial")
+        # a copy is commercial until a manager says otherwise
+        mailing.with_user(self.user_iys_marketing_manager).write({"iys_message_class": "transactional"})
+        self.assertEqual(mailing.with_user(self.user_marketing).copy().iys_message_class, "commercial")
+
+    # ------------------------------------------------------------------------------------------
+    # Last check: consent revoked between queueing and sending
+    # ------------------------------------------------------------------------------------------
+    def test_refusal_after_queueing_stops_the_mail(self):
+        self.env["ir.config_parameter"].sudo().set_param("mail.mail.force.send.limit", 0)
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+            self._test_refusal_after_queueing(mailing)
+
+    def _test_refusal_after_queueing(self, mailing):
+        traces = mailing.mailing_trace_ids
+        trace_of = {case: traces.filtered(lambda t, p=partner: t.res_id == p.id)
+                    for case, partner in zip(self.CASES, self.partners, strict=True)}
+        self.assertEqual(trace_of["onay"].trace_status, "outgoing", "queued, not sent yet")
+        self.assertEqual(trace_of["tacir"].trace_status, "outgoing")
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+
+        # The citizen refuses on İYS; the pull brings it in before the queue runs.
+        self.confirmed(self.email["onay"], "EPOSTA", status="RET")
+        # the merchant refuses too, locally (call centre)
+        self.record(self.email["tacir"], status="RET", channel="EPOSTA", recipient_type="TACIR",
+                    source="HS_CAGRI_MERKEZI")
+        self.assertFalse(self._mails, "nothing reached SMTP yet")
+        self.env["mail.mail"].sudo().process_email_queue()
+
+        expected = dict(EXPECTED, onay=MAIL_REFUSED, tacir=MAIL_REFUSED)
+        self.assertMailTraces(self.mail_expectations(self.partners, expected, partners=self.partners),
+                              mailing, self.partners, author=self.env.user.partner_id)
+        self.assertEqual(self.blocked(mailing), (1, 4, 1))
+        reached = [address for mail in self._mails for address in mail["email_to"]]
+        self.assertFalse([address for address in reached if self.email["onay"] in address])
+
+    def test_queue_leaves_other_mails_alone(self):
+        """Mails without mailing, and transactional mailings, are not re-checked."""
+        self.env["ir.config_parameter"].sudo().set_param("mail.mail.force.send.limit", 0)
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        mailing.with_context(iys_transactional_reason="Fatura").write({"iys_message_class": "transactional"})
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+            plain = self.env["mail.mail"].sudo().create(
+                {"email_to": self.email["none"], "subject": "Şifre sıfırlama", "body_html": "<p>x</p>"}
+            )
+            self.env["mail.mail"].sudo().process_email_queue()
+        self.assertEqual(plain.state, "sent")
+        self.assertEqual(set(mailing.mailing_trace_ids.mapped("trace_status")), {"sent"})
+
+    # ------------------------------------------------------------------------------------------
+    # The "Send email" list action: composer without mailing
+    # ------------------------------------------------------------------------------------------
+    @users("user_marketing")
+    def test_composer_without_mailing_is_commercial(self):
+        partners = self.partners.with_env(self.env)
+        composer = Form(self.env["mail.compose.message"].with_context(
+            default_composition_mode="mass_mail", default_model="res.partner", default_res_ids=partners.ids,
+        ))
+        composer.subject = "Kampanya"
+        composer.body = "<p>İndirim</p>"
+        composer = composer.save()
+        self.assertEqual(composer.iys_brand_id, self.brand)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            composer._action_send_mail()
+        for case, partner in zip(self.CASES, partners, strict=True):
+            with self.subTest(case=case):
+                if EXPECTED[case] == "sent":
+                    self.assertMailMail(partner, "sent", author=self.env.user.partner_id)
+                else:
+                    self.assertMailMail(partner, "cancel", author=self.env.user.partner_id,
+                                        fields_values={"failure_type": EXPECTED[case]})
+
+    def test_composer_transactional_flag_manager_only(self):
+        context = {"default_composition_mode": "mass_mail", "default_model": "res.partner",
+                   "default_res_ids": self.partners.ids}
+        Composer = self.env["mail.compose.message"].with_context(**context)
+        with self.assertRaises(AccessError):
+            Composer.with_user(self.user_marketing).create(
+                {"subject": "Fatura", "body": "<p>Fatura</p>", "iys_transactional": True}
+            )
+        composer = Composer.with_user(self.user_marketing).create({"subject": "Fatura", "body": "<p>Fatura</p>"})
+        with self.assertRaises(AccessError):
+            composer.write({"iys_transactional": True})
+        composer = Composer.with_user(self.user_iys_marketing_manager).create(
+            {"subject": "Fatura", "body": "<p>Faturanız hazır</p>", "iys_transactional": True,
+             "mass_mailing_name": "Faturalar"}
+        )
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            composer._action_send_mail()
+        # the mailing created for the name keeps the class, and says who decided it
+        mailing = composer.mass_mailing_id
+        self.assertEqual(mailing.iys_message_class, "transactional")
+        self.assertEqual(mailing.iys_brand_id, self.brand)
+        self.assertIn("Meltem Manager", mailing.message_ids[0].body)
+        self.assertEqual(set(mailing.mailing_trace_ids.mapped("trace_status")), {"sent"})
+
+    def test_every_address_of_a_record_is_checked(self):
+        """Odoo skips records with several addresses in its own loop; the gate does not."""
+        composer = self.env["mail.compose.message"].with_context(
+            default_composition_mode="mass_mail", default_model="res.partner",
+            default_res_ids=self.partners[:2].ids,
+        ).create({"subject": "x", "body": "<p>x</p>"})
+        values = {
+            self.partners[1].id: {"email_to": f"{self.email['onay']}, {self.email['none']}", "recipient_ids": [],
+                                  "body": "<p>1</p>"},
+            self.partners[0].id: {"email_to": "", "recipient_ids": [(4, self.partners[1].id)], "body": "<p>0</p>"},
+        }
+        values = composer._process_mail_values_state(values)
+        self.assertEqual(values[self.partners[1].id]["failure_type"], MAIL_NO_CONSENT)
+        self.assertEqual(values[self.partners[1].id]["state"], "cancel")
+        # a record mailing a partner is checked on that partner's address (which has consent)
+        self.assertNotEqual(values[self.partners[0].id].get("state"), "cancel")
+
+    def test_mass_mail_about_documents_is_not_gated(self):
+        """Without mailing, only partners, leads and mailing contacts are audiences: a mass e-mail
+        about other records (event reminders, several quotations …) is transactional."""
+        team = self.env["crm.team"].create({"name": "Satış"})
+        composer = self.env["mail.compose.message"].with_context(
+            default_composition_mode="mass_mail", default_model="crm.team", default_res_ids=team.ids,
+        ).create({"subject": "Hatırlatma", "body": "<p>Etkinliğiniz yarın</p>"})
+        self.assertFalse(composer.iys_gate_applies)
+        values = composer._process_mail_values_state({team.id: {"email_to": self.email["none"], "body": "x"}})
+        self.assertNotEqual(values[team.id].get("state"), "cancel")
+        # ... unless it becomes a mailing
+        composer.mass_mailing_name = "Kampanya"
+        self.assertTrue(composer.iys_gate_applies)
+        values = composer._process_mail_values_state({team.id: {"email_to": self.email["none"], "body": "x"}})
+        self.assertEqual(values[team.id]["failure_type"], MAIL_NO_CONSENT)
+
+    def test_forecast_python_path_matches_sql(self):
+        """Models without the mixin are forecast in Python through the gate's own resolution: on
+        mixin models both paths must agree."""
+        mailing_list = self.env["mailing.list"].create({"name": "İYS list"})
+        self.env["mailing.contact"].create([
+            {"name": case, "email": self.email[case], "list_ids": [(4, mailing_list.id)]} for case in self.CASES
+        ])
+        leads = self.env["crm.lead"].create([{"name": case, "email_from": self.email[case]} for case in self.CASES])
+        for mailing in (
+            self.create_mailing("res.partner", [("id", "in", self.partners.ids)]),
+            self.create_mailing("mailing.list", lists=mailing_list),
+            self.create_mailing("crm.lead", [("id", "in", leads.ids)]),
+        ):
+            with self.subTest(model=mailing.mailing_model_real):
+                Model = self.env[mailing.mailing_model_real]
+                reasons = ("no_consent", "refused", "unconfirmed")
+                self.assertEqual(mailing._iys_forecast_python(Model, reasons, False),
+                                 mailing._iys_forecast_sql(Model, reasons, False))
+                self.assertEqual(sorted(mailing._iys_forecast_python(Model, reasons, True)),
+                                 sorted(mailing._iys_forecast_sql(Model, reasons, True)))

@@ -1,0 +1,233 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from odoo.exceptions import AccessError
+from odoo.tests import tagged, users
+
+from .common_gate import SMS_NO_CONSENT, SMS_REFUSED, SMS_UNCONFIRMED, IysGateCommon
+
+#: what a commercial SMS does in each case, by default (unconfirmed ONAY blocked)
+EXPECTED = {
+    "none": SMS_NO_CONSENT,
+    "onay": "sent",
+    "ret": SMS_REFUSED,
+    "pending": SMS_UNCONFIRMED,
+    "tacir": "sent",
+    "tacir_ret": SMS_REFUSED,
+}
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateSms(IysGateCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partners = cls.create_partners()
+
+    def create_mailing(self, model, domain=None, lists=None, **values):
+        vals = {
+            "name": "İYS gate SMS",
+            "subject": "Kış kampanyası",
+            "body_plaintext": "Tüm ürünlerde %20 indirim!",
+            "mailing_type": "sms",
+            "mailing_model_id": self.env["ir.model"]._get(model).id,
+            "sms_allow_unsubscribe": False,
+        }
+        if domain is not None:
+            vals["mailing_domain"] = repr(domain)
+        if lists:
+            vals["contact_list_ids"] = [(6, 0, lists.ids)]
+        vals.update(values)
+        return self.env["mailing.mailing"].create(vals)
+
+    # ------------------------------------------------------------------------------------------
+    # SMS mailings on partners, mailing contacts and leads
+    # ------------------------------------------------------------------------------------------
+    @users("user_marketing")
+    def test_sms_mailing_on_partners(self):
+        partners = self.partners.with_env(self.env)
+        mailing = self.create_mailing("res.partner", [("id", "in", partners.ids)])
+        self.assertEqual(mailing.iys_brand_id, self.brand)
+        self.assertEqual(self.forecast(mailing), (1, 2, 1))
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+            self.assertSMSTraces(self.sms_expectations(partners, EXPECTED, partners=partners), mailing, partners)
+            self.assertEqual(self.blocked(mailing), (1, 2, 1))
+            self.assertEqual(mailing.canceled, 4)
+            self.assertEqual(mailing.iys_forecast_total, 0)
+            # the queue sends what the gate let through
+            self.env["sms.sms"].sudo()._process_queue()
+        self.assertSMSTraces(self.sms_expectations(partners, EXPECTED, partners=partners, sent_status="pending"),
+                             mailing, partners, check_sms=False)
+        self.assertSMSIapSent([self.number["onay"], self.number["tacir"]])
+        self.assertEqual(len(self._sms), 2)
+
+    def test_unconfirmed_allowed_by_setting(self):
+        self.env.company.iys_pending_policy = "allow"
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        self.assertEqual(self.forecast(mailing), (1, 2, 0))
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+            self.assertSMSTraces(
+                self.sms_expectations(self.partners, dict(EXPECTED, pending="sent"), partners=self.partners),
+                mailing, self.partners,
+            )
+
+    @users("user_marketing")
+    def test_sms_mailing_on_mailing_list(self):
+        mailing_list = self.env["mailing.list"].create({"name": "İYS SMS list"})
+        contacts = self.env["mailing.contact"].create([
+            {"name": f"Contact {case}", "email": self.email[case], "mobile": self.number[case],
+             "list_ids": [(4, mailing_list.id)]}
+            for case in self.CASES
+        ])
+        mailing = self.create_mailing("mailing.list", lists=mailing_list)
+        self.assertEqual(self.forecast(mailing), (1, 2, 1))
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+            self.assertSMSTraces(self.sms_expectations(contacts, EXPECTED, partners=[self.env["res.partner"]] * 6),
+                                 mailing, contacts)
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+
+    @users("admin")
+    def test_sms_mailing_on_leads(self):
+        partners = self.partners.with_env(self.env)
+        leads = self.env["crm.lead"].create([
+            {"name": f"Lead {case}", "mobile": self.number[case],
+             "partner_id": partner.id if case.startswith("tacir") else False}
+            for case, partner in zip(self.CASES, partners, strict=True)
+        ])
+        self.assertEqual(leads.mapped("iys_recipient_type"), ["BIREYSEL"] * 4 + ["TACIR"] * 2)
+        mailing = self.create_mailing("crm.lead", [("id", "in", leads.ids)])
+        self.assertEqual(self.forecast(mailing), (1, 2, 1))
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+            lead_partners = [self.env["res.partner"]] * 4 + list(partners[4:])
+            self.assertSMSTraces(self.sms_expectations(leads, EXPECTED, partners=lead_partners), mailing, leads)
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+
+    def test_transactional_sms_mailing(self):
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        with self.assertRaises(AccessError):
+            mailing.with_user(self.user_marketing).write({"iys_message_class": "transactional"})
+        mailing.with_user(self.user_iys_marketing_manager).with_context(
+            iys_transactional_reason="Randevu hatırlatması").write({"iys_message_class": "transactional"})
+        self.assertEqual(self.forecast(mailing), (0, 0, 0))
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+            self.assertSMSTraces(
+                self.sms_expectations(self.partners, dict.fromkeys(self.CASES, "sent"), partners=self.partners),
+                mailing, self.partners,
+            )
+            self.env["sms.sms"].sudo()._process_queue()
+        self.assertEqual(len(self._sms), 6)
+
+    # ------------------------------------------------------------------------------------------
+    # Last check: consent revoked between queueing and sending
+    # ------------------------------------------------------------------------------------------
+    def test_refusal_after_queueing_stops_the_sms(self):
+        mailing = self.create_mailing("res.partner", [("id", "in", self.partners.ids)])
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+            self.assertSMSTraces(self.sms_expectations(self.partners, EXPECTED, partners=self.partners),
+                                 mailing, self.partners)
+            # The citizen sends RET to 3338; the pull brings it in before the queue runs.
+            self.confirmed(self.number["onay"], "MESAJ", status="RET")
+            self.env["sms.sms"].sudo()._process_queue()
+            expected = dict(EXPECTED, onay=SMS_REFUSED)
+            self.assertSMSTraces(self.sms_expectations(self.partners, expected, partners=self.partners,
+                                                       sent_status="pending"),
+                                 mailing, self.partners, check_sms=False)
+            self.assertSMSCanceled(self.partners[1], self.number["onay"], SMS_REFUSED)
+        self.assertEqual([sms["number"] for sms in self._sms], [self.number["tacir"]])
+        self.assertEqual(self.blocked(mailing), (1, 3, 1))
+
+    # ------------------------------------------------------------------------------------------
+    # The "Send SMS" list action: mass composer without mailing
+    # ------------------------------------------------------------------------------------------
+    @users("user_marketing")
+    def test_mass_composer_without_mailing(self):
+        partners = self.partners.with_env(self.env)
+        # the partner list's "Send SMS" action (sms.res_partner_act_window_sms_composer_multi)
+        composer = self.env["sms.composer"].with_context(
+            active_model="res.partner", active_ids=partners.ids,
+            default_composition_mode="mass", default_mass_keep_log=True, default_res_ids=partners.ids,
+        ).create({"body": "Hafta sonu indirimi!"})
+        self.assertEqual(composer.iys_brand_id, self.brand)
+        with self.mockSMSGateway():
+            composer._action_send_sms()
+        for case, partner in zip(self.CASES, partners, strict=True):
+            with self.subTest(case=case):
+                if EXPECTED[case] == "sent":
+                    self.assertSMSOutgoing(partner, self.number[case])
+                else:
+                    self.assertSMSCanceled(partner, self.number[case], EXPECTED[case])
+
+    def test_mass_composer_transactional_flag_manager_only(self):
+        Composer = self.env["sms.composer"].with_context(
+            active_model="res.partner", active_ids=self.partners.ids,
+            default_composition_mode="mass", default_res_ids=self.partners.ids,
+        )
+        with self.assertRaises(AccessError):
+            Composer.with_user(self.user_marketing).create(
+                {"body": "Siparişiniz kargoda", "iys_transactional": True}
+            )
+        composer = Composer.with_user(self.user_marketing).create({"body": "Siparişiniz kargoda"})
+        with self.assertRaises(AccessError):
+            composer.write({"iys_transactional": True})
+        composer = Composer.with_user(self.user_iys_marketing_manager).create(
+            {"body": "Siparişiniz kargoda", "iys_transactional": True, "mass_keep_log": False}
+        )
+        with self.mockSMSGateway():
+            composer._action_send_sms()
+        for case, partner in zip(self.CASES, self.partners, strict=True):
+            with self.subTest(case=case):
+                self.assertSMSOutgoing(partner, self.number[case])
+
+    def test_other_channel_consent_does_not_count(self):
+        """An e-mail consent is no SMS consent: channels are separate in İYS."""
+        partner = self.env["res.partner"].create({"name": "Email only", "email": "only.mail@example.com",
+                                                  "mobile": "+905321119999"})
+        self.confirmed("only.mail@example.com", "EPOSTA")
+        # the partner list's "Send SMS" action on a single selected partner
+        composer = self.env["sms.composer"].with_context(
+            active_model="res.partner", active_ids=partner.ids,
+            default_composition_mode="mass", default_mass_keep_log=True, default_res_ids=partner.ids,
+        ).create({"body": "Kampanya"})
+        self.assertEqual(composer.composition_mode, "mass")
+        with self.mockSMSGateway():
+            composer.action_send_sms()
+        self.assertSMSCanceled(partner, "+905321119999", SMS_NO_CONSENT)
+
+    def test_mass_sms_about_documents_is_not_gated(self):
+        team = self.env["crm.team"].create({"name": "Satış"})
+        composer = self.env["sms.composer"].with_context(
+            default_composition_mode="mass", default_res_model="crm.team", default_res_ids=team.ids,
+        ).create({"body": "Etkinliğiniz yarın"})
+        self.assertFalse(composer.iys_gate_applies)
+        self.assertFalse(composer._iys_is_commercial())
+        partners = self.env["sms.composer"].with_context(
+            default_composition_mode="mass", default_res_model="res.partner", default_res_ids=self.partners.ids,
+        ).create({"body": "Kampanya"})
+        self.assertTrue(partners._iys_is_commercial())
+
+    def test_forecast_python_path_matches_sql(self):
+        mailing_list = self.env["mailing.list"].create({"name": "İYS SMS list"})
+        self.env["mailing.contact"].create([
+            {"name": case, "email": self.email[case], "mobile": self.number[case], "list_ids": [(4, mailing_list.id)]}
+            for case in self.CASES
+        ])
+        leads = self.env["crm.lead"].create([
+            {"name": case, "mobile": self.number[case], "partner_id": partner.id if case.startswith("tacir") else False}
+            for case, partner in zip(self.CASES, self.partners, strict=True)
+        ])
+        for mailing in (
+            self.create_mailing("res.partner", [("id", "in", self.partners.ids)]),
+            self.create_mailing("mailing.list", lists=mailing_list),
+            self.create_mailing("crm.lead", [("id", "in", leads.ids)]),
+        ):
+            with self.subTest(model=mailing.mailing_model_real):
+                Model = self.env[mailing.mailing_model_real]
+                reasons = ("no_consent", "refused", "unconfirmed")
+                self.assertEqual(mailing._iys_forecast_python(Model, reasons, False),
+                                 mailing._iys_forecast_sql(Model, reasons, False))
+                self.assertEqual(sorted(mailing._iys_forecast_python(Model, reasons, True)),
+                                 sorted(mailing._iys_forecast_sql(Model, reasons, True)))

@@ -1,0 +1,37 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from odoo import api, fields, models
+
+
+class IysGateComposerMixin(models.AbstractModel):
+    """What the mass e-mail and SMS composers share for the send gate: the brand whose consents
+    are checked when no mailing is given, and the manager-only "transactional" declaration."""
+
+    _name = "iys.gate.composer.mixin"
+    _description = "İYS send gate on a mass composer"
+
+    iys_transactional = fields.Boolean(
+        string="Transactional (İYS)",
+        help="Only İYS managers: send without checking İYS consent, because these messages are tied "
+        "to an existing service (delivery, billing, account notice) and carry no advertising.",
+    )
+    iys_brand_id = fields.Many2one(
+        "iys.brand",
+        string="İYS brand",
+        default=lambda self: self.env["iys.send.gate"]._iys_default_brand(),
+        help="The brand whose İYS consents are checked when no mailing is given.",
+    )
+    iys_gate_applies = fields.Boolean(compute="_compute_iys_gate_applies")
+
+    def _compute_iys_gate_applies(self):
+        raise NotImplementedError()
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(vals.get("iys_transactional") for vals in vals_list):
+            self.env["iys.send.gate"]._iys_check_transactional_right()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if vals.get("iys_transactional"):
+            self.env["iys.send.gate"]._iys_check_transactional_right()
+        return super().write(vals)

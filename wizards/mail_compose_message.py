@@ -1,0 +1,98 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from odoo import api, models
+
+from ..models.iys_send_gate import EPOSTA, FAILURE_TYPES
+
+
+def _linked_ids(commands):
+    """Record ids linked by x2many commands (link and set), as the composer writes them."""
+    ids = []
+    for command in commands or ():
+        if not isinstance(command, (list, tuple)) or not command:
+            continue
+        if command[0] == 4 and command[1]:
+            ids.append(command[1])
+        elif command[0] == 6 and len(command) > 2:
+            ids.extend(command[2] or ())
+    return ids
+
+
+class MailComposeMessage(models.TransientModel):
+    _name = "mail.compose.message"
+    _inherit = ["mail.compose.message", "iys.gate.composer.mixin"]
+
+    # ------------------------------------------------------------------------------------------
+    # Send gate
+    # ------------------------------------------------------------------------------------------
+    @api.depends("composition_mode", "model", "mass_mailing_id", "mass_mailing_name")
+    def _compute_iys_gate_applies(self):
+        for composer in self:
+            composer.iys_gate_applies = composer.composition_mode == "mass_mail" and (
+                bool(composer.mass_mailing_id or composer.mass_mailing_name)
+                or self.env["iys.send.gate"]._iys_is_mixin_model(composer.model)
+            )
+
+    def _iys_is_commercial(self):
+        """Which mass e-mails the gate checks, unless a manager declared them transactional (on the
+        mailing or here): every mailing, whatever its model, and mass e-mails without mailing to
+        the records whose consent the addon tracks (partners, leads, mailing contacts). Mass
+        e-mails Odoo sends about business documents (event reminders, several quotations at once,
+        applicant answers …) are transactional by nature and left alone."""
+        self.ensure_one()
+        if self.iys_transactional:
+            return False
+        if self.mass_mailing_id:
+            return self.mass_mailing_id.iys_message_class != "transactional"
+        return self.iys_gate_applies
+
+    def _iys_gate_brand(self):
+        self.ensure_one()
+        if self.mass_mailing_id:
+            return self.mass_mailing_id._iys_gate_brand()
+        return self.iys_brand_id or self.env["iys.send.gate"]._iys_default_brand()
+
+    def _process_mail_values_state(self, mail_values_dict, *args, **kwargs):
+        mail_values_dict = super()._process_mail_values_state(mail_values_dict, *args, **kwargs)
+        if self.composition_mode == "mass_mail" and self._iys_is_commercial():
+            self._iys_gate_mail_values(mail_values_dict)
+        return mail_values_dict
+
+    def _iys_gate_mail_values(self, mail_values_dict):
+        """Cancel, with the İYS reason, the e-mails of this batch that lack the consent the law requires.
+
+        Every record is checked, whatever number of addresses it has; e-mails Odoo already cancelled
+        keep their own reason. One ledger query for the batch.
+        """
+        Gate = self.env["iys.send.gate"]
+        targets = Gate._iys_mail_targets(
+            (res_id, self.model, res_id, values.get("email_to"), _linked_ids(values.get("recipient_ids")))
+            for res_id, values in mail_values_dict.items()
+            if values.get("state") != "cancel"
+        )
+        blocked = Gate._iys_decide(self._iys_gate_brand(), EPOSTA, targets)
+        for res_id, reason in blocked.items():
+            mail_values_dict[res_id].update({
+                "state": "cancel",
+                "failure_type": FAILURE_TYPES[EPOSTA][reason],
+                # as for blacklisted addresses: nothing was sent, nothing to log in the chatter
+                "is_notification": False,
+            })
+        Gate._iys_log_blocked("e-mail", EPOSTA, blocked, targets)
+        return blocked
+
+    def _prepare_mailing_values(self, *args, **kwargs):
+        # "Send email" with a mailing name creates a mailing: it keeps the brand and the class.
+        values = super()._prepare_mailing_values(*args, **kwargs)
+        values["iys_brand_id"] = self._iys_gate_brand().id
+        if self.iys_transactional:
+            values["iys_message_class"] = "transactional"
+        return values
+
+    def _action_send_mail(self, auto_commit=False, *args, **kwargs):
+        composer = self
+        if any(wizard.iys_transactional and wizard.mass_mailing_name and not wizard.mass_mailing_id for wizard in self):
+            # the mailing created for the name records why it skips the consent check
+            composer = self.with_context(
+                iys_transactional_reason=self.env._("sent as transactional from the e-mail composer")
+            )
+        return super(MailComposeMessage, composer)._action_send_mail(auto_commit, *args, **kwargs)

@@ -1,0 +1,64 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+from odoo import api, models
+
+from ..models.iys_send_gate import FAILURE_TYPES, MESAJ
+
+
+class SmsComposer(models.TransientModel):
+    _name = "sms.composer"
+    _inherit = ["sms.composer", "iys.gate.composer.mixin"]
+
+    # ------------------------------------------------------------------------------------------
+    # Send gate
+    # ------------------------------------------------------------------------------------------
+    @api.depends("composition_mode", "res_model", "mailing_id")
+    def _compute_iys_gate_applies(self):
+        for composer in self:
+            composer.iys_gate_applies = composer.composition_mode == "mass" and (
+                bool(composer.mailing_id) or self.env["iys.send.gate"]._iys_is_mixin_model(composer.res_model)
+            )
+
+    def _iys_is_commercial(self):
+        """Which mass SMS the gate checks, unless a manager declared them transactional (on the
+        mailing or here): every SMS mailing, and mass SMS without mailing to the records whose
+        consent the addon tracks (partners, leads, mailing contacts). Mass SMS Odoo sends about
+        business documents (event reminders …) are transactional by nature and left alone."""
+        self.ensure_one()
+        if self.iys_transactional:
+            return False
+        if self.mailing_id:
+            return self.mailing_id.iys_message_class != "transactional"
+        return self.iys_gate_applies
+
+    def _iys_gate_brand(self):
+        self.ensure_one()
+        if self.mailing_id:
+            return self.mailing_id._iys_gate_brand()
+        return self.iys_brand_id or self.env["iys.send.gate"]._iys_default_brand()
+
+    def _prepare_mass_sms_values(self, records, *args, **kwargs):
+        result = super()._prepare_mass_sms_values(records, *args, **kwargs)
+        if self.composition_mode == "mass" and self._iys_is_commercial():
+            self._iys_gate_sms_values(records, result)
+        return result
+
+    def _iys_gate_sms_values(self, records, sms_values_all):
+        """Cancel, with the İYS reason, the outgoing SMS lacking the consent the law requires, and
+        the trace values mass_mailing_sms already nested in them. One ledger query, keyed by the
+        sanitized number."""
+        Gate = self.env["iys.send.gate"]
+        targets = Gate._iys_sms_targets(
+            (res_id, records._name, res_id, values.get("number"), values.get("partner_id"))
+            for res_id, values in sms_values_all.items()
+            if values.get("state") == "outgoing"
+        )
+        blocked = Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets)
+        for res_id, reason in blocked.items():
+            failure_type = FAILURE_TYPES[MESAJ][reason]
+            values = sms_values_all[res_id]
+            values.update({"state": "canceled", "failure_type": failure_type})
+            for command in values.get("mailing_trace_ids") or ():
+                if len(command) > 2 and isinstance(command[2], dict):
+                    command[2].update({"trace_status": "cancel", "failure_type": failure_type})
+        Gate._iys_log_blocked("SMS", MESAJ, blocked, targets)
+        return blocked
