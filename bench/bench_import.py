@@ -15,9 +15,12 @@ does it (dry run, then import, one commit per chunk). In the same run it imports
 plain ORM import accepts with Odoo's standard import (``base_import.import.execute_import`` into
 ``iys.consent``). Each case runs in its own process, so the peak RSS printed is that case's.
 
-Figures are printed as median (min–max) of the runs.
+Figures are printed as median (min–max) of the runs. With ``IYS_BENCH_PROFILE=<folder>``, the
+engine's dry run and import are profiled with cProfile (``import-check.prof``, ``import-import.prof``
+in that folder; the profiler slows them down, so their figures are not the benchmark's).
 """
 import argparse
+import gc
 import json
 import os
 import random
@@ -153,7 +156,10 @@ def odoo_args(tree, db):
     return args
 
 
-def ensure_database(tree, db):
+def ensure_database(tree, db, fresh=False):
+    if fresh:
+        print(f"Dropping the database {db} (--fresh)…", flush=True)
+        subprocess.run(["dropdb", "--if-exists", db], check=True)
     check = subprocess.run(["psql", "-Atc", f"SELECT 1 FROM pg_database WHERE datname = '{db}'", "postgres"],
                            capture_output=True, text=True, check=False)
     if check.stdout.strip() == "1":
@@ -193,6 +199,21 @@ def _cpu_backend(cr):
     return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class GcClock:
+    """Time spent in Python's garbage collector from now on (gc.callbacks)."""
+
+    def __init__(self):
+        self.seconds, self.count, self._started = 0.0, 0, 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase, _info):
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.count += 1
+
+
 def child_upload(tree, db, path):
     """What the web client's upload does: the file, base64-encoded, written to the wizard's field."""
     import base64  # noqa: PLC0415
@@ -213,11 +234,19 @@ def child_upload(tree, db, path):
 def child_engine(tree, db, wizard_id):
     """The wizard's engine, as the background job runs it: dry run, then import, one commit per chunk."""
     odoo, registry = open_env(tree, db)
+    gc_clock = GcClock()
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {"lang": "en_US"})
         wizard = env["iys.consent.import"].browse(int(wizard_id))
         timings, cpu = {}, {}
+        profile_dir = os.environ.get("IYS_BENCH_PROFILE")
         for step, action in (("check", wizard.action_check), ("import", wizard.action_import)):
+            profiler = None
+            if profile_dir:  # cProfile of each step, for finding where the time goes
+                import cProfile  # noqa: PLC0415
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             started, cpu_odoo, cpu_pg = time.perf_counter(), _cpu_self(), _cpu_backend(cr)
             action()
             cr.commit()
@@ -226,13 +255,16 @@ def child_engine(tree, db, wizard_id):
                 wizard.invalidate_recordset()
             timings[step] = time.perf_counter() - started
             cpu[step] = {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg}
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(str(Path(profile_dir) / f"import-{step}.prof"))
         counts = {name: wizard[name] for name in ("count_rows", "count_valid", "count_invalid", "count_local_only")}
         env.cr.execute("SELECT count(*) FROM iys_consent WHERE brand_id = %s", [wizard.brand_id.id])
         counts["consents"] = env.cr.fetchone()[0]
         env.cr.execute("SELECT count(*) FROM iys_outbox WHERE brand_id = %s", [wizard.brand_id.id])
         counts["outbox"] = env.cr.fetchone()[0]
         state = wizard.state
-    return {"timings": timings, "cpu": cpu, "counts": counts, "state": state,
+    return {"timings": timings, "cpu": cpu, "counts": counts, "state": state, "gc": [gc_clock.seconds, gc_clock.count],
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -337,6 +369,8 @@ def main():
                         help="rows for Odoo's standard import through the ledger's ORM path (0: skip)")
     parser.add_argument("--ledger-runs", type=int, default=3)
     parser.add_argument("--db", default=os.environ.get("IYS_BENCH_DB", "iys_bench"))
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop the database first (each run adds its consents: figures drift as it grows)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -346,7 +380,7 @@ def main():
                     "ledger": lambda tree_, db, path: child_standard(tree_, db, path, ledger=True)}
         print(json.dumps(children[args.child](tree, args.db, args.file)), flush=True)
         return
-    ensure_database(tree, args.db)
+    ensure_database(tree, args.db, fresh=args.fresh)
     files = CACHE / "files"
     files.mkdir(parents=True, exist_ok=True)
     sizes = [int(x) for x in args.rows.split(",") if x]
@@ -367,7 +401,8 @@ def main():
             t = result["timings"]
             print(f"   run {number}: dry run {t['check']:.1f} s ({_cpu_text(result, 'check')}), import "
                   f"{t['import']:.1f} s ({_cpu_text(result, 'import')}), peak RSS {result['maxrss_mb']:.0f} MB "
-                  f"(upload {result['upload_maxrss_mb']:.0f} MB), {result['counts']}", flush=True)
+                  f"(upload {result['upload_maxrss_mb']:.0f} MB), garbage collector {result['gc'][0]:.1f} s "
+                  f"({result['gc'][1]} collections), {result['counts']}", flush=True)
     # Odoo's standard import of the valid rows of the same file.
     first = files / f"consents-{sizes[0]}.csv"
     generate(first, sizes[0])

@@ -32,12 +32,12 @@ from .errors import IysValidationError
 
 __all__ = [
     'to_utc_naive', 'to_local', 'from_local', 'to_iys_date', 'parse_iys_date', 'is_business_day',
-    'add_business_days', 'business_days_between', 'deadline', 'is_past_deadline', 'utcnow',
+    'add_business_days', 'business_days_between', 'deadline', 'deadline_after_day', 'is_past_deadline', 'utcnow',
     'next_business_day', 'turkish_holidays', 'to_report_date',
 ]
 
 _UTC = dt.timezone.utc
-_IYS_DATE_RE = re.compile(r'^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$')
+_IYS_DATE_RE = re.compile(r'\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}')
 
 
 def utcnow() -> dt.datetime:
@@ -87,15 +87,19 @@ def parse_iys_date(value, field: str = 'consentDate') -> dt.datetime:
     """Parse İYS's ``YYYY-MM-DD HH:mm:ss`` (Turkish local time) into a naive UTC datetime.
 
     Raises IysValidationError H158 when the text does not have that shape (e.g. ISO ``T``/``Z``
-    forms) and H157 when it has the shape but is not a real date (``2025-02-30 10:00:00``).
+    forms, a trailing newline) and H157 when it has the shape but is not a real date
+    (``2025-02-30 10:00:00``).
     """
-    if not isinstance(value, str) or not _IYS_DATE_RE.match(value):
+    if not isinstance(value, str) or not _IYS_DATE_RE.fullmatch(value):
         raise IysValidationError(
             'H158', f'{field} değeri {value!r} YYYY-AA-GG SS:dd:ss biçiminde (Türkiye saati) olmalıdır.',
             location=[field], value=value,
             detail_en=f'{field} {value!r} must have the format YYYY-MM-DD HH:mm:ss (Turkish local time).')
     try:
-        local = dt.datetime.strptime(value, DATE_FORMAT)
+        # the shape is checked above: the fields are read by position (several times faster than
+        # strptime, which matters when a file of a million rows is read)
+        local = dt.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
+                            int(value[14:16]), int(value[17:19]))
     except ValueError:
         raise IysValidationError(
             'H157', f'{field} değeri {value!r} geçerli bir tarih değil.', location=[field], value=value,
@@ -177,7 +181,13 @@ def deadline(consent_date: dt.datetime, business_days: int = DEADLINE_BUSINESS_D
     That is local midnight at the end of the *business_days*-th business day after the consent's
     local date.  See the module docstring for the reasoning.
     """
-    day = to_local(consent_date).date()
+    return deadline_after_day(to_local(consent_date).date(), business_days)
+
+
+@functools.lru_cache(maxsize=4096)
+def deadline_after_day(day: dt.date, business_days: int = DEADLINE_BUSINESS_DAYS) -> dt.datetime:
+    """:func:`deadline` of any consent given on the Turkish local day *day* (cached per day: an
+    import of a million rows has only a few hundred distinct days)."""
     for _ in range(business_days):
         day = next_business_day(day)
     return from_local(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))

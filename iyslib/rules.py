@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 
 from .const import (
     BATCH_MAX,
     CONSENT_FIELDS,
+    DATE_FORMAT,
     HS_SOURCES,
     MIN_CONSENT_DATE,
     RECIPIENT_TYPES,
@@ -35,7 +37,7 @@ from .const import (
     TYPES,
     is_iys_source,
 )
-from .dates import deadline, from_local, parse_iys_date, to_iys_date, to_local, to_utc_naive, utcnow
+from .dates import deadline_after_day, from_local, parse_iys_date, to_iys_date, to_local, to_utc_naive, utcnow
 from .errors import IysValidationError
 from .normalize import normalize_recipient
 
@@ -135,7 +137,7 @@ def _check_retailers(retailer_code, retailer_access):
 
 def validate_fields(recipient, type_, status, source, consent_date, recipient_type='BIREYSEL', now=None,
                     retailer_code=None, check_deadline=True, retailer_access=None, clock_skew: float = 0,
-                    region: str = 'TR', strict_recipient: bool = False) -> dict:
+                    region: str = 'TR', strict_recipient: bool = False, recipient_normalized: bool = False) -> dict:
     """Stateless checks of one consent; returns the İYS ``Consent`` body.
 
     Arguments are as in :func:`validate_consent` (which adds the transition checks).  For TACIR
@@ -143,6 +145,27 @@ def validate_fields(recipient, type_, status, source, consent_date, recipient_ty
     the stored state (H462/H463).  ``strict_recipient=True`` demands the wire form of the
     recipient (E.164) instead of normalising any spelling, as İYS does.
     """
+    return _validate_fields(recipient, type_, status, source, consent_date, recipient_type, now, retailer_code,
+                            check_deadline, retailer_access, clock_skew, region, strict_recipient,
+                            recipient_normalized)[0]
+
+
+#: The shape of what :func:`~iyslib.normalize.normalize_recipient` returns, per kind of channel.
+_NORMALIZED_PHONE_RE = re.compile(r'\+[1-9][0-9]{6,13}')
+_NORMALIZED_EMAIL_RE = re.compile(r'[a-z0-9._+-]+@[a-z0-9.-]+')
+
+
+def _is_normalized(type_, recipient) -> bool:
+    """True when *recipient* has the shape :func:`normalize_recipient` gives for *type_*."""
+    if not isinstance(recipient, str):
+        return False
+    pattern = _NORMALIZED_EMAIL_RE if type_ == 'EPOSTA' else _NORMALIZED_PHONE_RE
+    return bool(pattern.fullmatch(recipient))
+
+
+def _validate_fields(recipient, type_, status, source, consent_date, recipient_type, now, retailer_code,
+                     check_deadline, retailer_access, clock_skew, region, strict_recipient, recipient_normalized):
+    """:func:`validate_fields`, also returning the consent date as naive UTC (or None)."""
     # presence and enum values -------------------------------------------------------------
     if recipient is None or (isinstance(recipient, str) and not recipient.strip()):
         raise _err('H114', 'recipient', recipient, 'Alıcı (recipient) eksik.', 'The recipient is missing.')
@@ -186,16 +209,22 @@ def validate_fields(recipient, type_, status, source, consent_date, recipient_ty
     else:
         cd = _coerce_date(consent_date)
     # recipient ---------------------------------------------------------------------------
-    norm = normalize_recipient(type_, recipient, region, strict=strict_recipient)
+    if recipient_normalized and not strict_recipient and _is_normalized(type_, recipient):
+        # the caller already normalised it with normalize_recipient (e.g. an import, when it read
+        # the file): phonenumbers and email-validator are not run a second time
+        norm = recipient
+    else:
+        norm = normalize_recipient(type_, recipient, region, strict=strict_recipient)
     _check_retailers(retailer_code, retailer_access)
     # semantic field rules ------------------------------------------------------------------
     if source == 'HS_KARAR' and status != 'RET':
         raise _err('H408', 'status', status,
                    f'Kaynağı HS_KARAR olan izin için durum RET olmalıdır; gönderilen: {status}.',
                    f'A consent with source HS_KARAR must have status RET; got {status}.')
+    shown = None
     if cd is not None:
         local = to_local(cd)
-        shown = local.strftime('%Y-%m-%d %H:%M:%S')
+        shown = local.strftime(DATE_FORMAT)  # also the body's consentDate (to_iys_date(cd))
         if source == 'HS_2015':
             if local != MIN_CONSENT_DATE:
                 raise _err('H155', 'consentDate', shown,
@@ -219,7 +248,7 @@ def validate_fields(recipient, type_, status, source, consent_date, recipient_ty
                        f'The consent date {shown} is in the future (now: {to_iys_date(now_)}, Turkish time).',
                        retryable=drift, retry_after=(math.ceil(ahead - clock_skew) + 60.0) if drift else None)
         if check_deadline and source != 'HS_2015':
-            limit = deadline(cd)
+            limit = deadline_after_day(local.date())
             if now_ >= limit:
                 raise _err('H467', 'consentDate', shown,
                            f'İzin tarihi {shown} üç iş gününden eski; son kayıt zamanı {to_iys_date(limit)} '
@@ -231,13 +260,13 @@ def validate_fields(recipient, type_, status, source, consent_date, recipient_ty
         body['source'] = source
     body['status'] = status
     if cd is not None:
-        body['consentDate'] = to_iys_date(cd)
+        body['consentDate'] = shown
     body['recipientType'] = recipient_type
     if retailer_code is not None:
         body['retailerCode'] = retailer_code
     if retailer_access is not None:
         body['retailerAccess'] = list(retailer_access)
-    return body
+    return body, cd
 
 
 def validate_transition(previous: CurrentState | None, status, consent_date, source, recipient_type='BIREYSEL'):
@@ -282,7 +311,8 @@ def validate_transition(previous: CurrentState | None, status, consent_date, sou
 
 def validate_consent(recipient, type_, status, source, consent_date, recipient_type='BIREYSEL', previous=None,
                      now=None, retailer_code=None, check_deadline=True, *, retailer_access=None,
-                     clock_skew: float = 0, region: str = 'TR', strict_recipient: bool = False) -> dict:
+                     clock_skew: float = 0, region: str = 'TR', strict_recipient: bool = False,
+                     recipient_normalized: bool = False) -> dict:
     """Validate one consent movement the way İYS would and return the exact İYS request body.
 
     Args:
@@ -305,6 +335,10 @@ def validate_consent(recipient, type_, status, source, consent_date, recipient_t
             gives a *retryable* H162 (clock drift); further ahead a final one.
         region: default region for national phone numbers.
         strict_recipient: demand the wire form (E.164) instead of normalising.
+        recipient_normalized: the caller already passed *recipient* through
+            :func:`~iyslib.normalize.normalize_recipient` for *type_* (an importer that normalised
+            it when reading the file): it is not normalised again.  A value without the normalised
+            shape (E.164; a lower-case address) is normalised anyway.
 
     Returns:
         The ``Consent`` body, optional fields left out (never ``''`` or ``None``).
@@ -312,11 +346,10 @@ def validate_consent(recipient, type_, status, source, consent_date, recipient_t
     Raises:
         IysValidationError: with the H-code İYS would answer.
     """
-    body = validate_fields(recipient, type_, status, source, consent_date, recipient_type, now=now,
-                           retailer_code=retailer_code, check_deadline=check_deadline,
-                           retailer_access=retailer_access, clock_skew=clock_skew, region=region,
-                           strict_recipient=strict_recipient)
-    validate_transition(previous, body['status'], body.get('consentDate'), body.get('source'), body['recipientType'])
+    body, cd = _validate_fields(recipient, type_, status, source, consent_date, recipient_type, now, retailer_code,
+                                check_deadline, retailer_access, clock_skew, region, strict_recipient,
+                                recipient_normalized)
+    validate_transition(previous, body['status'], cd, body.get('source'), body['recipientType'])
     return body
 
 

@@ -3,6 +3,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date as calendar_date
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -350,11 +351,17 @@ class IysConsent(models.Model):
         return results
 
     @api.model
-    def _iys_after_movements(self, results):
+    def _iys_after_movements(self, results, pairs=None):
         """What follows recorded movements: the stored states of the records carrying the touched
-        addresses are recomputed, and each of those records gets a note in its chatter."""
-        consents = self.browse([r.consent.id for r in results]).sudo()
-        holders = self.env["iys.consent.mixin"]._iys_refresh_states({(c.channel, c.address) for c in consents})
+        addresses are recomputed, and each of those records gets a note in its chatter.
+
+        :param pairs: the (channel, address) of the consents of *results*, when the caller has them
+            at hand (the bulk path): they are then not read back from the consents.
+        """
+        if pairs is None:
+            consents = self.browse([r.consent.id for r in results]).sudo()
+            pairs = {(c.channel, c.address) for c in consents}
+        holders = self.env["iys.consent.mixin"]._iys_refresh_states(pairs)
         if self.env.context.get("iys_skip_chatter"):
             return
         bodies = defaultdict(list)  # (model, id) -> [lines]
@@ -544,9 +551,10 @@ class IysConsent(models.Model):
         notes = []
         to_send = True
         try:
+            # the address was normalised by the library on the way in (_iys_normalize, or the import)
             body = validate_consent(
                 mov["address"], mov["channel"], status, source or None, consent_date, recipient_type,
-                previous=previous, now=now,
+                previous=previous, now=now, recipient_normalized=True,
             )
         except IysValidationError as exc:
             if status != "RET" or exc.code not in ("H175", "H467"):
@@ -560,7 +568,7 @@ class IysConsent(models.Model):
             try:
                 validate_fields(
                     mov["address"], mov["channel"], status, source or None, consent_date, recipient_type,
-                    now=now, check_deadline=False,
+                    now=now, check_deadline=False, recipient_normalized=True,
                 )
                 if previous:
                     validate_transition(previous, status, consent_date, source or None, recipient_type)
@@ -568,7 +576,11 @@ class IysConsent(models.Model):
                 raise self._iys_validation_error(mov, recipient_type, exc2) from exc2
         # İYS must have the movement within 3 business days of the consent (or, for a merchant's first
         # record without a date, of its capture); a pre-law HS_2015 declaration has no such limit.
-        deadline = dates.deadline(consent_date or now) if (to_send and source != "HS_2015") else False
+        deadline = False
+        if to_send and source != "HS_2015":
+            # the body carries the consent's Turkish local date: no second time-zone conversion
+            deadline = (dates.deadline_after_day(calendar_date.fromisoformat(body["consentDate"][:10]))
+                        if body.get("consentDate") else dates.deadline(now))
         return {
             "consent": {
                 "status": status,

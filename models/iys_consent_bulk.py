@@ -204,7 +204,7 @@ class IysConsent(models.Model):
         if recorded:
             # What follows recorded movements (stored states of the records carrying the addresses,
             # chatter notes): the ORM path's own hook, once per batch.
-            self._iys_after_movements(recorded)
+            self._iys_after_movements(recorded, pairs={(state.key[1], state.key[3]) for _r, state, _v in events})
         return results
 
     # ------------------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ class IysConsent(models.Model):
         try:
             validate_fields(
                 mov["address"], mov["channel"], mov.get("status"), check_source, mov.get("consent_date") or None,
-                recipient_type, now=now, check_deadline=False,
+                recipient_type, now=now, check_deadline=False, recipient_normalized=True,
             )
         except IysValidationError as exc:
             raise self._iys_validation_error(mov, recipient_type, exc) from exc
@@ -275,7 +275,7 @@ class IysConsent(models.Model):
                 validate_transition(previous, mov.get("status"), None, mov.get("source") or None, recipient_type)
             else:
                 validate_fields(mov["address"], mov["channel"], mov.get("status"), mov.get("source") or None, None,
-                                recipient_type, now=now)
+                                recipient_type, now=now, recipient_normalized=True)
         except IysValidationError as exc:
             raise self._iys_validation_error(mov, recipient_type, exc) from exc
 

@@ -276,10 +276,14 @@ class TestConsentBulk(IysCommon):
              "status": "ONAY", "source": "HS_WEB", "consent_date": self._next_date()}
             for address in ("05321112233", "05321112244", "garbage")
         ]
-        with patch.object(type(Consent), "_iys_after_movements", new=lambda self, results: calls.append(results)):
+        with patch.object(type(Consent), "_iys_after_movements",
+                          new=lambda self, results, pairs=None: calls.append((results, pairs))):
             Consent._iys_record_movements_bulk(movements, "import")
         self.assertEqual(len(calls), 1)
-        self.assertEqual(sorted(r.consent.address for r in calls[0]), ["+905321112233", "+905321112244"])
+        results, pairs = calls[0]
+        self.assertEqual(sorted(r.consent.address for r in results), ["+905321112233", "+905321112244"])
+        # the (channel, address) pairs are handed over, not read back from the consents
+        self.assertEqual(pairs, {(r.consent.channel, r.consent.address) for r in results})
 
     def test_contact_states_follow_the_bulk_path(self):
         partner = self.env["res.partner"].create({"name": "Deniz", "mobile": "+90 532 111 22 33"})

@@ -10,6 +10,7 @@ from iyslib.dates import (
     from_local,
     is_business_day,
     is_past_deadline,
+    next_business_day,
     parse_iys_date,
     to_iys_date,
     to_local,
@@ -140,3 +141,31 @@ def test_is_business_day_reads_a_datetime_as_naive_utc():
     assert is_business_day(D(2026, 11, 22)) is False
     aware = dt.datetime(2026, 11, 21, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=3)))   # Saturday local
     assert is_business_day(aware) is False
+
+
+def test_parse_iys_date_refuses_a_trailing_newline():
+    with pytest.raises(IysValidationError) as ei:
+        parse_iys_date('2026-11-23 10:00:00\n')
+    assert ei.value.code == 'H158'
+    assert parse_iys_date('2026-11-23 10:00:00') == T(2026, 11, 23, 7, 0)
+
+
+@pytest.mark.parametrize('text', ['2026-02-30 10:00:00', '2026-13-01 10:00:00', '2026-11-23 24:00:00',
+                                  '2026-11-23 10:60:00', '2026-11-23 10:00:60', '0000-01-01 00:00:00'])
+def test_parse_iys_date_refuses_impossible_dates(text):
+    with pytest.raises(IysValidationError) as ei:
+        parse_iys_date(text)
+    assert ei.value.code == 'H157'
+
+
+def test_deadline_after_day_is_the_deadline_of_every_instant_of_that_day():
+    # every hour of a year, in Turkish time: the per-day (cached) deadline is the instant's deadline,
+    # counted afresh here without the cache
+    start = local(2026, 1, 1, 0, 30)
+    for hours in range(0, 366 * 24, 5):
+        cd = start + dt.timedelta(hours=hours)
+        day = to_local(cd).date()
+        expected = day
+        for _ in range(3):
+            expected = next_business_day(expected)
+        assert deadline(cd) == local(*(expected + dt.timedelta(days=1)).timetuple()[:3], 0, 0)

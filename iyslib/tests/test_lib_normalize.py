@@ -191,3 +191,36 @@ def test_email_length_limit_is_254():
 def test_email_punycode_domain_is_kept_ascii():
     assert normalize_email('Ali@XN--rnek-zra.com') == 'ali@xn--rnek-zra.com'
     assert normalize_email('ali@xn--rnek-zra.com') == 'ali@xn--rnek-zra.com'
+
+
+def _outcome(value):
+    try:
+        return normalize_phone(value)
+    except IysValidationError as exc:
+        return exc.code, str(exc)
+
+
+def test_fast_turkish_path_gives_phonenumbers_answers(monkeypatch):
+    """The shortcut for the usual Turkish spellings agrees with phonenumbers' full parse on every
+    shape, prefix and length around them, valid or not (seeded random sample)."""
+    import random
+
+    import iyslib.normalize as normalize
+
+    rng = random.Random(6563)
+    samples = []
+    for _ in range(20000):
+        national = str(rng.randint(1, 9)) + ''.join(rng.choice('0123456789') for _ in range(rng.choice((8, 9, 9, 10))))
+        prefix = rng.choice(('', '0', '90', '+90', '0090', '+900', '00', '+', '9', '+9'))
+        text = prefix + national
+        if rng.random() < 0.3:
+            text = ' '.join(text[i:i + 3] for i in range(0, len(text), 3))
+        samples.append(text)
+    samples += ['05321112233', '+90 532 111 22 33', '(0532) 111-22-33', '905321112233', '00905321112233',
+                '5321112233', '02125551234', '4441234', '904441234', '08501234567', '09001234567',
+                '+90532111223', '+9053211122334', '90532111223', '0532 111 22 33 x12', '٠٥٣٢١١١٢٢٣٣']
+    fast = [_outcome(text) for text in samples]
+    monkeypatch.setattr(normalize, '_fast_turkish_e164', lambda digits: None)
+    slow = [_outcome(text) for text in samples]
+    assert fast == slow
+    assert sum(1 for item in fast if isinstance(item, str)) > 1000  # the sample holds valid numbers too

@@ -258,3 +258,51 @@ def test_future_date_from_clock_drift_is_retryable_locally():
     assert e.retryable and e.retry_after == 75.0
     e = code_of(vc, consent_date=NOW + dt.timedelta(hours=1))                  # a data error, not drift
     assert e.code == 'H162' and not e.retryable and e.retry_after is None
+
+
+# --- recipient_normalized: an importer that normalised the address when reading the file ---------
+def test_recipient_normalized_skips_a_second_normalisation(monkeypatch):
+    import iyslib.rules as rules
+
+    calls = []
+    real = rules.normalize_recipient
+    monkeypatch.setattr(rules, 'normalize_recipient', lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    body = vc(recipient=PHONE, recipient_normalized=True)
+    assert body['recipient'] == PHONE and calls == []
+    body = vc(recipient='ayse@example.com', type_='EPOSTA', recipient_normalized=True)
+    assert body['recipient'] == 'ayse@example.com' and calls == []
+    # without the flag the library normalises, as before
+    assert vc(recipient=PHONE)['recipient'] == PHONE and len(calls) == 1
+
+
+@pytest.mark.parametrize('type_, recipient, expected', [
+    ('MESAJ', '0532 111 22 33', PHONE),               # not the normalised shape: normalised anyway
+    ('ARAMA', '905321112233', PHONE),
+    ('EPOSTA', ' Ayse@Example.com ', 'ayse@example.com'),
+])
+def test_recipient_normalized_still_normalises_another_shape(type_, recipient, expected):
+    assert vc(recipient=recipient, type_=type_, recipient_normalized=True)['recipient'] == expected
+
+
+@pytest.mark.parametrize('type_, recipient, code', [
+    ('MESAJ', '0532 12', 'H121'),                     # a wrong shape is checked in full
+    ('EPOSTA', 'çiğdem@örnek.com', 'H120'),
+    ('EPOSTA', PHONE, 'H464'),                          # a phone number given for EPOSTA
+    ('MESAJ', 'ayse@example.com', 'H464'),
+])
+def test_recipient_normalized_does_not_let_a_wrong_address_through(type_, recipient, code):
+    assert code_of(vc, recipient=recipient, type_=type_, recipient_normalized=True).code == code
+
+
+def test_recipient_normalized_gives_the_same_answers():
+    previous = CurrentState('ONAY', RECENT - dt.timedelta(hours=1), 'HS_WEB')
+    for kw in ({}, {'status': 'RET'}, {'previous': previous}, {'previous': previous, 'consent_date': RECENT
+               - dt.timedelta(hours=2)}, {'consent_date': NOW + dt.timedelta(days=1)},
+               {'consent_date': RECENT - dt.timedelta(days=10)}, {'source': 'HS_KARAR'}):
+        outcomes = []
+        for flag in (False, True):
+            try:
+                outcomes.append(vc(recipient=PHONE, recipient_normalized=flag, **kw))
+            except IysValidationError as exc:
+                outcomes.append((exc.code, str(exc)))
+        assert outcomes[0] == outcomes[1], kw
