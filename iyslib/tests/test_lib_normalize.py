@@ -224,3 +224,52 @@ def test_fast_turkish_path_gives_phonenumbers_answers(monkeypatch):
     slow = [_outcome(text) for text in samples]
     assert fast == slow
     assert sum(1 for item in fast if isinstance(item, str)) > 1000  # the sample holds valid numbers too
+
+
+def _email_outcome(value):
+    try:
+        return normalize_email(value)
+    except IysValidationError as exc:
+        return exc.code, str(exc), exc.detail_en
+
+
+def test_email_shortcut_gives_the_same_answers(monkeypatch):
+    """Reusing email-validator's verdict on a domain gives, for every address, what validating the
+    whole address gives (seeded random sample around the limits, valid or not)."""
+    import random
+
+    import iyslib.normalize as normalize
+
+    rng = random.Random(6563)
+    # domains email-validator refuses although they look fine (special-use names, broken IDNA,
+    # "ab--"), domains it accepts, and malformed ones
+    domains = ['gmail.com', 'firma.com.tr', 'xn--rnek-zoa.com', 'localhost', 'a.b', 'ex-ample.co', 'sub.x.io',
+               'test', 'example.invalid', 'my.local', 'x.onion', 'a.test', 'ab--cd.com', 'xn--zz.com',
+               'x' * 63 + '.com', 'x' * 64 + '.com', '1.2.3.4', 'a.123', 'arpa', 'in-addr.arpa', 'gmail.com.',
+               '-bad.com', 'ok-.com', 'xn--a.com']
+    samples = []
+    for _ in range(6000):
+        length = rng.choice((1, 2, 5, 20, 63, 64, 65, 70))
+        if rng.random() < 0.7:  # a well-formed local part
+            local = rng.choice('abz09') + ''.join(rng.choice('abcxyz0189_+-') for _ in range(length - 1))
+        else:
+            local = ''.join(rng.choice('abcxyz0189._+-') for _ in range(length))
+        samples.append(local + '@' + rng.choice(domains))
+    samples += ['ayse.yilmaz@gmail.com', 'a' * 64 + '@gmail.com', 'a' * 65 + '@gmail.com', 'Ayse@Gmail.COM',
+                'a..b@gmail.com', '.a@gmail.com', 'a.@gmail.com', 'a@' + 'b' * 250 + '.com']
+    normalize._ascii_domain.cache_clear()
+    fast = [_email_outcome(text) for text in samples]
+    monkeypatch.setattr(normalize, '_ascii_domain', lambda domain: None)
+    slow = [_email_outcome(text) for text in samples]
+    assert fast == slow
+    assert sum(1 for item in fast if isinstance(item, str)) > 1000  # valid addresses are in the sample
+    refused_domains = {text.split('@')[1] for text, item in zip(samples, fast, strict=True)
+                       if not isinstance(item, str) and 'special-use' in item[2]}
+    assert {'my.local', 'example.invalid', 'x.onion'} <= refused_domains
+
+
+def test_broken_idna_domain_is_h120_not_a_crash():
+    # email-validator lets the codec's UnicodeError through for an undecodable xn-- label
+    with pytest.raises(IysValidationError) as ei:
+        normalize_email('ayse@xn--zz.com')
+    assert ei.value.code == 'H120'
