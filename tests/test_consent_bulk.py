@@ -315,6 +315,15 @@ class TestConsentBulk(IysCommon):
         self.assertEqual(self.env.cr.fetchone()[0], [*values[:6], None, None])
         self.env.cr.execute("SELECT %s::int4[]", [pg_array([1, None, 30])])
         self.assertEqual(self.env.cr.fetchone()[0], [1, None, 30])
+        # the shortcuts: only integers; only text with nothing to escape
+        self.env.cr.execute("SELECT %s::int4[]", [pg_array([1, 20, 300])])
+        self.assertEqual(self.env.cr.fetchone()[0], [1, 20, 300])
+        plain = ["a", "comma, {brace}", "new\nline", "İzin çığ", "", "NULL", "+905321112233"]
+        self.env.cr.execute("SELECT %s::text[]", [pg_array(plain)])
+        self.assertEqual(self.env.cr.fetchone()[0], plain)
+        for tricky in (["a", 'b"'], ["a\\", "b"], ['","', "x"]):
+            self.env.cr.execute("SELECT %s::text[]", [pg_array(tricky)])
+            self.assertEqual(self.env.cr.fetchone()[0], tricky)
 
     def test_access_checked(self):
         movement = {"brand_id": self.brand.id, "channel": "MESAJ", "recipient_type": "BIREYSEL",
