@@ -353,17 +353,11 @@ class IysConsent(models.Model):
         return results
 
     @api.model
-    def _iys_after_movements(self, results, pairs=None):
+    def _iys_after_movements(self, results):
         """What follows recorded movements: the stored states of the records carrying the touched
-        addresses are recomputed, and each of those records gets a note in its chatter.
-
-        :param pairs: the (channel, address) of the consents of *results*, when the caller has them
-            at hand (the bulk path): they are then not read back from the consents.
-        """
-        if pairs is None:
-            consents = self.browse([r.consent.id for r in results]).sudo()
-            pairs = {(c.channel, c.address) for c in consents}
-        holders = self.env["iys.consent.mixin"]._iys_refresh_states(pairs)
+        addresses are recomputed, and each of those records gets a note in its chatter."""
+        consents = self.browse([r.consent.id for r in results]).sudo()
+        holders = self.env["iys.consent.mixin"]._iys_refresh_states({(c.channel, c.address) for c in consents})
         if self.env.context.get("iys_skip_chatter"):
             return
         bodies = defaultdict(list)  # (model, id) -> [lines]

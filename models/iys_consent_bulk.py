@@ -211,7 +211,7 @@ class IysConsent(models.Model):
         if recorded:
             # What follows recorded movements (stored states of the records carrying the addresses,
             # chatter notes): the ORM path's own hook, once per batch.
-            self._iys_after_movements(recorded, pairs={(state.key[1], state.key[3]) for _r, state, _v in events})
+            self._iys_after_movements(recorded)
         return results
 
     # ------------------------------------------------------------------------------------------
@@ -434,6 +434,11 @@ class IysConsent(models.Model):
         # ledger elsewhere be recomputed.
         for model in (Consent, Event, Outbox):
             model.invalidate_model()
+        # The consents' keys, which SQL just wrote and what follows reads right back (the hook
+        # _iys_after_movements reads each consent's channel and address): cached, not fetched.
+        changed_consents = Consent.browse([state.id for state in changed])
+        for name, position in (("brand_id", 0), ("channel", 1), ("recipient_type", 2), ("address", 3)):
+            self.env.cache.update(changed_consents, Consent._fields[name], [state.key[position] for state in changed])
         consents = Consent.browse(sorted(state.id for state in changed))
         self._iys_bulk_modified(Consent.browse([s.id for s in new_states]), consent_columns, create=True)
         self._iys_bulk_modified(Consent.browse([s.id for s in old_states]), update_columns, create=False)

@@ -267,6 +267,16 @@ class TestConsentBulk(IysCommon):
         }], "form")
         self.assertEqual((consent.status, len(consent.event_ids)), ("RET", 2))
         self.assertEqual(consent.event_ids[0].old_status, "ONAY")
+        # what the bulk writer puts in the cache for the hook (the consents' keys) is what SQL wrote
+        new = self.env["iys.consent"]._iys_record_movements_bulk([{
+            "brand_id": self.brand.id, "channel": "EPOSTA", "recipient_type": "TACIR", "address": "Firma@Example.com",
+            "status": "ONAY", "source": "HS_WEB", "consent_date": self._next_date(),
+        }], "form")[0].consent
+        cached = (new.brand_id.id, new.channel, new.recipient_type, new.address)
+        self.env.cr.execute(
+            "SELECT brand_id, channel, recipient_type, address FROM iys_consent WHERE id = %s", [new.id])
+        self.assertEqual(self.env.cr.fetchone(), cached)
+        self.assertEqual(cached, (self.brand.id, "EPOSTA", "TACIR", "firma@example.com"))
 
     def test_after_movements_hook_once_per_batch(self):
         calls = []
@@ -276,14 +286,10 @@ class TestConsentBulk(IysCommon):
              "status": "ONAY", "source": "HS_WEB", "consent_date": self._next_date()}
             for address in ("05321112233", "05321112244", "garbage")
         ]
-        with patch.object(type(Consent), "_iys_after_movements",
-                          new=lambda self, results, pairs=None: calls.append((results, pairs))):
+        with patch.object(type(Consent), "_iys_after_movements", new=lambda self, results: calls.append(results)):
             Consent._iys_record_movements_bulk(movements, "import")
         self.assertEqual(len(calls), 1)
-        results, pairs = calls[0]
-        self.assertEqual(sorted(r.consent.address for r in results), ["+905321112233", "+905321112244"])
-        # the (channel, address) pairs are handed over, not read back from the consents
-        self.assertEqual(pairs, {(r.consent.channel, r.consent.address) for r in results})
+        self.assertEqual(sorted(r.consent.address for r in calls[0]), ["+905321112233", "+905321112244"])
 
     def test_contact_states_follow_the_bulk_path(self):
         partner = self.env["res.partner"].create({"name": "Deniz", "mobile": "+90 532 111 22 33"})
