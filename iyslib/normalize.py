@@ -29,6 +29,10 @@ EMAIL_MAX_LEN = 254
 IYS_EMAIL_MAX_LEN = 265
 #: RFC 5321: the part before the @ has at most 64 characters.
 _LOCAL_PART_MAX = 64
+#: How email-validator is asked (syntax only, no DNS; İYS takes neither quoted local parts,
+#: literal domains nor non-ASCII addresses).
+_EMAIL_VALIDATOR_OPTIONS = {'check_deliverability': False, 'allow_smtputf8': False, 'allow_quoted_local': False,
+                            'allow_domain_literal': False}
 
 #: Separators tolerated inside a phone number: spaces of every width (NBSP, thin, narrow no-break,
 #: figure …), dashes (hyphen, en/em dash, minus sign), brackets, dots, slashes and the invisible
@@ -223,8 +227,7 @@ def normalize_email(value) -> str:
         # which email-validator versions differ, take the long way.
         return addr
     try:
-        info = validate_email(addr, check_deliverability=False, allow_smtputf8=False,
-                              allow_quoted_local=False, allow_domain_literal=False)
+        info = validate_email(addr, **_EMAIL_VALIDATOR_OPTIONS)
     except (EmailNotValidError, UnicodeError) as exc:  # a broken IDNA (xn--) label: UnicodeError
         raise fail('söz dizimi hatalı', f'bad syntax ({exc})') from None
     # ascii_email keeps an IDNA (xn--) domain in ASCII; ``normalized`` would turn it into Unicode.
@@ -239,8 +242,7 @@ def _ascii_domain(domain: str):
     """The ASCII form email-validator gives *domain*, or None when it refuses it (cached: a file of
     a million addresses has a few thousand domains)."""
     try:
-        info = validate_email('a@' + domain, check_deliverability=False, allow_smtputf8=False,
-                              allow_quoted_local=False, allow_domain_literal=False)
+        info = validate_email('a@' + domain, **_EMAIL_VALIDATOR_OPTIONS)
     except (EmailNotValidError, UnicodeError):
         return None
     return info.ascii_domain

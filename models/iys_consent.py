@@ -3,7 +3,6 @@ import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date as calendar_date
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -572,11 +571,7 @@ class IysConsent(models.Model):
                 raise self._iys_validation_error(mov, recipient_type, exc2) from exc2
         # İYS must have the movement within 3 business days of the consent (or, for a merchant's first
         # record without a date, of its capture); a pre-law HS_2015 declaration has no such limit.
-        deadline = False
-        if to_send and source != "HS_2015":
-            # the body carries the consent's Turkish local date: no second time-zone conversion
-            deadline = (dates.deadline_after_day(calendar_date.fromisoformat(body["consentDate"][:10]))
-                        if body.get("consentDate") else dates.deadline(now))
+        deadline = dates.deadline(consent_date or now) if (to_send and source != "HS_2015") else False
         return {
             "consent": {
                 "status": status,
