@@ -151,24 +151,18 @@ class IysAccount(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        before = self.env["res.company"]._iys_default_brands()
-        accounts = super().create(vals_list)
-        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
-        return accounts
+        with self.env["res.company"]._iys_watch_default_brands():
+            return super().create(vals_list)
 
     def write(self, vals):
         if not {"active", "company_id", "sequence"}.intersection(vals):
             return super().write(vals)
-        before = self.env["res.company"]._iys_default_brands()
-        result = super().write(vals)
-        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
-        return result
+        with self.env["res.company"]._iys_watch_default_brands():
+            return super().write(vals)
 
     def unlink(self):
-        before = self.env["res.company"]._iys_default_brands()
-        result = super().unlink()
-        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
-        return result
+        with self.env["res.company"]._iys_watch_default_brands():
+            return super().unlink()
 
     @api.depends("environment", "simulator_url")
     def _compute_base_url(self):

@@ -61,24 +61,18 @@ class IysBrand(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        before = self.env["res.company"]._iys_default_brands()
-        brands = super().create(vals_list)
-        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
-        return brands
+        with self.env["res.company"]._iys_watch_default_brands():
+            return super().create(vals_list)
 
     def write(self, vals):
         if not {"is_default", "active", "account_id", "sequence"}.intersection(vals):
             return super().write(vals)
-        before = self.env["res.company"]._iys_default_brands()
-        result = super().write(vals)
-        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
-        return result
+        with self.env["res.company"]._iys_watch_default_brands():
+            return super().write(vals)
 
     def unlink(self):
-        before = self.env["res.company"]._iys_default_brands()
-        result = super().unlink()
-        self.env["res.company"]._iys_recompute_if_default_brand_changed(before)
-        return result
+        with self.env["res.company"]._iys_watch_default_brands():
+            return super().unlink()
 
     @api.constrains("code")
     def _check_code(self):

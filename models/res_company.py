@@ -1,4 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import contextlib
+
 from odoo import api, fields, models
 
 
@@ -49,6 +51,15 @@ class ResCompany(models.Model):
         companies = accounts.company_id
         companies.invalidate_recordset(["iys_account_id", "iys_default_brand_id"])
         return {company.id: company.iys_default_brand_id.id for company in companies}
+
+    @api.model
+    @contextlib.contextmanager
+    def _iys_watch_default_brands(self):
+        """Around a change of brands or accounts: recompute the states of the companies whose
+        default brand the change moved (nothing when the change fails)."""
+        before = self._iys_default_brands()
+        yield
+        self._iys_recompute_if_default_brand_changed(before)
 
     @api.model
     def _iys_recompute_if_default_brand_changed(self, before):
