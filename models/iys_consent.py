@@ -412,6 +412,15 @@ class IysConsent(models.Model):
     # Opt-outs captured by Odoo (blacklists, unsubscribe links)
     # ------------------------------------------------------------------------------------------
     @api.model
+    def _iys_record_optout(self, channel, addresses):
+        """:meth:`_iys_record_refusals` with the details of the opt-out in the context, if any
+        (``iys_optout``: source, note, origin … set by the unsubscribe pages; its ``channel`` tells
+        the caller which channel the page was about and is not passed on)."""
+        optout = dict(self.env.context.get("iys_optout") or {})
+        optout.pop("channel", None)
+        return self._iys_record_refusals(channel, addresses, **optout)
+
+    @api.model
     def _iys_record_refusals(self, channel, addresses, origin=None, source=None, note=None, ip_address=None,
                              user_agent=None):
         """Record the refusal (RET) that an opt-out captured by Odoo means for İYS.

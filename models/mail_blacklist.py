@@ -26,6 +26,4 @@ class MailBlacklist(models.Model):
     def _iys_record_refusals(self):
         if not self:
             return []
-        optout = dict(self.env.context.get("iys_optout") or {})
-        optout.pop("channel", None)
-        return self.env["iys.consent"]._iys_record_refusals("EPOSTA", self.mapped("email"), **optout)
+        return self.env["iys.consent"]._iys_record_optout("EPOSTA", self.mapped("email"))

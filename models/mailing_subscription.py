@@ -22,11 +22,10 @@ class MailingSubscription(models.Model):
         return result
 
     def _iys_record_refusals(self):
-        optout = dict(self.env.context.get("iys_optout") or {})
-        channel = optout.pop("channel", None)
+        channel = (self.env.context.get("iys_optout") or {}).get("channel")
         if not self or not channel:
             return []
         contacts = self.contact_id
         column = contacts._iys_address_column(channel)
         addresses = [address for address in contacts.mapped(column) if address]
-        return self.env["iys.consent"]._iys_record_refusals(channel, addresses, **optout)
+        return self.env["iys.consent"]._iys_record_optout(channel, addresses)

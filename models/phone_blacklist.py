@@ -31,6 +31,4 @@ class PhoneBlacklist(models.Model):
     def _iys_record_refusals(self):
         if not self:
             return []
-        optout = dict(self.env.context.get("iys_optout") or {})
-        optout.pop("channel", None)
-        return self.env["iys.consent"]._iys_record_refusals("MESAJ", self.mapped("number"), **optout)
+        return self.env["iys.consent"]._iys_record_optout("MESAJ", self.mapped("number"))
