@@ -229,6 +229,29 @@ class IysConsent(models.Model):
     # Recording movements: the only way in
     # ------------------------------------------------------------------------------------------
     @api.model
+    def _iys_prepare_movements(self, movements, results, raise_on_error, normalized=False):
+        """First pass of both ways in (ORM and bulk): a known channel, the address normalised (unless
+        the caller did it with the library: *normalized*), a brand. Returns [(result, movement)]
+        of the movements that pass; the others get their error (and H-code) in their result."""
+        prepared = []
+        for result, mov in zip(results, movements, strict=True):
+            try:
+                channel = mov.get("channel")
+                if channel not in const.TYPES:
+                    raise ValidationError(self.env._("Unknown channel “%(channel)s”.", channel=channel))
+                if not normalized:
+                    mov = dict(mov, address=self._iys_normalize(channel, mov.get("address")))
+                if not mov.get("brand_id"):
+                    raise ValidationError(self.env._("No İYS brand given for %(address)s.", address=mov["address"]))
+                prepared.append((result, mov))
+            except ValidationError as exc:
+                result.error = exc.args[0]
+                result.error_code = getattr(exc.__cause__, "code", None)
+                if raise_on_error:
+                    raise
+        return prepared
+
+    @api.model
     def _iys_normalize(self, channel, address):
         """Normalised address for a channel, or raise ValidationError with the library's reason."""
         try:
@@ -256,20 +279,7 @@ class IysConsent(models.Model):
         now = now or fields.Datetime.now()
         from_iys = origin in IYS_ORIGINS
         results = [MovementResult(index=i) for i in range(len(movements))]
-        prepared = []
-        for result, mov in zip(results, movements, strict=True):
-            try:
-                channel = mov.get("channel")
-                if channel not in const.TYPES:
-                    raise ValidationError(self.env._("Unknown channel “%(channel)s”.", channel=channel))
-                mov = dict(mov, address=self._iys_normalize(channel, mov.get("address")))
-                if not mov.get("brand_id"):
-                    raise ValidationError(self.env._("No İYS brand given for %(address)s.", address=mov["address"]))
-                prepared.append((result, mov))
-            except ValidationError as exc:
-                result.error = exc.args[0]
-                if raise_on_error:
-                    raise
+        prepared = self._iys_prepare_movements(movements, results, raise_on_error)
         consents = self._iys_lock_existing([mov for _r, mov in prepared])
         seen_transactions = set()
         if from_iys:

@@ -159,7 +159,7 @@ class IysConsent(models.Model):
         now = now or fields.Datetime.now()
         from_iys = mode != "local"
         results = [BulkMovementResult(index=i) for i in range(len(movements))]
-        prepared = self._iys_bulk_prepare(movements, results, raise_on_error, normalized)
+        prepared = self._iys_prepare_movements(movements, results, raise_on_error, normalized)
         if not prepared:
             return results
         brand_ids = sorted({mov["brand_id"] for _r, mov in prepared})
@@ -217,26 +217,6 @@ class IysConsent(models.Model):
     # ------------------------------------------------------------------------------------------
     # Validation (same methods and order as the ORM path)
     # ------------------------------------------------------------------------------------------
-    def _iys_bulk_prepare(self, movements, results, raise_on_error, normalized=False):
-        """The ORM path's first pass: known channel, normalised address, a brand."""
-        prepared = []
-        for result, mov in zip(results, movements, strict=True):
-            try:
-                channel = mov.get("channel")
-                if channel not in const.TYPES:
-                    raise ValidationError(self.env._("Unknown channel “%(channel)s”.", channel=channel))
-                if not normalized:
-                    mov = dict(mov, address=self._iys_normalize(channel, mov.get("address")))
-                if not mov.get("brand_id"):
-                    raise ValidationError(self.env._("No İYS brand given for %(address)s.", address=mov["address"]))
-                prepared.append((result, mov))
-            except ValidationError as exc:
-                result.error = exc.args[0]
-                result.error_code = getattr(exc.__cause__, "code", None)
-                if raise_on_error:
-                    raise
-        return prepared
-
     def _iys_bulk_prepare_one(self, state, mov, mode, now, origin, strict, seen_transactions, result):
         """Validate one movement against the state of its address; the values to store or None."""
         recipient_type = mov.get("recipient_type") or "BIREYSEL"
