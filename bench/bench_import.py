@@ -15,9 +15,13 @@ does it (dry run, then import, one commit per chunk). In the same run it imports
 plain ORM import accepts with Odoo's standard import (``base_import.import.execute_import`` into
 ``iys.consent``). Each case runs in its own process, so the peak RSS printed is that case's.
 
-Figures are printed as median (min–max) of the runs. With ``IYS_BENCH_PROFILE=<folder>``, the
-engine's dry run and import are profiled with cProfile (``import-check.prof``, ``import-import.prof``
-in that folder; the profiler slows them down, so their figures are not the benchmark's).
+The engine runs with 1 and with 2 background workers (``--workers``): processes calling the
+import cron's method at once, as Odoo's cron threads do (2 by default); the addon ships two
+import crons, which walk different address ranges of one file at once.
+
+Figures are printed as median (min–max) of the runs. With ``IYS_BENCH_PROFILE=<folder>``, each
+worker's dry run and import are profiled with cProfile (``import-check-worker0.prof`` …, in that
+folder; the profiler slows them down, so their figures are not the benchmark's).
 """
 import argparse
 import gc
@@ -231,41 +235,71 @@ def child_upload(tree, db, path):
         return {"wizard": wizard.id, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def child_engine(tree, db, wizard_id):
-    """The wizard's engine, as the background job runs it: dry run, then import, one commit per chunk."""
+def child_worker(tree, db, argument):
+    """One background worker of the wizard's engine, as a cron thread runs it (one commit per chunk).
+
+    *argument* is ``<wizard id>:<worker index>``. The worker loads Odoo, says ``ready``, then for
+    each step (dry run, import) waits for ``go`` on its standard input: worker 0 clicks the step's
+    button, and every worker calls ``_cron_run_imports`` (what the scheduled actions run) until
+    the step is over, sleeping 50 ms when there is nothing it may do (as an idle cron thread
+    waits for its next trigger). It prints one JSON line per step.
+    """
+    wizard_id, index = (int(x) for x in argument.split(":"))
     odoo, registry = open_env(tree, db)
     gc_clock = GcClock()
+    print("ready", flush=True)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {"lang": "en_US"})
-        wizard = env["iys.consent.import"].browse(int(wizard_id))
-        timings, cpu = {}, {}
+        Import = env["iys.consent.import"]
+        wizard = Import.browse(wizard_id)
         profile_dir = os.environ.get("IYS_BENCH_PROFILE")
-        for step, action in (("check", wizard.action_check), ("import", wizard.action_import)):
+        for step, action in (("check", "action_check"), ("import", "action_import")):
+            if sys.stdin.readline().strip() != "go":
+                return None
             profiler = None
             if profile_dir:  # cProfile of each step, for finding where the time goes
                 import cProfile  # noqa: PLC0415
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            started, cpu_odoo, cpu_pg = time.perf_counter(), _cpu_self(), _cpu_backend(cr)
-            action()
-            cr.commit()
-            while wizard.state in ("checking", "importing"):
-                env["iys.consent.import"]._cron_run_imports()
+            started, cpu_odoo, cpu_pg = time.time(), _cpu_self(), _cpu_backend(cr)
+            gc_before = (gc_clock.seconds, gc_clock.count)
+            running = "checking" if step == "check" else "importing"
+            if index == 0:
+                getattr(wizard, action)()
+                cr.commit()
+            seen, rows = False, 0
+            while True:
                 wizard.invalidate_recordset()
-            timings[step] = time.perf_counter() - started
-            cpu[step] = {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg}
+                if wizard.state == running:
+                    seen = True
+                elif seen or index == 0:
+                    break
+                done = Import._cron_run_imports() or 0
+                cr.commit()
+                rows += done
+                if not done:
+                    time.sleep(0.05)
+            ended = time.time()
             if profiler:
                 profiler.disable()
-                profiler.dump_stats(str(Path(profile_dir) / f"import-{step}.prof"))
-        counts = {name: wizard[name] for name in ("count_rows", "count_valid", "count_invalid", "count_local_only")}
-        env.cr.execute("SELECT count(*) FROM iys_consent WHERE brand_id = %s", [wizard.brand_id.id])
-        counts["consents"] = env.cr.fetchone()[0]
-        env.cr.execute("SELECT count(*) FROM iys_outbox WHERE brand_id = %s", [wizard.brand_id.id])
-        counts["outbox"] = env.cr.fetchone()[0]
-        state = wizard.state
-    return {"timings": timings, "cpu": cpu, "counts": counts, "state": state, "gc": [gc_clock.seconds, gc_clock.count],
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                profiler.dump_stats(str(Path(profile_dir) / f"import-{step}-worker{index}.prof"))
+            result = {"step": step, "started": started, "ended": ended, "rows": rows,
+                      "cpu": {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg},
+                      "gc": [gc_clock.seconds - gc_before[0], gc_clock.count - gc_before[1]],
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            if index == 0 and step == "import":
+                counts = {name: wizard[name] for name in ("count_rows", "count_valid", "count_invalid",
+                                                          "count_local_only")}
+                for table in ("iys_consent", "iys_outbox"):
+                    cr.execute(f"SELECT count(*) FROM {table} WHERE brand_id = %s", [wizard.brand_id.id])
+                    counts[table.removeprefix("iys_")] = cr.fetchone()[0]
+                cr.execute("SELECT count(*) FROM iys_consent_event e JOIN iys_consent c ON c.id = e.consent_id "
+                           "WHERE c.brand_id = %s", [wizard.brand_id.id])
+                counts["events"] = cr.fetchone()[0]
+                result.update(counts=counts, state=wizard.state)
+            print(json.dumps(result), flush=True)
+    return None
 
 
 def _ledger_load_records_create(self, vals_list):
@@ -337,10 +371,47 @@ def run_child(kind, db, argument):
     return json.loads(lines[-1])
 
 
-def run_engine(db, path):
+def run_engine(db, path, workers):
+    """The wizard's engine with *workers* background workers (processes) at once."""
     upload = run_child("upload", db, path)
-    result = run_child("engine", db, upload["wizard"])
-    result["upload_maxrss_mb"] = upload["maxrss_mb"]
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--child", "worker", "--db", db, "--file",
+                          f"{upload['wizard']}:{index}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for index in range(workers)
+    ]
+    try:
+        for proc in procs:  # Odoo loaded in every worker before the clock starts
+            line = proc.stdout.readline()
+            if line.strip() != "ready":
+                sys.exit(f"a worker failed to start: {line!r}")
+        result = {"timings": {}, "cpu": {}, "gc": [0.0, 0], "maxrss_mb": 0, "upload_maxrss_mb": upload["maxrss_mb"],
+                  "workers": workers}
+        for step in ("check", "import"):
+            started = time.time()
+            for proc in procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            steps = []
+            for proc in procs:
+                line = proc.stdout.readline()
+                if not line.startswith("{"):
+                    sys.exit(f"a worker failed during the {step} step: {line!r}")
+                steps.append(json.loads(line))
+            result["timings"][step] = max(s["ended"] for s in steps) - started
+            result["cpu"][step] = {side: sum(s["cpu"][side] for s in steps) for side in ("odoo", "pg")}
+            result["rows_per_worker"] = [s["rows"] for s in steps]
+            result["gc"][0] += sum(s["gc"][0] for s in steps)
+            result["gc"][1] += sum(s["gc"][1] for s in steps)
+            result["maxrss_mb"] = max(result["maxrss_mb"], *(s["maxrss_mb"] for s in steps))
+            for s in steps:
+                if "counts" in s:
+                    result["counts"], result["state"] = s["counts"], s["state"]
+    finally:
+        for proc in procs:
+            proc.stdin.close()
+            proc.wait()
+    if result.get("state") != "done":
+        sys.exit(f"the import did not finish: {result.get('state')}")
     return result
 
 
@@ -368,6 +439,10 @@ def main():
     parser.add_argument("--ledger-rows", type=int, default=20000,
                         help="rows for Odoo's standard import through the ledger's ORM path (0: skip)")
     parser.add_argument("--ledger-runs", type=int, default=3)
+    parser.add_argument("--workers", default="1,2",
+                        help="background workers (cron threads) running the engine at once, comma-separated: each "
+                        "size runs with each count (Odoo runs 2 cron threads by default and the addon ships 2 "
+                        "import workers)")
     parser.add_argument("--db", default=os.environ.get("IYS_BENCH_DB", "iys_bench"))
     parser.add_argument("--fresh", action="store_true",
                         help="drop the database first (each run adds its consents: figures drift as it grows)")
@@ -376,9 +451,11 @@ def main():
     args = parser.parse_args()
     tree = odoo_tree()
     if args.child:
-        children = {"upload": child_upload, "engine": child_engine, "standard": child_standard,
+        children = {"upload": child_upload, "worker": child_worker, "standard": child_standard,
                     "ledger": lambda tree_, db, path: child_standard(tree_, db, path, ledger=True)}
-        print(json.dumps(children[args.child](tree, args.db, args.file)), flush=True)
+        result = children[args.child](tree, args.db, args.file)
+        if result is not None:
+            print(json.dumps(result), flush=True)
         return
     ensure_database(tree, args.db, fresh=args.fresh)
     files = CACHE / "files"
@@ -392,17 +469,27 @@ def main():
         path = files / f"consents-{size}.csv"
         bad = generate(path, size)  # fresh dates each time, so the 3-business-day rule holds
         count = runs[min(position, len(runs) - 1)]
-        print(f"\n== Wizard engine, {size:,} rows ({bad:,} bad, {path.stat().st_size / 1e6:.1f} MB), {count} run(s)",
-              flush=True)
-        results[size] = []
-        for number in range(1, count + 1):
-            result = run_engine(args.db, path)
-            results[size].append(result)
-            t = result["timings"]
-            print(f"   run {number}: dry run {t['check']:.1f} s ({_cpu_text(result, 'check')}), import "
-                  f"{t['import']:.1f} s ({_cpu_text(result, 'import')}), peak RSS {result['maxrss_mb']:.0f} MB "
-                  f"(upload {result['upload_maxrss_mb']:.0f} MB), garbage collector {result['gc'][0]:.1f} s "
-                  f"({result['gc'][1]} collections), {result['counts']}", flush=True)
+        for workers in [int(x) for x in args.workers.split(",") if x]:
+            print(f"\n== Wizard engine, {size:,} rows ({bad:,} bad, {path.stat().st_size / 1e6:.1f} MB), {workers} "
+                  f"worker(s), {count} run(s)", flush=True)
+            results[(size, workers)] = runs_ = []
+            for number in range(1, count + 1):
+                result = run_engine(args.db, path, workers)
+                runs_.append(result)
+                _print_run(number, result)
+    _report(args, files, sizes, results)
+
+
+def _print_run(number, result):
+    t = result["timings"]
+    print(f"   run {number}: dry run {t['check']:.1f} s ({_cpu_text(result, 'check')}), import "
+          f"{t['import']:.1f} s ({_cpu_text(result, 'import')}), peak RSS {result['maxrss_mb']:.0f} MB "
+          f"(upload {result['upload_maxrss_mb']:.0f} MB), garbage collector {result['gc'][0]:.1f} s "
+          f"({result['gc'][1]} collections), rows per worker {result['rows_per_worker']}, {result['counts']}",
+          flush=True)
+
+
+def _report(args, files, sizes, results):
     # Odoo's standard import of the valid rows of the same file.
     first = files / f"consents-{sizes[0]}.csv"
     generate(first, sizes[0])
@@ -436,8 +523,8 @@ def main():
         print(f"Odoo standard import, {label}, {kept:,} rows: {spread([r['timings']['import'] for r in runs_])} s, "
               f"{spread(rate, '{:,.0f}')} rows/s, {spread(cpu_rate, '{:,.0f}')} rows per CPU-second, "
               f"peak RSS {spread([r['maxrss_mb'] for r in runs_], '{:.0f}')} MB")
-    for size, runs_ in results.items():
-        print(f"Wizard engine, {size:,} rows:")
+    for (size, workers), runs_ in results.items():
+        print(f"Wizard engine, {size:,} rows, {workers} worker(s):")
         for step, label in (("check", "dry run"), ("import", "import"), (None, "dry run + import")):
             seconds = [sum(r["timings"].values()) if step is None else r["timings"][step] for r in runs_]
             cpu = [sum(c["odoo"] + c["pg"] for name, c in r["cpu"].items() if step in (None, name)) for r in runs_]
@@ -449,7 +536,7 @@ def main():
                 ratio, cpu_ratio = statistics.median(rate) / base_rate, statistics.median(cpu_rate) / base_cpu_rate
                 line += f"   x{ratio:.1f} (CPU x{cpu_ratio:.1f}) vs {kind}"
             print(line)
-        print(f"   peak RSS          {spread([r['maxrss_mb'] for r in runs_], '{:.0f}')} MB (engine process), "
+        print(f"   peak RSS          {spread([r['maxrss_mb'] for r in runs_], '{:.0f}')} MB (largest worker), "
               f"upload {spread([r['upload_maxrss_mb'] for r in runs_], '{:.0f}')} MB")
     print(f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on this machine "
           "slows every wall-clock figure; the CPU figures are less sensitive to it).")
@@ -457,8 +544,10 @@ def main():
           "base_import whose creates go through the ledger's ORM path _iys_record_movements (bench-only patch): "
           "validation, consent, event and outbox row per row, as the wizard. Both get only the valid rows, in one "
           "call (the web client sends 2,000-row batches, each re-reading the file). The wizard's figures include "
-          "its dry run's re-reading of the file, the error report and the 2 % bad rows. Peak RSS: the Odoo "
-          "process running the engine (a cron worker); the upload is measured in its own process.")
+          "its dry run's re-reading of the file, the error report and the 2 % bad rows. Workers: processes "
+          "calling the import cron's method at once, as cron threads do; the CPU figures add up every worker and "
+          "its PostgreSQL backend. Peak RSS: the largest worker process; the upload is measured in its own "
+          "process.")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import io
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
+from psycopg2 import errors as pg_errors
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
@@ -305,6 +307,7 @@ class TestConsentImport(IysCommon):
 
     def test_background_run_resumes_after_a_crash_without_duplicates(self):
         self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_chunk_size", "2")
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_parts", "1")  # chunks in file order
         self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
         rows = [[f"053210001{n:02d}", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""] for n in range(9)]
         rows.append(["bad", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""])
@@ -362,6 +365,154 @@ class TestConsentImport(IysCommon):
         self.assertEqual(len(events), 9)
         self.assertEqual(set(events.mapped("consent_id")), set(consents))
         self.assertEqual(self.env["iys.outbox"].search_count([("consent_id", "in", consents.ids)]), 9)
+
+    def _ranged_rows(self):
+        """Twelve rows: phones and e-mails, one phone in two channels, one duplicate, one bad row."""
+        rows = [[f"053210002{n:02d}", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""] for n in range(6)]
+        rows += [[f"user{n}@example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""] for n in range(3)]
+        rows.append(["05321000203", "ARAMA", "HS_WEB", "RET", self.recent, "BIREYSEL", ""])  # same phone, other channel
+        rows.append(rows[0])  # exact duplicate
+        rows.append(["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""])
+        return rows
+
+    def _walk_counts(self, wizard):
+        return (wizard.count_rows, wizard.count_valid, wizard.count_invalid, wizard.count_duplicate,
+                wizard.count_multi, wizard.count_local_only, wizard.count_partner_matched, wizard.count_walked)
+
+    def test_walk_split_in_address_ranges(self):
+        """The walk is split into consecutive address ranges (one worker each at a time) that
+        together hold every row once, every row of one address in the same range; the counts are
+        the same as for one range."""
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_chunk_size", "2")
+        Partner = self.env["res.partner"]
+        phone_holder = Partner.create({"name": "Two channels", "mobile": "+905321000203"})
+        content = self._csv(self._ranged_rows())
+        counts = {}
+        for parts in (1, 3):
+            self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_parts", str(parts))
+            wizard = self._wizard(content)
+            wizard.action_check()
+            self.assertEqual(wizard.state, "checked")
+            counts[parts] = self._walk_counts(wizard)
+            ranges = wizard.part_ids.sorted("sequence")
+            self.assertEqual(len(ranges), parts)
+            self.assertTrue(all(ranges.mapped("done")))
+            ends = [end for end in ranges.mapped("end_key") if end]
+            self.assertEqual(ends, sorted(set(ends)), "ranges follow each other, none overlaps")
+            self.assertEqual(sum(ranges.mapped("count_walked")), wizard.count_staged)
+        self.assertEqual(counts[1], counts[3])
+        self.assertEqual(counts[3], (12, 10, 1, 1, 2, 1, 1, 11))
+        # The phone's two channels are in one range: its contact is matched once, by one worker.
+        phone_range = wizard.part_ids.filtered(
+            lambda part: (not part.start_key or part.start_key < "+905321000203")
+            and (not part.end_key or "+905321000203" <= part.end_key))
+        self.assertEqual(len(phone_range), 1)
+        self.assertGreaterEqual(phone_range.count_walked, 3, "both channels of the phone and the duplicate")
+        wizard.action_import()
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual((wizard.count_valid, wizard.count_invalid), (10, 1))
+        consents = self.Consent.search([("brand_id", "=", self.brand.id)])
+        self.assertEqual(len(consents), 10)
+        self.assertEqual(self.env["iys.consent.event"].search_count([("consent_id", "in", consents.ids)]), 10)
+        self.assertEqual(set(self._consent("+905321000203", channel="ARAMA").event_ids.partner_id.ids),
+                         {phone_holder.id})
+
+    def test_a_range_held_by_another_worker(self):
+        """A worker walks the free ranges and leaves the one another worker holds; the walk ends
+        (report, counts, state) only when every range is walked, by whichever worker sees it."""
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_chunk_size", "2")
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_parts", "3")
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
+        wizard = self._wizard(self._csv(self._ranged_rows()))
+        wizard.action_check()
+        self.Import._cron_run_imports()  # reads the file, then walks every range
+        self.assertEqual(wizard.state, "checked")
+        expected = self._walk_counts(wizard)
+        wizard.action_import()
+        Import = type(self.Import)
+        original = Import._iys_next_part
+        held = {1}  # the sequence of the range another worker holds
+
+        def next_part(record, lock):
+            part, busy = original(record, lock)
+            if part and part.sequence in held:
+                # what FOR … SKIP LOCKED gives when another worker holds it: the next free range
+                # (none here: ranges are walked in order), and "busy"
+                rest = record.part_ids.filtered(lambda p: not p.done and p.sequence not in held).sorted("sequence")
+                return rest[:1], not rest
+            return part, busy
+
+        with patch.object(Import, "_iys_next_part", next_part):
+            self.Import._cron_run_imports()
+        self.assertEqual(wizard.state, "importing", "a range is still being walked by another worker")
+        self.assertFalse(wizard.date_done)
+        ranges = wizard.part_ids.sorted("sequence")
+        self.assertEqual(ranges.mapped("done"), [True, False, True])
+        walked_before = wizard.count_walked
+        self.assertLess(walked_before, wizard.count_staged)
+        self.assertEqual(self.Consent.search_count([("brand_id", "=", self.brand.id)]), wizard.count_valid)
+        # The other worker finishes its range and the walk.
+        self.Import._cron_run_imports()
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual(self._walk_counts(wizard), expected)
+        self.assertEqual(self.Consent.search_count([("brand_id", "=", self.brand.id)]), 10)
+        self.assertTrue(wizard.report_id, "the bad row and the duplicate are reported")
+
+    def test_chunk_walked_again_after_a_conflict_with_another_worker(self):
+        """Two workers meeting on one row (serialization failure, deadlock): the chunk is rolled
+        back and walked again, nothing is recorded twice; a run gives up after MAX_CONFLICTS in a
+        row and leaves the rest to the next run, without failing the import."""
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_chunk_size", "2")
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_parts", "2")
+        wizard = self._wizard(self._csv(self._ranged_rows()))
+        wizard.action_check()
+        expected = self._walk_counts(wizard)
+        wizard.write({"state": "importing"})
+        wizard._iys_start_walk("import")
+        Consent = type(self.Consent)
+        original_bulk = Consent._iys_record_movements_bulk
+        failures = [pg_errors.SerializationFailure("could not serialize access due to concurrent update"),
+                    pg_errors.DeadlockDetected("deadlock detected")]
+
+        def conflicting(record, movements, *args, **kwargs):
+            results = original_bulk(record, movements, *args, **kwargs)  # written, then rolled back
+            if failures:
+                raise failures.pop(0)
+            return results
+
+        # As a background worker does (commit per chunk; here the test's transaction stands for it).
+        cr = self.env.cr
+        with patch.object(cr, "commit", lambda: None), patch.object(cr, "rollback", lambda: None), \
+                patch.object(Consent, "_iys_record_movements_bulk", conflicting):
+            wizard._iys_run(commit=True)
+        self.assertFalse(failures)
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual(self._walk_counts(wizard), expected)
+        consents = self.Consent.search([("brand_id", "=", self.brand.id)])
+        self.assertEqual(len(consents), 10)
+        self.assertEqual(self.env["iys.consent.event"].search_count([("consent_id", "in", consents.ids)]), 10)
+        self.assertEqual(self.env["iys.outbox"].search_count([("consent_id", "in", consents.ids)]), 9)
+        # Conflicts on every try: the run stops after MAX_CONFLICTS, the import keeps running.
+        wizard = self._wizard(self._csv([["05321000299", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
+        wizard.action_check()
+        wizard.write({"state": "importing"})
+        wizard._iys_start_walk("import")
+        calls = []
+
+        def always_conflicting(record, movements, *args, **kwargs):
+            calls.append(len(movements))
+            raise pg_errors.SerializationFailure("could not serialize access due to concurrent update")
+
+        with patch.object(cr, "commit", lambda: None), patch.object(cr, "rollback", lambda: None), \
+                patch.object(Consent, "_iys_record_movements_bulk", always_conflicting):
+            wizard._iys_run(commit=True)
+        self.assertEqual(len(calls), 5)
+        self.assertEqual((wizard.state, wizard.count_valid), ("importing", 0))
+        self.assertFalse(self._consent("+905321000299"))
+        # In a click (no commit), such an error is the caller's: raised.
+        with patch.object(Consent, "_iys_record_movements_bulk", always_conflicting), \
+                self.assertRaises(pg_errors.SerializationFailure):
+            wizard._iys_run()
 
     def test_stop_and_resume(self):
         self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")

@@ -15,8 +15,13 @@ Phases of one run, each in chunks of ``l10n_tr_iys.import_chunk_size`` rows (500
    address is in the same chunk, sorted by consent date as İYS would apply them; exact duplicates
    are flagged; contacts are matched (and created on request); each chunk goes through
    :meth:`iys.consent._iys_record_movements_bulk` (``dry_run`` for the check), which validates
-   with the İYS rules and, for the import, writes consents, events and outbox rows in bulk;
-3. the per-row error report (CSV) is written as an attachment.
+   with the İYS rules and, for the import, writes consents, events and outbox rows in bulk. The
+   walk is split into address ranges (``iys.consent.import.part``, ``l10n_tr_iys.import_parts``)
+   that several background workers walk at once, one range per worker at a time: each active
+   scheduled action running ``_cron_run_imports`` is a worker (two are shipped; Odoo runs as
+   many at once as it has cron threads, ``--max-cron-threads``, 2 by default);
+3. the per-row error report (CSV) is written as an attachment, by the worker that finds every
+   range walked.
 
 This is a regular model rather than a transient one: a transient record (and its file) would be
 vacuumed after an hour, which a long or interrupted import can outlast; it also keeps a log of
@@ -31,6 +36,8 @@ import os
 import tempfile
 import time
 import traceback
+
+from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -55,6 +62,16 @@ CODE_COLUMNS = "COLUMNS"
 CODE_DUPLICATE = "DUPLICATE"
 CODE_RETAILER = "RETAILER"
 DEFAULT_CHUNK_SIZE = 5000
+#: address ranges the walk is split into, for the workers to share (l10n_tr_iys.import_parts)
+DEFAULT_PARTS = 4
+#: what two workers meeting on one row raise (a contact both update, a range one of them has
+#: just committed): the chunk is rolled back and walked again, from the committed resume point
+CONCURRENCY_ERRORS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
+#: times in a row a worker walks a chunk again after such an error before leaving it to the next run
+MAX_CONFLICTS = 5
+#: the counts of the walk, kept per range (iys.consent.import.part) and summed on the import
+WALK_COUNTS = ("walked", "valid", "invalid", "unchanged", "duplicate", "multi", "local_only", "partner_matched",
+               "partner_created")
 #: files up to this size are checked and imported during the click, larger ones in the background
 DEFAULT_SYNC_MAX_BYTES = 1_000_000
 #: seconds one cron call works before handing back (the cron calls again while work remains)
@@ -131,34 +148,35 @@ class IysConsentImport(models.Model):
     column_map = fields.Json(readonly=True, copy=False, help="{İYS column: index in the file}")
     header_names = fields.Json(readonly=True, copy=False)
     ignored_columns = fields.Char(readonly=True, copy=False)
-    # Where the run is (committed with each chunk)
+    # Where the run is (committed with each chunk; the walk's, per address range in part_ids)
     resume_row = fields.Integer(readonly=True, copy=False, help="Last row of the file already read.")
-    resume_key = fields.Json(readonly=True, copy=False, help="Last address already walked.")
-    progress = fields.Float(readonly=True, copy=False)
+    parse_progress = fields.Float(readonly=True, copy=False, help="Share of the file read (0 to 1).")
+    part_ids = fields.One2many("iys.consent.import.part", "import_id", readonly=True, copy=False)
+    progress = fields.Float(compute="_compute_counts")
     count_rows = fields.Integer("Rows", readonly=True, copy=False)
     count_parse_invalid = fields.Integer(readonly=True, copy=False)
     count_staged = fields.Integer(readonly=True, copy=False)
-    count_walked = fields.Integer(readonly=True, copy=False)
-    count_valid = fields.Integer("Valid", readonly=True, copy=False,
+    count_walked = fields.Integer(compute="_compute_counts")
+    count_valid = fields.Integer("Valid", compute="_compute_counts",
                                  help="Rows recorded (after a dry run: rows that would be recorded).")
-    count_invalid = fields.Integer("Invalid", readonly=True, copy=False)
+    count_invalid = fields.Integer("Invalid", compute="_compute_counts")
     count_unchanged = fields.Integer(
-        "Unchanged", readonly=True, copy=False,
+        "Unchanged", compute="_compute_counts",
         help="Rows the ledger already holds, or older than what it holds for the address.",
     )
-    count_duplicate = fields.Integer("Duplicates in the file", readonly=True, copy=False,
+    count_duplicate = fields.Integer("Duplicates in the file", compute="_compute_counts",
                                      help="Rows identical to an earlier row of the file: ignored.")
     count_multi = fields.Integer(
-        "Rows sharing an address", readonly=True, copy=False,
+        "Rows sharing an address", compute="_compute_counts",
         help="Rows whose address appears several times in the file: they are applied in consent date order.",
     )
     count_local_only = fields.Integer(
-        "Kept here, not sent", readonly=True, copy=False,
+        "Kept here, not sent", compute="_compute_counts",
         help="Valid refusals İYS would not take (first record, or older than 3 business days): recorded in "
         "Odoo so that no message goes out, but not sent to İYS.",
     )
-    count_partner_matched = fields.Integer("Contacts matched", readonly=True, copy=False)
-    count_partner_created = fields.Integer("Contacts created", readonly=True, copy=False)
+    count_partner_matched = fields.Integer("Contacts matched", compute="_compute_counts")
+    count_partner_created = fields.Integer("Contacts created", compute="_compute_counts")
     report_id = fields.Many2one("ir.attachment", string="Error report", readonly=True, copy=False)
     message = fields.Text(readonly=True, copy=False)
     date_checked = fields.Datetime("Checked on", readonly=True, copy=False)
@@ -179,6 +197,25 @@ class IysConsentImport(models.Model):
             record.name = self.env._(
                 "Import %(number)s – %(file)s", number=record.id or "", file=record.file_name or ""
             )
+
+    @api.depends("state", "phase", "parse_progress", "count_staged", "count_parse_invalid",
+                 *(f"part_ids.count_{name}" for name in WALK_COUNTS))
+    def _compute_counts(self):
+        for record in self:
+            parts = record.part_ids
+            for name in WALK_COUNTS:
+                record[f"count_{name}"] = sum(parts.mapped(f"count_{name}"))
+            # the rows the file reading refused, then those the walk refused
+            record.count_invalid += record.count_parse_invalid
+            if record.state in ("checked", "done"):
+                record.progress = 100
+            elif record.phase == "parse":
+                record.progress = PARSE_SHARE * record.parse_progress
+            elif record.phase:
+                share = PARSE_SHARE if record.phase == "check" else 0
+                record.progress = share + (100 - share) * min(1.0, record.count_walked / max(record.count_staged, 1))
+            else:
+                record.progress = 0
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -279,26 +316,36 @@ class IysConsentImport(models.Model):
     def _iys_start(self):
         size = self._iys_file_attachment().file_size or 0
         if size > self._iys_param("import_sync_max_bytes", DEFAULT_SYNC_MAX_BYTES):
-            self.env.ref("l10n_tr_iys.ir_cron_iys_consent_import").sudo()._trigger()
+            self._iys_trigger_workers()
         else:
             self._iys_run()
         return True
 
+    @api.model
+    def _iys_workers(self):
+        """The background workers: the active scheduled actions that run the imports (an admin adds
+        one by duplicating “İYS: run consent imports”)."""
+        return self.env["ir.cron"].sudo().search([
+            ("model_id.model", "=", self._name), ("code", "like", "_cron_run_imports"),
+        ])
+
+    @api.model
+    def _iys_trigger_workers(self):
+        for cron in self._iys_workers():
+            cron._trigger()
+
     def _iys_reset(self):
         """Back to the upload step: forget the rows read, the counts and the report."""
         self._iys_delete_lines()
+        self.env["iys.consent.import.part"].sudo().search([("import_id", "in", self.ids)]).unlink()
         reports = self.report_id
         self.write({
-            "state": "draft", "phase": False, "resume_row": 0, "resume_key": False, "progress": 0,
+            "state": "draft", "phase": False, "resume_row": 0, "parse_progress": 0,
             "file_kind": False, "file_encoding": False, "file_delimiter": False, "column_map": False,
             "header_names": False, "ignored_columns": False, "report_id": False, "message": False,
-            "date_checked": False, **dict.fromkeys(self._iys_count_fields(), 0),
+            "date_checked": False, "count_rows": 0, "count_parse_invalid": 0, "count_staged": 0,
         })
         reports.sudo().unlink()
-
-    @api.model
-    def _iys_count_fields(self):
-        return [name for name in self._fields if name.startswith("count_")]
 
     @api.model
     def _iys_in_test(self):
@@ -306,7 +353,8 @@ class IysConsentImport(models.Model):
 
     @api.model
     def _cron_run_imports(self):
-        """Work on the imports waiting in the background, chunk by chunk, one commit per chunk."""
+        """Work on the imports waiting in the background, chunk by chunk, one commit per chunk;
+        return the number of rows worked on (0: nothing this worker could do now)."""
         cron = self.env["ir.cron"].browse(self.env.context.get("cron_id"))
         started = time.monotonic()
         done = 0
@@ -336,6 +384,7 @@ class IysConsentImport(models.Model):
         remaining = self.search_count([("state", "in", ("checking", "importing"))])
         if cron:
             cron._notify_progress(done=done, remaining=remaining)
+        return done
 
     def _iys_lock(self):
         """Lock this import for the chunk; False when another worker has it (or it is gone)."""
@@ -349,24 +398,43 @@ class IysConsentImport(models.Model):
     def _iys_run(self, budget=None, commit=False):
         """Run the current phases chunk by chunk; return the number of rows worked on.
 
-        With *commit*, each chunk is committed with the import's progress (resume point), so an
-        interrupted run resumes at the last committed chunk. Without it (a click on a small file,
+        With *commit* (a background worker), each chunk is committed with its resume point, so an
+        interrupted run resumes at the last committed chunk, and other workers may walk other
+        address ranges of the same import at the same time. Without it (a click on a small file,
         or a test), everything happens in the caller's transaction.
         """
         self.ensure_one()
         started = time.monotonic()
-        run = {"reader": None, "binary": None, "rows": 0}
+        run = {"reader": None, "binary": None, "rows": 0, "commit": commit}
+        conflicts = 0
         try:
             with _gc_frozen():
                 while True:
-                    if commit and not self._iys_lock():
-                        break
+                    self.invalidate_recordset()
                     if self.state not in ("checking", "importing"):
                         break
-                    with self.env.cr.savepoint():
-                        self._iys_step(run)
+                    try:
+                        with self.env.cr.savepoint():
+                            worked = self._iys_step(run)
+                    except CONCURRENCY_ERRORS as exc:
+                        if not commit:
+                            raise
+                        # Another worker committed a row this chunk needs (e.g. a contact holding
+                        # addresses of both ranges) after this transaction began: walk it again,
+                        # from the resume point committed last, in a new transaction.
+                        conflicts += 1
+                        _logger.info("İYS import %s: chunk rolled back (%s), walked again", self.id,
+                                     type(exc).__name__)
+                        self.env.cr.rollback()
+                        self.env.invalidate_all()
+                        if conflicts >= MAX_CONFLICTS:
+                            break
+                        continue
+                    if not worked:
+                        break  # what remains is in other workers' hands
+                    conflicts = 0
                     if commit:
-                        # the chunk and the import's resume point, together
+                        # the chunk and its resume point, together
                         self.env.cr.commit()  # pylint: disable=invalid-commit
                     if budget is not None and time.monotonic() - started >= budget:
                         break
@@ -375,10 +443,16 @@ class IysConsentImport(models.Model):
         return run["rows"]
 
     def _iys_step(self, run):
+        """Work on one chunk; False when there is nothing this worker may do now."""
         if self.phase == "parse":
+            if run["commit"] and not self._iys_lock():
+                return False  # another worker reads the file
+            self.invalidate_recordset()
+            if self.state not in ("checking", "importing"):
+                return False
             self._iys_step_parse(run)
-        else:
-            self._iys_step_walk(run)
+            return True
+        return self._iys_step_walk(run)
 
     # ------------------------------------------------------------------------------------------
     # Phase 1: reading the file into rows
@@ -429,7 +503,7 @@ class IysConsentImport(models.Model):
                 "file_kind": reader.kind, "file_encoding": reader.encoding, "file_delimiter": reader.delimiter,
                 "column_map": ordered, "header_names": reader.header, "ignored_columns": ", ".join(unknown) or False,
             })
-        mapping = self.column_map
+        mapping = self._iys_column_map()
         width = len(self.header_names)
         chunk_size = self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE)
         resume_row = self.resume_row
@@ -450,7 +524,7 @@ class IysConsentImport(models.Model):
             "count_parse_invalid": self.count_parse_invalid + invalid,
             "count_invalid": self.count_invalid + invalid,
             "count_staged": self.count_staged + len(lines) - invalid,
-            "progress": PARSE_SHARE * min(1.0, (reader.position() or 0) / run["size"]),
+            "parse_progress": min(1.0, (reader.position() or 0) / run["size"]),
         }
         run["rows"] += len(lines)
         self.write(vals)
@@ -458,6 +532,15 @@ class IysConsentImport(models.Model):
             if not self.count_rows:
                 raise UserError(self.env._("The file holds no row after its header."))
             self._iys_start_walk("check")
+            if run["commit"]:
+                self._iys_trigger_workers()  # the others, idle while the file was read
+
+    def _iys_column_map(self):
+        """{İYS column: index in the file}, in İYS's column order: the order of the values kept on
+        every row (``raw``) and of the error report's columns. (The stored map is JSONB, which
+        keeps its keys in an order of its own.)"""
+        mapping = self.column_map or {}
+        return {column: mapping[column] for column in reader_lib.COLUMNS if column in mapping}
 
     def _iys_parse_row(self, number, cells, problem, mapping, width):
         """One file row as an import row: original values, normalised fields, or the first error."""
@@ -522,57 +605,109 @@ class IysConsentImport(models.Model):
     # Phase 2: the dry run or the import, walking the rows address by address
     # ------------------------------------------------------------------------------------------
     def _iys_start_walk(self, phase):
-        """Start walking the rows from the first address (dry run or import)."""
-        vals = {"phase": phase, "resume_key": False, "count_walked": 0,
-                "count_invalid": self.count_parse_invalid}
-        for name in ("count_valid", "count_unchanged", "count_duplicate", "count_multi", "count_local_only",
-                     "count_partner_matched", "count_partner_created"):
-            vals[name] = 0
+        """Start walking the rows from the first address (dry run or import), in address ranges."""
+        self.write({"phase": phase})
         if phase == "import":
             # Errors found by the dry run are found again (or not) under lock.
             self.env.cr.execute(SQL(
                 """UPDATE iys_consent_import_line SET error_code = NULL, error_message = NULL
                     WHERE import_id = %s AND address IS NOT NULL AND error_code IS NOT NULL""", self.id))
-            vals["progress"] = 0
-        self.write(vals)
         # The rows were just written (by this import, or by others since): with fresh statistics
         # the planner walks them through the walk index in address order. With stale ones it
         # estimated a handful of rows and sorted the rest of the file at every chunk (quadratic:
         # 0.4 s per chunk at 400 000 rows). Only the table's owner may analyse it; for anyone
         # else PostgreSQL skips it with a warning.
         self.env.cr.execute(SQL("ANALYZE %s", SQL.identifier(self.env["iys.consent.import.line"]._table)))
+        Part = self.env["iys.consent.import.part"].sudo()
+        Part.search([("import_id", "in", self.ids)]).unlink()
+        # Consecutive address ranges of about the same number of rows; a range ends with a whole
+        # address (the key of its last row), so every row of one address is in one range.
+        count = max(1, self._iys_param("import_parts", DEFAULT_PARTS))
+        size = -(-self.count_staged // count)  # rows per range, rounded up
+        bounds, after = [], None
+        for _index in range(count - 1):
+            self.env.cr.execute(SQL(
+                """SELECT address FROM iys_consent_import_line
+                    WHERE import_id = %s AND address IS NOT NULL %s
+                 ORDER BY address OFFSET %s LIMIT 1""",
+                self.id, SQL("AND address > %s", after) if after else SQL(), max(size - 1, 0),
+            ))
+            row = self.env.cr.fetchone()
+            if not row:
+                break
+            bounds.append(row[0])
+            after = row[0]
+        starts = [None, *bounds]
+        Part.create([
+            {"import_id": self.id, "sequence": index, "start_key": start, "resume_key": start,
+             "end_key": bounds[index] if index < len(bounds) else None}
+            for index, start in enumerate(starts)
+        ])
+        self.invalidate_recordset(["part_ids"])
 
-    def _iys_fetch_lines(self, chunk_size):
-        """The next rows in address order; always whole addresses (all the rows of the last one)."""
+    def _iys_next_part(self, lock):
+        """``(range, busy)``: the next range to walk, locked for this worker (an empty recordset when
+        none is free), and whether ranges are left that other workers hold."""
+        self.env["iys.consent.import.part"].flush_model()
+        self.env.cr.execute(SQL(
+            """SELECT id FROM iys_consent_import_part WHERE import_id = %s AND done IS NOT TRUE
+             ORDER BY sequence LIMIT 1 %s""",
+            self.id, SQL("FOR NO KEY UPDATE SKIP LOCKED") if lock else SQL(),
+        ))
+        row = self.env.cr.fetchone()
+        Part = self.env["iys.consent.import.part"].sudo()
+        if row:
+            part = Part.browse(row[0])
+            part.invalidate_recordset()
+            return part, False
+        self.env.cr.execute(SQL(
+            "SELECT 1 FROM iys_consent_import_part WHERE import_id = %s AND done IS NOT TRUE LIMIT 1", self.id))
+        return Part, bool(self.env.cr.fetchone())
+
+    def _iys_fetch_lines(self, part, chunk_size):
+        """The next rows of *part* in address order; always whole addresses (all their rows)."""
         columns = SQL("id, row_no, channel, recipient_type, address, status, source, consent_date, retailer_code, "
                       "transaction_id, creation_date")
-        order = SQL("ORDER BY channel, recipient_type, address, consent_date NULLS FIRST, row_no")
-        after = SQL()
-        if self.resume_key:
-            after = SQL("AND (channel, recipient_type, address) > (%s, %s, %s)", *self.resume_key)
+        order = SQL("ORDER BY address, channel, recipient_type, consent_date NULLS FIRST, row_no")
+        where = SQL("import_id = %s AND address IS NOT NULL", self.id)
+        if part.resume_key:
+            where = SQL("%s AND address > %s", where, part.resume_key)
+        if part.end_key:
+            where = SQL("%s AND address <= %s", where, part.end_key)
         self.env.cr.execute(SQL(
-            "SELECT %s FROM iys_consent_import_line WHERE import_id = %s AND address IS NOT NULL %s %s LIMIT %s",
-            columns, self.id, after, order, chunk_size,
+            "SELECT %s FROM iys_consent_import_line WHERE %s %s LIMIT %s", columns, where, order, chunk_size,
         ))
         rows = self.env.cr.fetchall()
         if len(rows) == chunk_size:
-            last = rows[-1][2:5]
-            rows = [row for row in rows if row[2:5] != last]
+            last = rows[-1][4]
+            rows = [row for row in rows if row[4] != last]
             self.env.cr.execute(SQL(
-                """SELECT %s FROM iys_consent_import_line
-                    WHERE import_id = %s AND address IS NOT NULL AND channel = %s AND recipient_type = %s
-                      AND address = %s %s""",
-                columns, self.id, *last, order,
+                "SELECT %s FROM iys_consent_import_line WHERE import_id = %s AND address = %s %s",
+                columns, self.id, last, order,
             ))
             rows += self.env.cr.fetchall()
         return rows
 
     def _iys_step_walk(self, run):
-        dry_run = self.phase == "check"
-        rows = self._iys_fetch_lines(self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE))
-        if not rows:
+        """Walk one chunk of a free address range, or finish the walk when every range is walked."""
+        part, busy = self._iys_next_part(lock=run["commit"])
+        part = part.sudo()  # the ranges are the engine's own bookkeeping
+        if busy:
+            return False
+        if not part:
+            # Every range is walked: the first worker to see it writes the report and moves on.
+            if run["commit"] and not self._iys_lock():
+                return False
+            self.invalidate_recordset()
+            if self.state not in ("checking", "importing") or any(self._iys_next_part(lock=False)):
+                return False
             self._iys_finish_walk()
-            return
+            return True
+        rows = self._iys_fetch_lines(part, self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE))
+        if not rows:
+            part.write({"done": True})
+            return True
+        dry_run = self.phase == "check"
         counts = dict.fromkeys(("valid", "invalid", "unchanged", "duplicate", "multi", "local_only"), 0)
         errors = []  # (line id, code, message)
         candidates = []  # (line row, key)
@@ -629,17 +764,12 @@ class IysConsentImport(models.Model):
                 pg_array([e[0] for e in errors]), pg_array([e[1] for e in errors]), pg_array([e[2] for e in errors]),
             ))
             self.env["iys.consent.import.line"].invalidate_model()
-        walked = self.count_walked + len(rows)
-        share = PARSE_SHARE if dry_run else 0
-        vals = {f"count_{name}": self[f"count_{name}"] + count for name, count in counts.items()}
-        vals.update(
-            resume_key=list(rows[-1][2:5]), count_walked=walked,
-            count_partner_matched=self.count_partner_matched + partners["matched"],
-            count_partner_created=self.count_partner_created + partners["created"],
-            progress=share + (100 - share) * min(1.0, walked / max(self.count_staged, 1)),
-        )
+        counts.update(walked=len(rows), partner_matched=partners["matched"], partner_created=partners["created"])
+        vals = {f"count_{name}": part[f"count_{name}"] + count for name, count in counts.items()}
+        vals["resume_key"] = rows[-1][4]
+        part.sudo().write(vals)
         run["rows"] += len(rows)
-        self.write(vals)
+        return True
 
     def _iys_movements(self, rows, partners):
         """The ledger movements of import rows, with the contact and the row as evidence."""
@@ -696,10 +826,10 @@ class IysConsentImport(models.Model):
         """End of the dry run or of the import: the error report, the counts, the next step."""
         self._iys_write_report()
         if self.phase == "check":
-            self.write({"state": "checked", "progress": 100, "date_checked": fields.Datetime.now()})
+            self.write({"state": "checked", "date_checked": fields.Datetime.now()})
         else:
             self._iys_delete_lines()
-            self.write({"state": "done", "progress": 100, "date_done": fields.Datetime.now()})
+            self.write({"state": "done", "date_done": fields.Datetime.now()})
         _logger.info(
             "İYS import %s (%s): %s rows, %s valid, %s invalid, %s unchanged, %s duplicates",
             self.id, self.phase, self.count_rows, self.count_valid, self.count_invalid, self.count_unchanged,
@@ -716,7 +846,7 @@ class IysConsentImport(models.Model):
         old.sudo().unlink()
         delimiter = self.file_delimiter or ";"
         header = [self.env._("Row")]
-        header += [self.header_names[index] for index in (self.column_map or {}).values()]
+        header += [self.header_names[index] for index in self._iys_column_map().values()]
         header += [self.env._("Code"), self.env._("Message")]
         with tempfile.TemporaryFile() as spool:
             text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")

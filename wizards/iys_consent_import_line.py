@@ -9,7 +9,7 @@ class IysConsentImportLine(models.Model):
     """One row of a consent file, read and normalised: the import's working table.
 
     The file is read once, in chunks, into these rows; the dry run and the import then walk them
-    in address order (``channel, recipient type, address``, then consent date and row), so that
+    in address order (address, then channel, recipient type, consent date and row), so that
     every row of one address is in the same chunk and applied in consent-date order, as İYS
     would, without ever holding the whole file in memory. Rows are written and read with SQL in
     bulk, and deleted when the import is done (its error report keeps what went wrong).
@@ -43,9 +43,13 @@ class IysConsentImportLine(models.Model):
     def init(self):
         res = super().init()
         # The walk in address order (the error report reads in row order, by the unique constraint).
+        # Address first: every row of one address, whatever its channel, is in the same part of the
+        # walk (see iys.consent.import.part), so two workers never match or create the same contact.
+        # the former walk index (channel first)
+        self.env.cr.execute(SQL("DROP INDEX IF EXISTS iys_consent_import_line_walk_idx"))
         create_index(
-            self.env.cr, "iys_consent_import_line_walk_idx", self._table,
-            ["import_id", "channel", "recipient_type", "address", "consent_date NULLS FIRST", "row_no"],
+            self.env.cr, "iys_consent_import_line_address_walk_idx", self._table,
+            ["import_id", "address", "channel", "recipient_type", "consent_date NULLS FIRST", "row_no"],
             where="address IS NOT NULL",
         )
         # The import matches contacts by their normalised e-mail and phone: index them.
@@ -55,3 +59,37 @@ class IysConsentImportLine(models.Model):
                 SQL.identifier(f"res_partner_iys_{column}_idx"), SQL.identifier(column), SQL.identifier(column),
             ))
         return res
+
+
+class IysConsentImportPart(models.Model):
+    """One range of addresses of an import's walk, worked on by one worker at a time.
+
+    When the dry run or the import starts, its rows are split into consecutive address ranges of
+    about the same number of rows (``l10n_tr_iys.import_parts``, 4 by default). Every background
+    worker (each active scheduled action running the imports) locks a free range
+    (``FOR NO KEY UPDATE SKIP LOCKED``), walks one chunk of it, and commits the chunk with the
+    range's resume point and counts, so several workers import one file at once without ever
+    touching the same address, contact or count, and a crash resumes every range where it
+    stopped. The import's counts are the sums of its ranges'.
+    """
+
+    _name = "iys.consent.import.part"
+    _description = "İYS Consent Import Range"
+    _log_access = False
+    _order = "import_id, sequence"
+
+    import_id = fields.Many2one("iys.consent.import", required=True, ondelete="cascade", index=True, readonly=True)
+    sequence = fields.Integer(required=True, readonly=True)
+    start_key = fields.Char(readonly=True, help="The range holds the addresses after this one; none: from the start.")
+    resume_key = fields.Char(readonly=True, help="Last address walked; none: the range's start is the file's.")
+    end_key = fields.Char(readonly=True, help="Last address of the range; none: to the end of the file.")
+    done = fields.Boolean(readonly=True)
+    count_walked = fields.Integer(readonly=True)
+    count_valid = fields.Integer(readonly=True)
+    count_invalid = fields.Integer(readonly=True)
+    count_unchanged = fields.Integer(readonly=True)
+    count_duplicate = fields.Integer(readonly=True)
+    count_multi = fields.Integer(readonly=True)
+    count_local_only = fields.Integer(readonly=True)
+    count_partner_matched = fields.Integer(readonly=True)
+    count_partner_created = fields.Integer(readonly=True)
