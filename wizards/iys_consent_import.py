@@ -150,13 +150,14 @@ class IysConsentImport(models.Model):
     ignored_columns = fields.Char(readonly=True, copy=False)
     # Where the run is (committed with each chunk; the walk's, per address range in part_ids)
     resume_row = fields.Integer(readonly=True, copy=False, help="Last row of the file already read.")
-    parse_progress = fields.Float(readonly=True, copy=False, help="Share of the file read (0 to 1).")
-    part_ids = fields.One2many("iys.consent.import.part", "import_id", readonly=True, copy=False)
+    parse_progress = fields.Float("File read", readonly=True, copy=False, help="Share of the file read (0 to 1).")
+    part_ids = fields.One2many("iys.consent.import.part", "import_id", string="Address ranges", readonly=True,
+                               copy=False)
     progress = fields.Float(compute="_compute_counts")
     count_rows = fields.Integer("Rows", readonly=True, copy=False)
     count_parse_invalid = fields.Integer(readonly=True, copy=False)
     count_staged = fields.Integer(readonly=True, copy=False)
-    count_walked = fields.Integer(compute="_compute_counts")
+    count_walked = fields.Integer("Rows walked", compute="_compute_counts")
     count_valid = fields.Integer("Valid", compute="_compute_counts",
                                  help="Rows recorded (after a dry run: rows that would be recorded).")
     count_invalid = fields.Integer("Invalid", compute="_compute_counts")
