@@ -492,6 +492,30 @@ class TestConsentImport(IysCommon):
         self.assertEqual(len(consents), 10)
         self.assertEqual(self.env["iys.consent.event"].search_count([("consent_id", "in", consents.ids)]), 10)
         self.assertEqual(self.env["iys.outbox"].search_count([("consent_id", "in", consents.ids)]), 9)
+        # A conflict while the file is read: the rows of the rolled-back chunk are read again.
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
+        wizard = self._wizard(self._csv(self._ranged_rows()))
+        wizard.action_check()
+        self.assertEqual((wizard.state, wizard.phase), ("checking", "parse"))
+        Import = type(self.Import)
+        original_insert = Import._iys_insert_lines
+        inserts = []
+
+        def conflicting_insert(record, lines):
+            inserts.append(len(lines))
+            original_insert(record, lines)
+            if len(inserts) == 2:
+                raise pg_errors.SerializationFailure("could not serialize access due to concurrent update")
+
+        with patch.object(cr, "commit", lambda: None), patch.object(cr, "rollback", lambda: None), \
+                patch.object(Import, "_iys_insert_lines", conflicting_insert):
+            wizard._iys_run(commit=True)
+        self.assertEqual(inserts, [2, 2, 2, 2, 2, 2, 2, 0], "the second chunk read twice, then the rest")
+        self.assertEqual(wizard.state, "checked")
+        # every row read once, walked once (the ledger holds them all already: unchanged)
+        self.assertEqual((wizard.count_rows, wizard.count_walked, wizard.count_unchanged, wizard.count_invalid,
+                          wizard.count_duplicate), (12, 11, 10, 1, 1))
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "1000000")
         # Conflicts on every try: the run stops after MAX_CONFLICTS, the import keeps running.
         wizard = self._wizard(self._csv([["05321000299", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
         wizard.action_check()

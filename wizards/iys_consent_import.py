@@ -424,10 +424,13 @@ class IysConsentImport(models.Model):
                         # addresses of both ranges) after this transaction began: walk it again,
                         # from the resume point committed last, in a new transaction.
                         conflicts += 1
-                        _logger.info("İYS import %s: chunk rolled back (%s), walked again", self.id,
+                        _logger.info("İYS import %s: chunk rolled back (%s), worked on again", self.id,
                                      type(exc).__name__)
                         self.env.cr.rollback()
                         self.env.invalidate_all()
+                        # The file's reader is past the rolled-back rows: read it again from the
+                        # committed resume point.
+                        self._iys_close_file(run)
                         if conflicts >= MAX_CONFLICTS:
                             break
                         continue
