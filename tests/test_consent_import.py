@@ -460,8 +460,8 @@ class TestConsentImport(IysCommon):
 
     def test_chunk_walked_again_after_a_conflict_with_another_worker(self):
         """Two workers meeting on one row (serialization failure, deadlock): the chunk is rolled
-        back and walked again, nothing is recorded twice; a run gives up after MAX_CONFLICTS in a
-        row and leaves the rest to the next run, without failing the import."""
+        back and walked again, nothing is recorded twice; after MAX_CONFLICTS in a row the error
+        is raised (the cron then stops the import with it; Resume continues)."""
         self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_chunk_size", "2")
         self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_parts", "2")
         wizard = self._wizard(self._csv(self._ranged_rows()))
@@ -516,7 +516,7 @@ class TestConsentImport(IysCommon):
         self.assertEqual((wizard.count_rows, wizard.count_walked, wizard.count_unchanged, wizard.count_invalid,
                           wizard.count_duplicate), (12, 11, 10, 1, 1))
         self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "1000000")
-        # Conflicts on every try: the run stops after MAX_CONFLICTS, the import keeps running.
+        # Conflicts on every try: the run gives up after MAX_CONFLICTS, nothing recorded.
         wizard = self._wizard(self._csv([["05321000299", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
         wizard.action_check()
         wizard.write({"state": "importing"})
@@ -528,7 +528,8 @@ class TestConsentImport(IysCommon):
             raise pg_errors.SerializationFailure("could not serialize access due to concurrent update")
 
         with patch.object(cr, "commit", lambda: None), patch.object(cr, "rollback", lambda: None), \
-                patch.object(Consent, "_iys_record_movements_bulk", always_conflicting):
+                patch.object(Consent, "_iys_record_movements_bulk", always_conflicting), \
+                self.assertRaises(pg_errors.SerializationFailure):
             wizard._iys_run(commit=True)
         self.assertEqual(len(calls), 5)
         self.assertEqual((wizard.state, wizard.count_valid), ("importing", 0))
@@ -537,6 +538,53 @@ class TestConsentImport(IysCommon):
         with patch.object(Consent, "_iys_record_movements_bulk", always_conflicting), \
                 self.assertRaises(pg_errors.SerializationFailure):
             wizard._iys_run()
+
+    def test_workers_share_one_import_at_a_time(self):
+        """The workers stay on the oldest running import until it is over: two imports walked
+        at once could both create a contact for one address."""
+        self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
+        first = self._wizard(self._csv([["05321000311", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
+        second = self._wizard(self._csv([["05321000312", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
+        first.action_check()
+        second.action_check()
+        Import = type(self.Import)
+        original = Import._iys_run
+        ran = []
+
+        def first_is_held(record, *args, **kwargs):
+            ran.append(record.id)
+            if record.id == first.id:
+                return 0  # another worker holds what is left of it
+            return original(record, *args, **kwargs)
+
+        with patch.object(Import, "_iys_run", first_is_held):
+            self.Import._cron_run_imports()
+        self.assertEqual(ran, [first.id])
+        self.assertEqual((second.state, second.count_rows), ("checking", 0))
+        self.assertEqual(self.Import._cron_run_imports(), 4, "each file's row read, then walked")
+        self.assertEqual((first.state, second.state), ("checked", "checked"))
+
+    def test_walk_started_without_ranges_is_walked_again(self):
+        """A walk in progress when the addon is upgraded from the version that kept one resume
+        point (no ranges) is walked again in ranges: nothing is lost, nothing recorded twice."""
+        rows = [[f"053210003{n:02d}", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""] for n in range(4)]
+        wizard = self._wizard(self._csv(rows))
+        wizard.action_check()
+        self.assertEqual(wizard.count_valid, 4)
+        # As the earlier version left it: importing, two rows recorded, no range rows.
+        self.env["iys.consent"]._iys_record_movements([
+            {"brand_id": self.brand.id, "channel": "MESAJ", "address": f"+9053210003{n:02d}", "status": "ONAY",
+             "source": "HS_WEB", "consent_date": self.now - timedelta(hours=1)} for n in range(2)
+        ], "import")
+        wizard.part_ids.sudo().unlink()
+        wizard.write({"state": "importing", "phase": "import"})
+        self.assertEqual(wizard.count_valid, 0)
+        self.Import._cron_run_imports()
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual((wizard.count_valid, wizard.count_unchanged), (2, 2))
+        consents = self.Consent.search([("brand_id", "=", self.brand.id)])
+        self.assertEqual(len(consents), 4)
+        self.assertEqual(self.env["iys.consent.event"].search_count([("consent_id", "in", consents.ids)]), 4)
 
     def test_stop_and_resume(self):
         self.env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")

@@ -38,6 +38,7 @@ import time
 import traceback
 
 from psycopg2 import errors as pg_errors
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -64,10 +65,13 @@ CODE_RETAILER = "RETAILER"
 DEFAULT_CHUNK_SIZE = 5000
 #: address ranges the walk is split into, for the workers to share (l10n_tr_iys.import_parts)
 DEFAULT_PARTS = 4
-#: what two workers meeting on one row raise (a contact both update, a range one of them has
-#: just committed): the chunk is rolled back and walked again, from the committed resume point
-CONCURRENCY_ERRORS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
-#: times in a row a worker walks a chunk again after such an error before leaving it to the next run
+#: what a chunk may meet when other transactions write the same rows at the same time (a deadlock
+#: on a contact both update, a consent another process has just created, a lock timeout): the
+#: chunk is rolled back and worked on again, from the committed resume point
+CONCURRENCY_ERRORS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable,
+                      pg_errors.UniqueViolation)
+#: times in a row a worker works on a chunk again after such an error before it gives up (the
+#: import then stops with the error, and Resume continues)
 MAX_CONFLICTS = 5
 #: the counts of the walk, kept per range (iys.consent.import.part) and summed on the import
 WALK_COUNTS = ("walked", "valid", "invalid", "unchanged", "duplicate", "multi", "local_only", "partner_matched",
@@ -382,6 +386,11 @@ class IysConsentImport(models.Model):
                     error=str(exc.args[0] if isinstance(exc, (UserError, AccessError)) else exc))})
                 # a cron saves what it did, chunk by chunk
                 self.env.cr.commit()  # pylint: disable=invalid-commit
+            record.invalidate_recordset(["state"])
+            if record.state in ("checking", "importing"):
+                # One import at a time, as the user queued them: the workers share the oldest
+                # one (two imports walked at once could both create a contact for one address).
+                break
         remaining = self.search_count([("state", "in", ("checking", "importing"))])
         if cron:
             cron._notify_progress(done=done, remaining=remaining)
@@ -406,24 +415,29 @@ class IysConsentImport(models.Model):
         """
         self.ensure_one()
         started = time.monotonic()
-        run = {"reader": None, "binary": None, "rows": 0, "commit": commit}
-        conflicts = 0
+        run = {"reader": None, "binary": None, "commit": commit}
+        rows_done, conflicts = 0, 0
+        if commit:
+            self.env.cr.commit()  # pylint: disable=invalid-commit  # each chunk in a transaction of its own
         try:
             with _gc_frozen():
                 while True:
+                    if commit:
+                        self._iys_begin_chunk()
                     self.invalidate_recordset()
                     if self.state not in ("checking", "importing"):
                         break
                     try:
                         with self.env.cr.savepoint():
-                            worked = self._iys_step(run)
+                            rows = self._iys_step(run)
                     except CONCURRENCY_ERRORS as exc:
                         if not commit:
                             raise
-                        # Another worker committed a row this chunk needs (e.g. a contact holding
-                        # addresses of both ranges) after this transaction began: walk it again,
-                        # from the resume point committed last, in a new transaction.
                         conflicts += 1
+                        if conflicts >= MAX_CONFLICTS:
+                            raise
+                        # Another transaction wrote a row this chunk needs at the same time:
+                        # work on it again, from the resume point committed last.
                         _logger.info("İYS import %s: chunk rolled back (%s), worked on again", self.id,
                                      type(exc).__name__)
                         self.env.cr.rollback()
@@ -431,11 +445,10 @@ class IysConsentImport(models.Model):
                         # The file's reader is past the rolled-back rows: read it again from the
                         # committed resume point.
                         self._iys_close_file(run)
-                        if conflicts >= MAX_CONFLICTS:
-                            break
                         continue
-                    if not worked:
+                    if rows is None:
                         break  # what remains is in other workers' hands
+                    rows_done += rows  # counted once the chunk has gone through (flushed)
                     conflicts = 0
                     if commit:
                         # the chunk and its resume point, together
@@ -444,18 +457,36 @@ class IysConsentImport(models.Model):
                         break
         finally:
             self._iys_close_file(run)
-        return run["rows"]
+        return rows_done
+
+    def _iys_begin_chunk(self):
+        """Start a background chunk's transaction in READ COMMITTED (Odoo's default is REPEATABLE
+        READ).
+
+        Workers walking other ranges of the file refresh the per-channel states of the contacts
+        holding their addresses: a contact whose phone is in one range and e-mail in another is
+        updated by both. Each writes only the state of its own channel, computed from consents of
+        its own range. In REPEATABLE READ the second update fails (serialization failure) and its
+        whole chunk would be walked again, over and over with such contacts; in READ COMMITTED it
+        waits for the first transaction's commit, a few milliseconds at the end of its chunk,
+        and goes on. Everything else a chunk writes is its own (its range's consents, events,
+        outbox rows and file rows, its range's row, locked), and the ledger rows it reads for
+        the İYS rules are read ``FOR UPDATE``, which gives their last committed version.
+        """
+        cnx = getattr(self.env.cr, "_cnx", None)
+        if cnx is not None and cnx.info.transaction_status == TRANSACTION_STATUS_IDLE:  # nothing run yet
+            self.env.cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
 
     def _iys_step(self, run):
-        """Work on one chunk; False when there is nothing this worker may do now."""
+        """Work on one chunk; the number of rows worked on, or None when there is nothing this
+        worker may do now."""
         if self.phase == "parse":
             if run["commit"] and not self._iys_lock():
-                return False  # another worker reads the file
+                return None  # another worker reads the file
             self.invalidate_recordset()
             if self.state not in ("checking", "importing"):
-                return False
-            self._iys_step_parse(run)
-            return True
+                return None
+            return self._iys_step_parse(run)
         return self._iys_step_walk(run)
 
     # ------------------------------------------------------------------------------------------
@@ -530,7 +561,6 @@ class IysConsentImport(models.Model):
             "count_staged": self.count_staged + len(lines) - invalid,
             "parse_progress": min(1.0, (reader.position() or 0) / run["size"]),
         }
-        run["rows"] += len(lines)
         self.write(vals)
         if finished:
             if not self.count_rows:
@@ -538,6 +568,7 @@ class IysConsentImport(models.Model):
             self._iys_start_walk("check")
             if run["commit"]:
                 self._iys_trigger_workers()  # the others, idle while the file was read
+        return len(lines)
 
     def _iys_column_map(self):
         """{İYS column: index in the file}, in İYS's column order: the order of the values kept on
@@ -697,20 +728,26 @@ class IysConsentImport(models.Model):
         part, busy = self._iys_next_part(lock=run["commit"])
         part = part.sudo()  # the ranges are the engine's own bookkeeping
         if busy:
-            return False
+            return None
         if not part:
+            if not self.part_ids:
+                # A walk without ranges (started by an earlier version of the addon, which kept
+                # one resume point): walked again in ranges from the start; the rows already
+                # recorded come out unchanged.
+                self._iys_start_walk(self.phase)
+                return 0
             # Every range is walked: the first worker to see it writes the report and moves on.
             if run["commit"] and not self._iys_lock():
-                return False
+                return None
             self.invalidate_recordset()
-            if self.state not in ("checking", "importing") or any(self._iys_next_part(lock=False)):
-                return False
+            if self.state not in ("checking", "importing"):
+                return None
             self._iys_finish_walk()
-            return True
+            return 0
         rows = self._iys_fetch_lines(part, self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE))
         if not rows:
             part.write({"done": True})
-            return True
+            return 0
         dry_run = self.phase == "check"
         counts = dict.fromkeys(("valid", "invalid", "unchanged", "duplicate", "multi", "local_only"), 0)
         errors = []  # (line id, code, message)
@@ -771,9 +808,8 @@ class IysConsentImport(models.Model):
         counts.update(walked=len(rows), partner_matched=partners["matched"], partner_created=partners["created"])
         vals = {f"count_{name}": part[f"count_{name}"] + count for name, count in counts.items()}
         vals["resume_key"] = rows[-1][4]
-        part.sudo().write(vals)
-        run["rows"] += len(rows)
-        return True
+        part.write(vals)
+        return len(rows)
 
     def _iys_movements(self, rows, partners):
         """The ledger movements of import rows, with the contact and the row as evidence."""

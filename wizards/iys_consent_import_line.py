@@ -69,8 +69,9 @@ class IysConsentImportPart(models.Model):
     worker (each active scheduled action running the imports) locks a free range
     (``FOR NO KEY UPDATE SKIP LOCKED``), walks one chunk of it, and commits the chunk with the
     range's resume point and counts, so several workers import one file at once without ever
-    touching the same address, contact or count, and a crash resumes every range where it
-    stopped. The import's counts are the sums of its ranges'.
+    touching the same address or count, nor matching or creating the same contact (every row of
+    one address is in one range), and a crash resumes every range where it stopped. The import's
+    counts are the sums of its ranges'.
     """
 
     _name = "iys.consent.import.part"
