@@ -218,21 +218,59 @@ class GcClock:
             self.count += 1
 
 
-def child_upload(tree, db, path):
-    """What the web client's upload does: the file, base64-encoded, written to the wizard's field."""
+def _bench_contacts(env, path, count):
+    """*count* contacts, each holding an e-mail address and a phone number of the file (so that the
+    import refreshes two channel states of each, from two address ranges)."""
+    from odoo.addons.l10n_tr_iys.iyslib.errors import IysValidationError  # noqa: PLC0415
+    from odoo.addons.l10n_tr_iys.iyslib.normalize import normalize_recipient  # noqa: PLC0415
+
+    emails, phones = [], []
+    with open(path, encoding="utf-8") as src:
+        src.readline()
+        for line in src:
+            cells = line.rstrip("\n").split(",")
+            if len(cells) != 7:
+                continue
+            target = emails if cells[1] == "EPOSTA" else phones
+            if len(target) >= count:
+                if len(emails) >= count and len(phones) >= count:
+                    break
+                continue
+            try:
+                target.append(normalize_recipient(cells[1], cells[0]))
+            except IysValidationError:
+                continue
+    Partner = env["res.partner"].with_context(tracking_disable=True, mail_create_nolog=True)
+    pairs = list(zip(emails, phones))
+    for start in range(0, len(pairs), 2000):
+        Partner.create([{"name": f"Bench {email}", "email": email, "mobile": phone}
+                        for email, phone in pairs[start:start + 2000]])
+    return len(pairs)
+
+
+def child_upload(tree, db, argument):
+    """What the web client's upload does: the file, base64-encoded, written to the wizard's field.
+    With contacts (``<path>|<count>``), the brand is the company's default (whose consents the
+    contacts' channel states show) and the contacts are created first."""
     import base64  # noqa: PLC0415
 
+    path, _sep, contacts = argument.partition("|")
     odoo, registry = open_env(tree, db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {"lang": "en_US"})
         env["ir.config_parameter"].set_param("l10n_tr_iys.import_sync_max_bytes", "0")
         brand = _bench_brand(env, "engine")
+        created = 0
+        if int(contacts or 0):
+            env.company.iys_default_brand_id = brand
+            created = _bench_contacts(env, path, int(contacts))
         wizard = env["iys.consent.import"].create({
             "file": base64.b64encode(Path(path).read_bytes()), "file_name": Path(path).name, "brand_id": brand.id,
             "mode": "send",
         })
         cr.commit()
-        return {"wizard": wizard.id, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        return {"wizard": wizard.id, "contacts": created,
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def child_worker(tree, db, argument):
@@ -297,6 +335,18 @@ def child_worker(tree, db, argument):
                 cr.execute("SELECT count(*) FROM iys_consent_event e JOIN iys_consent c ON c.id = e.consent_id "
                            "WHERE c.brand_id = %s", [wizard.brand_id.id])
                 counts["events"] = cr.fetchone()[0]
+                contacts = env["res.partner"].search([("name", "=like", "Bench %")])
+                if contacts:
+                    # the contacts' stored channel states against a fresh decision from the ledger
+                    counts["contacts"], counts["contacts_stale"] = len(contacts), 0
+                    brand = env.company.iys_default_brand_id
+                    for channel, fname in (("EPOSTA", "iys_email_state"), ("MESAJ", "iys_sms_state")):
+                        column = contacts._iys_address_column(channel)
+                        decisions = env["iys.consent"]._iys_gate_decisions(
+                            brand, channel, {(c[column], c.iys_recipient_type or "BIREYSEL") for c in contacts})
+                        counts["contacts_stale"] += sum(
+                            1 for c in contacts
+                            if c[fname] != decisions.get((c[column], c.iys_recipient_type or "BIREYSEL")))
                 result.update(counts=counts, state=wizard.state)
             print(json.dumps(result), flush=True)
     return None
@@ -371,9 +421,9 @@ def run_child(kind, db, argument):
     return json.loads(lines[-1])
 
 
-def run_engine(db, path, workers):
+def run_engine(db, path, workers, contacts=0):
     """The wizard's engine with *workers* background workers (processes) at once."""
-    upload = run_child("upload", db, path)
+    upload = run_child("upload", db, f"{path}|{contacts}")
     procs = [
         subprocess.Popen([sys.executable, __file__, "--child", "worker", "--db", db, "--file",
                           f"{upload['wizard']}:{index}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -443,6 +493,10 @@ def main():
                         help="background workers (cron threads) running the engine at once, comma-separated: each "
                         "size runs with each count (Odoo runs 2 cron threads by default and the addon ships 2 "
                         "import workers)")
+    parser.add_argument("--contacts", type=int, default=0,
+                        help="before each run, create this many contacts holding an e-mail address and a phone "
+                        "number of the file each, under the brand made the company's default (their two channel "
+                        "states are refreshed by the import, from two address ranges)")
     parser.add_argument("--db", default=os.environ.get("IYS_BENCH_DB", "iys_bench"))
     parser.add_argument("--fresh", action="store_true",
                         help="drop the database first (each run adds its consents: figures drift as it grows)")
@@ -474,7 +528,7 @@ def main():
                   f"worker(s), {count} run(s)", flush=True)
             results[(size, workers)] = runs_ = []
             for number in range(1, count + 1):
-                result = run_engine(args.db, path, workers)
+                result = run_engine(args.db, path, workers, args.contacts)
                 runs_.append(result)
                 _print_run(number, result)
     _report(args, files, sizes, results)
