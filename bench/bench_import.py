@@ -241,7 +241,7 @@ def _bench_contacts(env, path, count):
             except IysValidationError:
                 continue
     Partner = env["res.partner"].with_context(tracking_disable=True, mail_create_nolog=True)
-    pairs = list(zip(emails, phones))
+    pairs = list(zip(emails, phones, strict=False))  # as many as the shorter list
     for start in range(0, len(pairs), 2000):
         Partner.create([{"name": f"Bench {email}", "email": email, "mobile": phone}
                         for email, phone in pairs[start:start + 2000]])
