@@ -74,6 +74,21 @@ class TestConsentImport(IysCommon):
         rows = list(csv.reader(io.StringIO(data), delimiter=delimiter))
         return rows[0], {int(row[0]): row for row in rows[1:]}
 
+    def _insert_lines_failing(self, at, error):
+        """A patch of the file reading that raises *error* right after the *at*-th chunk of rows is
+        stored; returns the patch and the list of the chunks' sizes, filled as they are stored."""
+        Import = type(self.Import)
+        original_insert = Import._iys_insert_lines
+        calls = []
+
+        def insert(record, lines):
+            calls.append(len(lines))
+            original_insert(record, lines)
+            if len(calls) == at:
+                raise error
+
+        return patch.object(Import, "_iys_insert_lines", insert), calls
+
     def _crash(self, function):
         try:
             function()
@@ -317,19 +332,10 @@ class TestConsentImport(IysCommon):
         wizard.action_check()
         self.assertEqual(wizard.state, "checking", "large files are checked in the background")
         self.assertEqual(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), triggers + 1)
-        Import = type(self.Import)
-        original_insert = Import._iys_insert_lines
-        calls = []
-
-        def crash_on_third_chunk(record, lines):
-            calls.append(len(lines))
-            original_insert(record, lines)
-            if len(calls) == 3:
-                raise MemoryError("worker killed")
-
         # A crash while reading the file: the chunk in progress is lost, the others are kept. (Not
         # assertRaises, whose savepoint would roll back the chunks committed before the crash too.)
-        with patch.object(Import, "_iys_insert_lines", crash_on_third_chunk):
+        crash_on_third_chunk, _calls = self._insert_lines_failing(3, MemoryError("worker killed"))
+        with crash_on_third_chunk:
             self._crash(self.Import._cron_run_imports)
         self.env.invalidate_all()
         self.assertEqual((wizard.state, wizard.phase, wizard.resume_row), ("checking", "parse", 5))
@@ -497,18 +503,10 @@ class TestConsentImport(IysCommon):
         wizard = self._wizard(self._csv(self._ranged_rows()))
         wizard.action_check()
         self.assertEqual((wizard.state, wizard.phase), ("checking", "parse"))
-        Import = type(self.Import)
-        original_insert = Import._iys_insert_lines
-        inserts = []
-
-        def conflicting_insert(record, lines):
-            inserts.append(len(lines))
-            original_insert(record, lines)
-            if len(inserts) == 2:
-                raise pg_errors.SerializationFailure("could not serialize access due to concurrent update")
-
+        conflicting_insert, inserts = self._insert_lines_failing(
+            2, pg_errors.SerializationFailure("could not serialize access due to concurrent update"))
         with patch.object(cr, "commit", lambda: None), patch.object(cr, "rollback", lambda: None), \
-                patch.object(Import, "_iys_insert_lines", conflicting_insert):
+                conflicting_insert:
             wizard._iys_run(commit=True)
         self.assertEqual(inserts, [2, 2, 2, 2, 2, 2, 2, 0], "the second chunk read twice, then the rest")
         self.assertEqual(wizard.state, "checked")
