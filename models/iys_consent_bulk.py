@@ -297,7 +297,7 @@ class IysConsent(models.Model):
             """SELECT id, brand_id, channel, recipient_type, address, status, consent_date, source, sync_state
                  FROM iys_consent WHERE id = ANY(%s::int4[]) ORDER BY id %s""",
             pg_array(ids), SQL("FOR UPDATE") if lock else SQL(),
-        ))
+        ), log_exceptions=False)  # see _iys_bulk_insert
         states = {}
         for consent_id, brand, channel, rtype, address, *state in self.env.cr.fetchall():
             key = (brand, channel, rtype, address)
@@ -513,13 +513,15 @@ class IysConsent(models.Model):
         # order (as for the ORM's own multi-row INSERT … VALUES … RETURNING id).
         source = (SQL("unnest(%s) AS u(%s)", SQL(", ").join(arrays), SQL(", ").join(names)) if arrays
                   else SQL("generate_series(1, %s) AS u(n)", count))
+        # (not logged by the cursor when it fails: the statement holds the addresses; callers log
+        # the error masked)
         self.env.cr.execute(SQL(
             "INSERT INTO %s (%s) SELECT %s FROM %s RETURNING id",
             SQL.identifier(model._table),
             SQL(", ").join(SQL.identifier(name) for name in expressions),
             SQL(", ").join(expressions.values()),
             source,
-        ))
+        ), log_exceptions=False)
         ids = [row[0] for row in self.env.cr.fetchall()]
         return ids, ["id", *expressions]
 
@@ -537,7 +539,7 @@ class IysConsent(models.Model):
             SQL(", ").join(SQL("%s = %s", SQL.identifier(name), expressions[name]) for name in written),
             SQL(", ").join(arrays),
             SQL(", ").join(names),
-        ))
+        ), log_exceptions=False)  # see _iys_bulk_insert
         return written
 
     def _iys_bulk_link_attachments(self, Event, attachments):

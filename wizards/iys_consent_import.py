@@ -557,7 +557,6 @@ class IysConsentImport(models.Model):
             "resume_row": last,
             "count_rows": self.count_rows + len(lines),
             "count_parse_invalid": self.count_parse_invalid + invalid,
-            "count_invalid": self.count_invalid + invalid,
             "count_staged": self.count_staged + len(lines) - invalid,
             "parse_progress": min(1.0, (reader.position() or 0) / run["size"]),
         }
