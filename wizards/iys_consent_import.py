@@ -70,8 +70,8 @@ DEFAULT_PARTS = 4
 #: chunk is rolled back and worked on again, from the committed resume point
 CONCURRENCY_ERRORS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable,
                       pg_errors.UniqueViolation)
-#: times in a row a worker works on a chunk again after such an error before it gives up (the
-#: import then stops with the error, and Resume continues)
+#: such errors in a row after which a worker gives up (the chunk was worked on again each time
+#: before; the import then stops with the error, and Resume continues)
 MAX_CONFLICTS = 5
 #: the counts of the walk, kept per range (iys.consent.import.part) and summed on the import
 WALK_COUNTS = ("walked", "valid", "invalid", "unchanged", "duplicate", "multi", "local_only", "partner_matched",
@@ -474,7 +474,7 @@ class IysConsentImport(models.Model):
         the İYS rules are read ``FOR UPDATE``, which gives their last committed version.
         """
         cnx = getattr(self.env.cr, "_cnx", None)
-        if cnx is not None and cnx.info.transaction_status == TRANSACTION_STATUS_IDLE:  # nothing run yet
+        if cnx is not None and cnx.get_transaction_status() == TRANSACTION_STATUS_IDLE:  # nothing run yet
             self.env.cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
 
     def _iys_step(self, run):
@@ -484,8 +484,8 @@ class IysConsentImport(models.Model):
             if run["commit"] and not self._iys_lock():
                 return None  # another worker reads the file
             self.invalidate_recordset()
-            if self.state not in ("checking", "importing"):
-                return None
+            if self.state not in ("checking", "importing") or self.phase != "parse":
+                return None  # stopped, or the file was read meanwhile
             return self._iys_step_parse(run)
         return self._iys_step_walk(run)
 
@@ -729,18 +729,18 @@ class IysConsentImport(models.Model):
         if busy:
             return None
         if not part:
-            if not self.part_ids:
-                # A walk without ranges (started by an earlier version of the addon, which kept
-                # one resume point): walked again in ranges from the start; the rows already
-                # recorded come out unchanged.
-                self._iys_start_walk(self.phase)
-                return 0
-            # Every range is walked: the first worker to see it writes the report and moves on.
+            # Every range is walked, or the walk has none yet: under the import's lock, the first
+            # worker to see it acts, and the others find it done.
             if run["commit"] and not self._iys_lock():
                 return None
             self.invalidate_recordset()
-            if self.state not in ("checking", "importing"):
+            if self.state not in ("checking", "importing") or any(self._iys_next_part(lock=False)):
                 return None
+            if not self.part_ids:
+                # A walk started by the version before 18.0.1.1.0, whose resume point means
+                # nothing in the address order (see the migration, which gives it ranges).
+                self._iys_start_walk(self.phase)
+                return 0
             self._iys_finish_walk()
             return 0
         rows = self._iys_fetch_lines(part, self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE))

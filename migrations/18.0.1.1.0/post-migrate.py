@@ -3,11 +3,13 @@
 keep its counts (the import's count fields are their sums).
 
 Imports whose walk is over (dry run done, or imported) get one walked range carrying the counts
-they had. A walk still in progress, or stopped during the walk, gets none: its old resume point
-(channel first) means nothing in the new address order, so the engine walks it again from the
-start when it runs or resumes (rows already recorded then come out unchanged; nothing is
-recorded twice).
+they had. A walk still in progress, or stopped during the walk, gets its ranges from the start:
+its old resume point (channel first) means nothing in the new address order. Nothing is recorded
+twice: a dry run is only walked again; an import's rows already recorded come out unchanged, or,
+for an address with several rows in the file, as refused against the newer movement the ledger
+now holds (H178 and the like, in the error report).
 """
+from odoo import SUPERUSER_ID, api
 from odoo.tools import SQL
 from odoo.tools.sql import column_exists
 
@@ -33,3 +35,10 @@ def migrate(cr, version):
         SQL(", ").join(SQL.identifier(f"count_{name}") for name in COUNTS),
         SQL(", ").join(values),
     ))
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    walks = env["iys.consent.import"].search([
+        ("state", "in", ("checking", "importing", "failed")), ("phase", "in", ("check", "import")),
+        ("part_ids", "=", False),
+    ])
+    for walk in walks:
+        walk._iys_start_walk(walk.phase)
