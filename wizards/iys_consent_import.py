@@ -398,10 +398,9 @@ class IysConsentImport(models.Model):
 
     def _iys_lock(self):
         """Lock this import for the chunk; False when another worker has it (or it is gone)."""
-        self.env.cr.execute(SQL(
+        locked = bool(self.env["iys.outbox"]._iys_lock_rows(SQL(
             "SELECT id FROM iys_consent_import WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", self.id
-        ))
-        locked = bool(self.env.cr.fetchone())
+        )))
         self.invalidate_recordset()
         return locked
 
@@ -481,9 +480,8 @@ class IysConsentImport(models.Model):
         """Work on one chunk; the number of rows worked on, or None when there is nothing this
         worker may do now."""
         if self.phase == "parse":
-            if run["commit"] and not self._iys_lock():
+            if run["commit"] and not self._iys_lock():  # (which reads the import afresh)
                 return None  # another worker reads the file
-            self.invalidate_recordset()
             if self.state not in ("checking", "importing") or self.phase != "parse":
                 return None  # stopped, or the file was read meanwhile
             return self._iys_step_parse(run)
@@ -682,16 +680,14 @@ class IysConsentImport(models.Model):
     def _iys_next_part(self, lock):
         """``(range, busy)``: the next range to walk, locked for this worker (an empty recordset when
         none is free), and whether ranges are left that other workers hold."""
-        self.env["iys.consent.import.part"].flush_model()
-        self.env.cr.execute(SQL(
+        ids = self.env["iys.outbox"]._iys_lock_rows(SQL(
             """SELECT id FROM iys_consent_import_part WHERE import_id = %s AND done IS NOT TRUE
              ORDER BY sequence LIMIT 1 %s""",
             self.id, SQL("FOR NO KEY UPDATE SKIP LOCKED") if lock else SQL(),
         ))
-        row = self.env.cr.fetchone()
         Part = self.env["iys.consent.import.part"].sudo()
-        if row:
-            part = Part.browse(row[0])
+        if ids:
+            part = Part.browse(ids)
             part.invalidate_recordset()
             return part, False
         self.env.cr.execute(SQL(
@@ -731,9 +727,8 @@ class IysConsentImport(models.Model):
         if not part:
             # Every range is walked, or the walk has none yet: under the import's lock, the first
             # worker to see it acts, and the others find it done.
-            if run["commit"] and not self._iys_lock():
+            if run["commit"] and not self._iys_lock():  # (which reads the import afresh)
                 return None
-            self.invalidate_recordset()
             if self.state not in ("checking", "importing") or any(self._iys_next_part(lock=False)):
                 return None
             if not self.part_ids:
