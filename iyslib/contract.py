@@ -211,13 +211,11 @@ ERRATA = (
 
 
 def find_spec_path(path: str | None = None) -> str | None:
-    """Locate the official document: *path*, ``$IYS_OPENAPI_PATH``, or ``../shared/reference/`` next to
-    the repository (the project layout).  Returns ``None`` when it cannot be found."""
-    candidates = [path, os.environ.get('IYS_OPENAPI_PATH')]
+    """Locate the official document: *path*, ``$IYS_OPENAPI_PATH``, or the copy the library ships in
+    ``iyslib/spec/`` (the contract the code is tested against lives in the repository, unchanged: the
+    corrections are the :data:`ERRATA` above).  Returns ``None`` when it cannot be found."""
     here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(here)
-    candidates += [os.path.join(repo, '..', 'shared', 'reference', SPEC_FILENAME),
-                   os.path.join(here, 'tests', 'data', SPEC_FILENAME)]
+    candidates = [path, os.environ.get('IYS_OPENAPI_PATH'), os.path.join(here, 'spec', SPEC_FILENAME)]
     for cand in candidates:
         if cand and os.path.isfile(cand):
             return os.path.abspath(cand)

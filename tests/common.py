@@ -1,8 +1,27 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import socket
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import TransactionCase, new_test_user
+
+
+def isolate_iys_accounts(cls):
+    """Point every İYS account of the database, and every account a test creates, at an endpoint of
+    the test's own that refuses connections (a port bound here and never listened on), so that no test
+    ever reaches a simulator or an Odoo someone runs on this machine (the demo's account points at the
+    simulator ``./scripts/run`` starts). Tests that need İYS point their account at a simulator they
+    start themselves (see sync_common). Returns the refused URL."""
+    if cls.__dict__.get("iys_dead_url"):
+        return cls.iys_dead_url
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    cls.addClassCleanup(sock.close)
+    cls.iys_dead_url = url = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    cls.startClassPatcher(patch("odoo.addons.l10n_tr_iys.models.iys_account._default_simulator_url", return_value=url))
+    cls.env["iys.account"].sudo().with_context(active_test=False).search([]).write({"simulator_url": url})
+    return url
 
 
 class IysCommon(TransactionCase):
@@ -12,6 +31,7 @@ class IysCommon(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        isolate_iys_accounts(cls)
         # Sequence 1: the company's first account (demo data has one at sequence 10), so that
         # cls.brand is the company's default brand, the one contact states and the wizard use.
         cls.account = cls.env["iys.account"].create(

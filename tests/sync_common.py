@@ -10,7 +10,7 @@ from odoo.addons.l10n_tr_iys.iyslib.simulator import IysSimulator, SimulatorServ
 from odoo.addons.l10n_tr_iys.iyslib.throttle import Throttle
 from odoo.addons.l10n_tr_iys.models.iys_account import IysAccount
 
-from .common import IysCommon
+from .common import IysCommon, isolate_iys_accounts
 
 SIM_USER = "iys-demo"
 SIM_PASSWORD = "iys-demo-secret"
@@ -49,6 +49,7 @@ class IysSyncMixin:
 
     @classmethod
     def _start_sync(cls):
+        isolate_iys_accounts(cls)
         cls.server = start_simulator()
         cls.addClassCleanup(cls.server.stop)
         cls.sim = cls.server.sim

@@ -1,4 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import socket
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -260,6 +261,18 @@ class TestIysPush(IysSyncCommon):
         # (demo data may have rows of its own waiting for the demo brand)
         self.assertEqual(len(rows.filtered(lambda r: r.state == "pending")), 1)
         self.assertEqual(len(set(rows.filtered("request_id").mapped("request_id"))), 2)
+
+    def test_tests_reach_only_their_own_simulator(self):
+        # Every other account (the demo's, one created now) points at an endpoint of the test's that
+        # refuses connections: with ./scripts/run running, the demo's movements reached its simulator.
+        other = self.env["iys.account"].create({"name": "Other", "iys_code": "900009", "environment": "simulator"})
+        accounts = self.env["iys.account"].with_context(active_test=False).search([("id", "!=", self.account.id)])
+        self.assertIn(other, accounts)
+        self.assertEqual(set(accounts.mapped("base_url")), {self.iys_dead_url})
+        port = int(self.iys_dead_url.rsplit(":", 1)[1])
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        self.assertEqual(self.account.base_url, self.server.url.rstrip("/"))
 
     def test_send_cron_reports_progress(self):
         self.record(PHONE_A)
