@@ -73,7 +73,7 @@ class TestIysHealth(IysSyncCommon):
             self.env.cr.execute(handle.read())
         self.env.invalidate_all()
         self.assertFalse(self.env["iys.token"].sudo().search_count([]))
-        self.assertFalse(self.account.sudo().push_password)
+        self.assertFalse(self.account.sudo().push_username)
         self.assertFalse(self.brand.sudo().iys_pull_after)
 
     def test_token_table_is_for_the_system_only(self):
