@@ -261,7 +261,7 @@ class IysSyncWizard(models.TransientModel):
         if waiting:
             message += " " + self.env._(
                 "İYS's answers to %(count)s movements are due from %(time)s: the scheduled action fetches them "
-                "then, or choose “Fetch İYS's answers” here.",
+                "then, or use “Fetch İYS's answers to sent movements” in Synchronise now.",
                 count=len(waiting), time=self._format_time(self._due_at(waiting)))
         if stats.errors:
             message += " " + "; ".join(dict.fromkeys(stats.errors))
