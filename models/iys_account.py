@@ -402,8 +402,13 @@ class IysAccount(models.Model):
             "WHERE table_name = 'iys_account' AND column_name = 'push_password'"
         ))
         if self.env.cr.fetchone():
-            self.env.cr.execute(SQL("SELECT count(*) FROM iys_account WHERE push_password IS NOT NULL"))
-            legacy = self.env.cr.fetchone()[0]
+            # Their push user goes too, so the form shows that push must be registered again.
+            self.env.cr.execute(SQL(
+                "UPDATE iys_account SET push_username = NULL, push_info = %s WHERE push_password IS NOT NULL",
+                "Push credentials were reset by an upgrade (the push password is no longer stored): "
+                "register the endpoint with İYS again.",
+            ))
+            legacy = self.env.cr.rowcount
             self.env.cr.execute(SQL("ALTER TABLE iys_account DROP COLUMN push_password"))
             if legacy:
                 _logger.warning("İYS: the clear push passwords of %s account(s) were removed; generate new push "

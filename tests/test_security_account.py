@@ -84,3 +84,17 @@ class TestIysAccountSecrets(IysCommon):
         self.account.write({"environment": "production", "poll_delay": 300,
                             "simulator_url": "http://127.0.0.1:8099"})
         self.assertEqual(self.account._get_client_config().base_url, "https://api.iys.org.tr")
+
+    def test_upgrade_forgets_a_clear_push_password(self):
+        # A database from before: the clear password in its own column.
+        self.env.flush_all()
+        self.env.cr.execute(SQL("ALTER TABLE iys_account ADD COLUMN push_password varchar"))
+        self.env.cr.execute(SQL("UPDATE iys_account SET push_username = 'old-user', push_password = 'clear' "
+                                "WHERE id = %s", self.account.id))
+        self.env["iys.account"].init()
+        self.env.cr.execute(SQL("SELECT 1 FROM information_schema.columns "
+                                "WHERE table_name = 'iys_account' AND column_name = 'push_password'"))
+        self.assertFalse(self.env.cr.fetchone(), "the clear column is gone")
+        self.env.invalidate_all()
+        self.assertFalse(self.account.push_username)
+        self.assertIn("register the endpoint", self.account.push_info)
