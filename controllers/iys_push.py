@@ -3,7 +3,9 @@
 
 İYS calls ``POST /l10n_tr_iys/push/<account id>`` with HTTP Basic auth (the credentials the
 addon generated and registered for the account) and a JSON body ``{"list": [movement, …]}``.
-Anything else is refused: 401 without valid credentials, 400 for a body that is not that JSON.
+Anything else is refused: 401 without valid credentials, 415 for a body that is not declared JSON,
+413 for a body over 10 MB (also when it comes chunked, without a length), 400 for a body that is
+not that JSON. The answer counts every item: applied, ignored, invalid or left to the pull.
 The answer must come within 5 seconds, so the movements are applied for a bounded time and the
 rest is left to the pull (the source of truth; both de-duplicate by transaction id).
 The body holds personal data and is never logged.
@@ -41,6 +43,24 @@ def _basic_credentials(httprequest):
     return user, password
 
 
+def _read_bounded(httprequest, limit):
+    """The request body, read up to *limit* + 1 bytes (a longer body is not read further).
+
+    A chunked body has no Content-Length to check first, and werkzeug reads such a body to its end
+    in ``get_data()``: read the input stream (of the werkzeug request Odoo wraps) piece by piece.
+    """
+    wrapped = getattr(httprequest, "_HTTPRequest__wrapped", httprequest)
+    stream = wrapped.stream
+    parts, size = [], 0
+    while size <= limit:
+        part = stream.read(min(65536, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 def _same(given, expected):
     return hmac.compare_digest((given or "").encode("utf-8"), (expected or _DUMMY).encode("utf-8"))
 
@@ -55,7 +75,8 @@ class IysPushController(http.Controller):
         account = env["iys.account"].browse(account_id).exists()
         user, password = _basic_credentials(request.httprequest)
         expected_user = account.push_username if account else None
-        expected_password = account.push_password if account else None
+        # The password is not stored: it is derived from the user name and the database secret.
+        expected_password = account._iys_push_password(expected_user) if expected_user else None
         # Both comparisons always run (no short cut), in constant time.
         user_ok = _same(user, expected_user)
         password_ok = _same(password, expected_password)
@@ -66,10 +87,16 @@ class IysPushController(http.Controller):
                 {"error": "unauthorized"}, status=401,
                 headers=[("WWW-Authenticate", 'Basic realm="iys-push", charset="UTF-8"')],
             )
+        if request.httprequest.mimetype != "application/json":
+            return request.make_json_response({"error": "unsupported media type"}, status=415)
         if (request.httprequest.content_length or 0) > MAX_BODY:
             return request.make_json_response({"error": "too large"}, status=413)
+        # Read at most one byte past the cap: a chunked body has no Content-Length to check first.
+        body = _read_bounded(request.httprequest, MAX_BODY)
+        if len(body) > MAX_BODY:
+            return request.make_json_response({"error": "too large"}, status=413)
         try:
-            data = json.loads(request.httprequest.get_data() or b"")
+            data = json.loads(body or b"")
         except (ValueError, UnicodeDecodeError):
             data = None
         items = data.get("list") if isinstance(data, dict) else None

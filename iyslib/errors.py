@@ -28,7 +28,7 @@ import random
 __all__ = [
     'H_CODES', 'IysError', 'IysValidationError', 'IysApiError', 'IysAuthError', 'IysRateLimitError',
     'IysTokenLockError', 'IysServerError', 'IysTransportError', 'IysOutcomeUnknownError', 'explain', 'retry_class',
-    'error_from_response', 'parse_error_items', 'default_retry_after',
+    'error_from_response', 'parse_error_items', 'default_retry_after', 'BODY_CODES', 'resend_can_succeed',
 ]
 
 _Y, _W, _N = 'Y', 'W', 'N'
@@ -432,6 +432,22 @@ _DEFAULT_RETRY_AFTER = {
 _SERVER_RETRY_AFTER = 30.0      # 5xx and Y-class codes
 _TRANSPORT_RETRY_AFTER = 15.0   # timeouts, dropped connections, malformed JSON
 _MAX_RETRY_DELAY = 3600.0
+
+
+#: Codes by which İYS refuses the movement itself (its fields, its address, its date, or its
+#: transition from what İYS holds): sending the same body again is refused again, whatever is fixed
+#: elsewhere.  Other refusals (credentials, permissions, subscription, quota, a duplicate in one batch
+#: …) can succeed once their cause is fixed.
+BODY_CODES = frozenset({
+    'H085', 'H110', 'H111', 'H112', 'H113', 'H114', 'H115', 'H116', 'H117', 'H118', 'H119', 'H120', 'H121',
+    'H122', 'H155', 'H156', 'H157', 'H158', 'H160', 'H166', 'H170', 'H174', 'H175', 'H178', 'H408', 'H462',
+    'H463', 'H464', 'H467', 'H486',
+})
+
+
+def resend_can_succeed(code: str | None) -> bool:
+    """Whether sending a refused movement again, unchanged, can succeed once the cause is fixed."""
+    return (code or '') not in BODY_CODES
 
 
 def retry_class(code: str | None) -> str | None:

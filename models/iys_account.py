@@ -1,16 +1,19 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import ipaddress
 import logging
 import os
 import secrets
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
+from odoo.tools.misc import hmac as odoo_hmac
 
 from ..iyslib import const
 from ..iyslib.errors import IysError
@@ -30,6 +33,12 @@ PUSH_APPLY_CHUNK = 100
 #: below this success ratio of the last 24 h the health summary warns (İYS itself acts below 70 %)
 HEALTH_WARNING_RATIO = 0.8
 IYS_WHITELIST_RATIO = 0.7
+#: group nobody belongs to: fields restricted to it are read by the server code (sudo) only
+SECRET_GROUP = "l10n_tr_iys.group_iys_secret"
+#: HMAC scope of the push password (derived from the database secret, never stored)
+PUSH_HMAC_SCOPE = "l10n_tr_iys.push"
+#: system parameter: extra host names the simulator URL may use (comma-separated), besides loopback
+SIMULATOR_HOSTS_PARAM = "l10n_tr_iys.simulator_hosts"
 
 #: one throttle per İYS base URL and process: İYS counts requests per IP, and the library's throttle is
 #: thread-safe, so every client of this process shares it (the token itself is shared through the DB)
@@ -42,11 +51,22 @@ def _default_simulator_url():
     return os.environ.get("IYS_SIMULATOR_URL") or SIMULATOR_DEFAULT_URL
 
 
+def _is_loopback(host):
+    if (host or "").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class IysAccount(models.Model):
     """An İYS service-provider (HS) account of one company: where to talk to İYS and as whom.
 
-    The password is stored in a field only İYS managers may read, and the form only ever
-    shows a write-only input, so the secret never travels to a browser in clear.
+    The API password is stored in a field restricted to a group nobody belongs to: only the server
+    code (sudo) reads it; nobody can read, search, group or export it, and the form only shows a
+    write-only input, so the secret never travels to a browser. The push password is not stored
+    at all: it is derived from the database secret when it is sent to İYS or checked.
     """
 
     _name = "iys.account"
@@ -82,7 +102,7 @@ class IysAccount(models.Model):
     username = fields.Char(string="API user", groups="l10n_tr_iys.group_iys_manager")
     password = fields.Char(
         string="API password (stored)",
-        groups="l10n_tr_iys.group_iys_manager",
+        groups=SECRET_GROUP,
         copy=False,
     )
     password_input = fields.Char(
@@ -136,9 +156,9 @@ class IysAccount(models.Model):
     push_url = fields.Char(compute="_compute_push_url", string="Push endpoint")
     push_username = fields.Char(
         string="Push user", copy=False, readonly=True, groups="l10n_tr_iys.group_iys_manager",
-        help="Basic-auth user İYS uses to call the push endpoint (generated).",
+        help="Basic-auth user İYS uses to call the push endpoint (generated). Its password is derived "
+        "from the database secret when it is sent to İYS, and never stored.",
     )
-    push_password = fields.Char(copy=False, groups="base.group_system")
     push_info = fields.Text(string="Push connections on İYS", copy=False, readonly=True)
 
     _sql_constraints = [
@@ -252,6 +272,47 @@ class IysAccount(models.Model):
                     self.env._("The İYS code must be a whole number, not “%(code)s”.", code=account.iys_code)
                 )
 
+    @api.model
+    def _iys_allowed_simulator_hosts(self):
+        """Host names (besides loopback) a simulator URL may use: the one the server's environment names
+        (``IYS_SIMULATOR_URL``, e.g. docker-compose's service) and the system parameter's list."""
+        hosts = set()
+        env_url = os.environ.get("IYS_SIMULATOR_URL")
+        if env_url and urlsplit(env_url).hostname:
+            hosts.add(urlsplit(env_url).hostname.lower())
+        param = self.env["ir.config_parameter"].sudo().get_param(SIMULATOR_HOSTS_PARAM) or ""
+        hosts.update(host.strip().lower() for host in param.split(",") if host.strip())
+        return hosts
+
+    def _iys_check_url(self):
+        """Odoo posts the API credentials to the account's URL: the simulator must run on this machine
+        (or on a host an administrator allowed), sandbox and production are İYS's own hosts."""
+        for account in self:
+            if account.environment == "simulator":
+                url = account.simulator_url or _default_simulator_url()
+                parts = urlsplit(url)
+                host = (parts.hostname or "").lower()
+                if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
+                    raise ValidationError(self.env._(
+                        "The simulator URL “%(url)s” is not a valid http(s) address.", url=url))
+                if not (_is_loopback(host) or host in self._iys_allowed_simulator_hosts()):
+                    raise ValidationError(self.env._(
+                        "The simulator URL may only point to this machine (127.0.0.1, localhost or ::1), not "
+                        "to “%(host)s”: Odoo sends the API credentials there. An administrator can allow another "
+                        "simulator host in the system parameter “%(param)s” (comma-separated host names).",
+                        host=host, param=SIMULATOR_HOSTS_PARAM))
+            else:
+                expected = urlsplit(const.ENVIRONMENTS[account.environment])
+                actual = urlsplit(account.base_url or "")
+                if (actual.scheme, actual.hostname) != (expected.scheme, expected.hostname):
+                    raise ValidationError(self.env._(
+                        "The İYS %(environment)s address must be %(url)s.",
+                        environment=account.environment, url=const.ENVIRONMENTS[account.environment]))
+
+    @api.constrains("environment", "simulator_url")
+    def _check_url(self):
+        self._iys_check_url()
+
     def _get_client_config(self, brand=None):
         """Plain configuration for the İYS library client (no Odoo objects inside)."""
         self.ensure_one()
@@ -259,6 +320,10 @@ class IysAccount(models.Model):
         from ..iyslib.client import IysConfig  # noqa: PLC0415
 
         account = self.sudo()
+        try:
+            account._iys_check_url()  # also here: the system parameter may have changed since
+        except ValidationError as exc:
+            raise UserError(exc.args[0]) from None
         if account.environment != "simulator" and not (account.username and account.password):
             raise UserError(
                 self.env._("The İYS account “%(name)s” has no API user or password.", name=account.name)
@@ -313,17 +378,41 @@ class IysAccount(models.Model):
     # Push notifications from İYS
     # ------------------------------------------------------------------------------------------
     def _iys_push_credentials(self, regenerate=False):
-        """(user, password) İYS must present on the push endpoint; generated once."""
+        """(user, password) İYS must present on the push endpoint; the user is generated once.
+
+        The password is never stored: it is the HMAC of the user name keyed by the database secret
+        (as Odoo signs its own tokens), computed here when it is sent to İYS (register, unregister)
+        and by the endpoint to check what İYS presents. New credentials are a new random user name.
+        """
         self.ensure_one()
         account = self.sudo()
-        if regenerate or not (account.push_username and account.push_password):
-            account.write(
-                {
-                    "push_username": f"iys-push-{account.id}-{secrets.token_hex(4)}",
-                    "push_password": secrets.token_urlsafe(32),
-                }
-            )
-        return account.push_username, account.push_password
+        if regenerate or not account.push_username:
+            account.push_username = f"iys-push-{account.id}-{secrets.token_hex(16)}"
+        return account.push_username, account._iys_push_password(account.push_username)
+
+    def _iys_push_password(self, username):
+        """The push password of *username* (see :meth:`_iys_push_credentials`)."""
+        return odoo_hmac(self.env(su=True), PUSH_HMAC_SCOPE, username or "")
+
+    def init(self):
+        # Before 18.0.1.2 the push password was stored in clear: forget it (the endpoint now checks
+        # a derived password, so such accounts need new credentials registered with İYS again).
+        self.env.cr.execute(SQL(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'iys_account' AND column_name = 'push_password'"
+        ))
+        if self.env.cr.fetchone():
+            # Their push user goes too, so the form shows that push must be registered again.
+            self.env.cr.execute(SQL(
+                "UPDATE iys_account SET push_username = NULL, push_info = %s WHERE push_password IS NOT NULL",
+                "Push credentials were reset by an upgrade (the push password is no longer stored): "
+                "register the endpoint with İYS again.",
+            ))
+            legacy = self.env.cr.rowcount
+            self.env.cr.execute(SQL("ALTER TABLE iys_account DROP COLUMN push_password"))
+            if legacy:
+                _logger.warning("İYS: the clear push passwords of %s account(s) were removed; generate new push "
+                                "credentials and register the endpoint with İYS again", legacy)
 
     def _iys_push_targets(self):
         return [(brand, type_) for brand in self.brand_ids.filtered("active") for type_ in const.TYPES]
@@ -408,12 +497,16 @@ class IysAccount(models.Model):
         )
         self.message_post(body=body)
 
-    def _iys_notify(self, title, message, kind="info"):
+    def _iys_notify(self, title, message, kind="info", sticky=False, links=None, next_action=None):
+        """A ``display_notification`` action (Odoo 18): *message* may hold one ``%s`` per link of
+        *links* (``[{"label": …, "url": …}]``); *next_action* runs after it (default: reload the view
+        behind, so it shows what changed)."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {"title": title, "message": message, "type": kind, "sticky": False,
-                       "next": {"type": "ir.actions.act_window_close"}},
+            "params": {"title": title, "message": message, "type": kind, "sticky": sticky,
+                       "links": links or [],
+                       "next": next_action or {"type": "ir.actions.client", "tag": "soft_reload"}},
         }
 
     @api.model
@@ -433,7 +526,7 @@ class IysAccount(models.Model):
         started = time.monotonic()
         brands = {brand.code: brand for brand in self.sudo().brand_ids.filtered("active")}
         by_brand = {}
-        result = {"received": len(items), "applied": 0, "ignored": 0, "deferred": 0}
+        result = {"received": len(items), "applied": 0, "ignored": 0, "invalid": 0, "deferred": 0}
         for item in items:
             if self._iys_is_push_test(item):
                 result["ignored"] += 1
@@ -443,7 +536,12 @@ class IysAccount(models.Model):
             if (iys_code and str(iys_code) != self.iys_code) or not brand:
                 result["ignored"] += 1
                 continue
-            by_brand.setdefault(brand, []).append(ConsentRecord.from_iys(item))
+            try:
+                record = ConsentRecord.from_iys(item)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                result["invalid"] += 1
+                continue
+            by_brand.setdefault(brand, []).append(record)
         for brand, records in by_brand.items():
             for start in range(0, len(records), PUSH_APPLY_CHUNK):
                 chunk = records[start:start + PUSH_APPLY_CHUNK]
@@ -453,11 +551,12 @@ class IysAccount(models.Model):
                 stats = brand._iys_apply_incoming(chunk, "iys_push")
                 result["applied"] += stats.applied
                 result["ignored"] += stats.unchanged
+                result["invalid"] += len(stats.errors)
         if result["deferred"]:
             self.env.ref("l10n_tr_iys.ir_cron_iys_pull").sudo()._trigger()
         _logger.info(
-            "İYS push for account %s: %s received, %s applied, %s ignored, %s left to the pull",
-            self.id, result["received"], result["applied"], result["ignored"], result["deferred"],
+            "İYS push for account %s: %s received, %s applied, %s ignored, %s invalid, %s left to the pull",
+            self.id, result["received"], result["applied"], result["ignored"], result["invalid"], result["deferred"],
         )
         return result
 
@@ -547,6 +646,33 @@ class IysAccount(models.Model):
     # ------------------------------------------------------------------------------------------
     # Buttons
     # ------------------------------------------------------------------------------------------
+    def action_iys_test_connection(self):
+        """Log in to İYS and list the account's brands: says whether the URL, the credentials and the
+        brand codes are right, without sending anything."""
+        self.ensure_one()
+        self._iys_check_manager()
+        title = self.env._("Test connection")
+        try:
+            client = self._iys_client()
+        except UserError as exc:
+            return self._iys_notify(title, exc.args[0], "danger", sticky=True)
+        try:
+            brands = client.list_brands()
+        except IysError as exc:
+            code, text = error_code_and_text(exc, self._iys_lang())
+            return self._iys_notify(title, f"{code}: {text}" if code else text, "danger", sticky=True)
+        finally:
+            client.token_store.release()
+        known = {str(brand.get("brandCode")) for brand in brands if isinstance(brand, dict)}
+        missing = self.brand_ids.filtered(lambda b: b.active and b.code not in known)
+        if missing:
+            return self._iys_notify(title, self.env._(
+                "Connected to İYS, but it does not know these brand codes of the account: %(brands)s.",
+                brands=", ".join(missing.mapped("display_name"))), "warning", sticky=True)
+        return self._iys_notify(title, self.env._(
+            "Connected to İYS (%(url)s): the credentials are accepted and İYS knows the %(count)s brand(s) "
+            "of this account.", url=self.base_url, count=len(self.brand_ids.filtered("active"))), "success")
+
     def action_view_outbox(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("l10n_tr_iys.action_iys_outbox")

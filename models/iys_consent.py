@@ -733,23 +733,29 @@ class IysConsent(models.Model):
         self._iys_record_movements([
             reported("+905321000001", "MESAJ", "ONAY", "HS_WEB", 40),
             reported("ayse.yilmaz@example.com", "EPOSTA", "ONAY", "HS_WEB", 40),
-            reported("+905321000003", "MESAJ", "ONAY", "HS_FIZIKSEL_ORTAM", 60),
             reported("+905321000005", "MESAJ", "ONAY", "HS_ISLAK_IMZA", 20),
             reported("+905321000009", "MESAJ", "RET", "IYS_WEB", 10, rtype="TACIR"),
             reported("satis@egegida.example.com", "EPOSTA", "RET", "IYS_WEB", 10, rtype="TACIR"),
             reported("selin.celik@example.com", "EPOSTA", "ONAY", "HS_WEB", 15),
-            reported("emre.koc@example.com", "EPOSTA", "ONAY", "HS_EPOSTA", 90),
         ], "iys_query")
+        # Local movements İYS accepts on a first synchronisation, also from an empty İYS (the local
+        # simulator): a refusal only follows a consent İYS gets first (İYS refuses a first RET with H175).
+        # The refusals wait in the outbox until their consent is confirmed, then go with the next run.
         results = self._iys_record_movements([
             local("+905321000002", "MESAJ", "ONAY", "HS_MESAJ", 50, partner("demo_partner_pending")),
             local("mehmet.demir@example.com", "EPOSTA", "ONAY", "HS_WEB", 50, partner("demo_partner_pending")),
-            local("+905321000003", "MESAJ", "RET", "HS_CAGRI_MERKEZI", 30, partner("demo_partner_refused")),
+            local("+905321000003", "MESAJ", "ONAY", "HS_FIZIKSEL_ORTAM", 55, partner("demo_partner_refused")),
             local("+905321000007", "MESAJ", "ONAY", "HS_WEB", 45, partner("demo_partner_rejected")),
             local("+905321000010", "MESAJ", "ONAY", "HS_WEB", 20),
+            local("emre.koc@example.com", "EPOSTA", "ONAY", "HS_WEB", 100),
+        ], "api")
+        self._iys_record_movements([
+            local("+905321000003", "MESAJ", "RET", "HS_CAGRI_MERKEZI", 30, partner("demo_partner_refused")),
             local("emre.koc@example.com", "EPOSTA", "RET", "HS_EPOSTA", 25),
         ], "api")
         # İYS refused Burak Aydın's number (not in use according to the numbering plan): what the
-        # synchronisation records when İYS answers H121.
+        # synchronisation records when İYS answers H121. The movement is not sent again (a resend of
+        # the same number would be refused again): its "What to do" says to correct the number.
         rejected = results[3]
         message = explain("H121", "en")
         rejected.consent.with_context(iys_ledger_write=True).write(

@@ -37,7 +37,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..iyslib import dates
-from ..iyslib.errors import IysError, IysValidationError
+from ..iyslib.errors import IysError, IysValidationError, resend_can_succeed
 from ..iyslib.rules import CurrentState, validate_batch, validate_transition
 from .iys_sync_common import SyncStats, code_text, commit, error_code_and_text
 
@@ -105,6 +105,11 @@ class IysOutbox(models.Model):
     )
     error_code = fields.Char("İYS error", readonly=True)
     error_message = fields.Text("İYS error explanation", readonly=True)
+    can_resend = fields.Boolean(
+        compute="_compute_next_step", string="Can be sent again",
+        help="Sending this movement again can succeed once the cause of the refusal is fixed.",
+    )
+    next_step = fields.Text(compute="_compute_next_step", string="What to do")
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -137,6 +142,58 @@ class IysOutbox(models.Model):
                     self.env._("%(days)s d %(hours)s h", days=days, hours=hours) if days
                     else self.env._("%(hours)s h %(minutes)s min", hours=hours, minutes=rest // 60)
                 )
+
+    @api.depends("state", "error_code", "deadline")
+    def _compute_next_step(self):
+        now = fields.Datetime.now()
+        for row in self:
+            row.can_resend = row._iys_resend_blocker(now) is None
+            row.next_step = row._iys_next_step(now) if row.state in ("failed", "expired", "cancel") else False
+
+    def _iys_resend_blocker(self, now=None):
+        """Why this movement cannot be sent again (a text), or None when a resend can succeed. The
+        same answer as the Resend button's, so the button shows only where it can work."""
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        if self.state == "expired" or (self.state in RESENDABLE_STATES and self.deadline and self.deadline <= now):
+            return self.env._(
+                "The movement of %(address)s is past its İYS deadline: İYS would refuse it (H467). "
+                "Collect fresh consent and record it as a new movement.", address=self.address)
+        if self.state not in RESENDABLE_STATES:
+            return self.env._(
+                "Only refused or cancelled movements can be sent again (%(address)s is “%(state)s”).",
+                address=self.address, state=dict(OUTBOX_STATES)[self.state])
+        if self.state == "failed" and not resend_can_succeed(self.error_code):
+            return self.env._(
+                "İYS refused the movement of %(address)s itself (%(code)s): sent again unchanged, it would be "
+                "refused again. %(next_step)s", address=self.address, code=self.error_code,
+                next_step=self._iys_next_step(now))
+        return None
+
+    def _iys_next_step(self, now=None):
+        """What a user should do about this refused, expired or cancelled movement."""
+        self.ensure_one()
+        code = self.error_code or ""
+        if self.state == "cancel":
+            return self.env._("Cancelled: press Resend to send it to İYS after all.")
+        if self.state == "expired" or code == "H467":
+            return self.env._("Too late for İYS (3 business days): collect fresh consent and record it; the new "
+                              "movement is sent on its own.")
+        if code == "H175":
+            return self.env._("İYS holds no consent for this address, so there is nothing to withdraw: the "
+                              "refusal is kept in Odoo and no message goes to the address. Nothing else to do.")
+        if code == "H174":
+            return self.env._("İYS already holds a refusal for this address. Nothing else to do.")
+        if code == "H178":
+            return self.env._("İYS holds a newer movement for this address: pull the citizen changes "
+                              "(Synchronise now) to bring it into Odoo.")
+        if code in ("H120", "H121", "H122", "H160", "H166", "H464"):
+            return self.env._("İYS does not accept this address. Correct it on the contact and record the "
+                              "consent again for the corrected address.")
+        if not resend_can_succeed(code):
+            return self.env._("Correct the consent's data and record it again as a new movement.")
+        return self.env._("Fix the cause shown above (for example the account's credentials, permissions or "
+                          "subscription), then press Resend.")
 
     # ------------------------------------------------------------------------------------------
     # Receipts on the event and the consent
@@ -624,14 +681,9 @@ class IysOutbox(models.Model):
         rows = self.sudo()
         now = fields.Datetime.now()
         for row in rows:
-            if row.state == "expired" or (row.deadline and row.deadline <= now):
-                raise UserError(self.env._(
-                    "The movement of %(address)s is past its İYS deadline: İYS would refuse it (H467). "
-                    "Collect fresh consent and record it as a new movement.", address=row.address))
-            if row.state not in RESENDABLE_STATES:
-                raise UserError(self.env._(
-                    "Only refused or cancelled movements can be sent again (%(address)s is “%(state)s”).",
-                    address=row.address, state=dict(OUTBOX_STATES)[row.state]))
+            blocker = row._iys_resend_blocker(now)
+            if blocker:
+                raise UserError(blocker)
         superseded = rows - rows._iys_current()
         if superseded:
             raise UserError(self.env._(
@@ -657,8 +709,10 @@ class IysOutbox(models.Model):
         for row in rows:
             if row.consent_id.id not in seen:
                 seen.add(row.consent_id.id)
-                if row.state in RESENDABLE_STATES:
+                if row.state in RESENDABLE_STATES and row.can_resend:
                     latest |= row
         if not latest:
-            raise UserError(self.env._("None of these consents has a refused movement to send again."))
+            raise UserError(self.env._(
+                "None of these consents has a refused movement that can succeed if sent again (a movement "
+                "İYS refused for its own data must be corrected and recorded again)."))
         return latest.with_env(self.env).action_iys_resend()

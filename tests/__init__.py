@@ -16,3 +16,5 @@ from . import test_send_gate_sms
 from . import test_consent_bulk
 from . import test_consent_import
 from . import test_i18n
+from . import test_security_account
+from . import test_sync_demo

@@ -73,7 +73,7 @@ class TestIysHealth(IysSyncCommon):
             self.env.cr.execute(handle.read())
         self.env.invalidate_all()
         self.assertFalse(self.env["iys.token"].sudo().search_count([]))
-        self.assertFalse(self.account.sudo().push_password)
+        self.assertFalse(self.account.sudo().push_username)
         self.assertFalse(self.brand.sudo().iys_pull_after)
 
     def test_token_table_is_for_the_system_only(self):
@@ -83,3 +83,22 @@ class TestIysHealth(IysSyncCommon):
         self.assertEqual(self.account.with_user(self.iys_user).push_url,
                          f"{self.env['ir.config_parameter'].sudo().get_param('web.base.url')}"
                          f"/l10n_tr_iys/push/{self.account.id}")
+
+    def test_test_connection(self):
+        action = self.account.with_user(self.iys_manager).action_iys_test_connection()
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(action["params"]["type"], "success", action["params"]["message"])
+        self.assertFalse(self.sim.consents, "nothing was sent")
+        # A brand İYS does not know is named.
+        self.env["iys.brand"].create({"name": "Unknown", "code": "912345", "account_id": self.account.id})
+        action = self.account.action_iys_test_connection()
+        self.assertEqual(action["params"]["type"], "warning")
+        self.assertIn("912345", action["params"]["message"])
+        # Wrong credentials: İYS's explanation, in red.
+        self.account.password = "wrong"
+        self.env["iys.token"].sudo().search([("account_id", "=", self.account.id)]).unlink()
+        action = self.account.action_iys_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("credentials", action["params"]["message"].lower())
+        with self.assertRaises(AccessError):
+            self.account.with_user(self.iys_user).action_iys_test_connection()

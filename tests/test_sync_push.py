@@ -313,6 +313,22 @@ class TestIysPush(IysSyncCommon):
         self.push()
         self.poll()
         self.assertEqual(res.consent.sync_state, "rejected")
+        self.assertEqual(self.outbox_of(res).error_code, "H174")
+        # RET over RET: sent again unchanged, İYS would refuse it again; no Resend, a next step instead.
+        self.assertFalse(self.outbox_of(res).can_resend)
+        self.assertIn("already holds a refusal", self.outbox_of(res).next_step)
+        with self.assertRaises(UserError):
+            self.env["iys.outbox"].with_user(self.iys_manager)._iys_resend_consents(res.consent)
+        with self.assertRaisesRegex(UserError, "refused again"):
+            self.outbox_of(res).with_user(self.iys_manager).action_iys_resend()
+        # A refusal whose cause is not the movement (here the credentials) can be sent again.
+        self.account.password = "wrong"
+        self.env["iys.token"].sudo().search([("account_id", "=", self.account.id)]).unlink()
+        res = self.record(PHONE_B, "ONAY")
+        self.push()
+        self.assertEqual(self.outbox_of(res).state, "failed")
+        self.assertTrue(self.outbox_of(res).can_resend)
+        self.account.password = "iys-demo-secret"
         self.env["iys.outbox"].with_user(self.iys_manager)._iys_resend_consents(res.consent)
         self.assertEqual(self.outbox_of(res).state, "pending")
         # A later movement supersedes a refused one: it cannot be resent any more.

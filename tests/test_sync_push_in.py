@@ -94,8 +94,44 @@ class TestIysPushIn(IysSyncMixin, HttpCase):
         foreign = self.movement(address=MAIL, channel="EPOSTA", brandCode=555555, transactionId="cd" * 32)
         response = self.post({"list": [test_item, foreign]}, self.user, self.password)
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(response.json(), {"received": 2, "applied": 0, "ignored": 2, "deferred": 0})
+        self.assertEqual(response.json(), {"received": 2, "applied": 0, "ignored": 2, "invalid": 0, "deferred": 0})
         self.assertFalse(self.env["iys.consent"].search([("address", "in", ["pushtest@iys.org.tr", MAIL])]))
+
+    def test_invalid_items_are_counted(self):
+        good = self.movement(status="ONAY")
+        bad = self.movement(address="not-a-number", transactionId="ef" * 32)
+        response = self.post({"list": [good, bad]}, self.user, self.password)
+        self.assertEqual(response.status_code, 200)
+        result = response.json()
+        self.assertEqual((result["received"], result["applied"], result["invalid"]), (2, 1, 1))
+        self.assertEqual(result["received"], result["applied"] + result["ignored"] + result["invalid"]
+                         + result["deferred"], "every item is counted once")
+
+    def test_only_json_is_accepted(self):
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        body = json.dumps({"list": [self.movement(status="ONAY")]})
+        for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+            self.env.flush_all()
+            response = self.url_open(self.url, data=body, headers={
+                "Content-Type": content_type, "Authorization": f"Basic {token}"})
+            self.assertEqual(response.status_code, 415, content_type)
+        self.assertFalse(self.consent(), "nothing applied from a body that is not declared JSON")
+
+    def test_chunked_body_over_the_cap_is_refused(self):
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        head = json.dumps({"list": [self.movement(status="ONAY")], "padding": ""})[:-2].encode()
+
+        def chunks():  # a generator: requests sends it chunked, without Content-Length
+            yield head
+            for _i in range(11):
+                yield b"x" * (1024 * 1024)
+            yield b'"}'
+
+        self.env.flush_all()
+        response = self.url_open(self.url, data=chunks(), timeout=60, headers={
+            "Content-Type": "application/json", "Authorization": f"Basic {token}"})
+        self.assertEqual(response.status_code, 413)
+        self.assertFalse(self.consent(), "nothing applied from an oversized body")
 
     def test_large_push_is_bounded_and_left_to_the_pull(self):
         items = [self.movement(address=f"+9053211410{i:02d}", transactionId=f"{i:02x}" * 32, status="ONAY")

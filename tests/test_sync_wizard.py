@@ -106,3 +106,42 @@ class TestIysSyncWizard(IysSyncCommon):
         self.assertTrue(self.brand.iys_last_pull_date)
         wiz.action_back()
         self.assertEqual(wiz.state, "draft")
+
+    def test_nothing_to_do_is_information(self):
+        wiz = self.wizard(mode="push")
+        action = wiz.action_preview()
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(action["params"]["type"], "info")
+        self.assertIn("Nothing to do", action["params"]["message"])
+        self.assertEqual(action["params"]["next"]["res_id"], wiz.id, "the wizard stays open")
+        self.assertEqual(wiz.state, "draft")
+
+    def test_push_result_links_reloads_and_says_when_answers_are_due(self):
+        self.account.poll_delay = 300
+        row = self.outbox_of(self.record("+905321160011"))
+        wiz = self.wizard(mode="push")
+        wiz.action_preview()
+        action = wiz.action_run()
+        self.assertEqual(row.state, "sent")
+        params = action["params"]
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(params["next"], {"type": "ir.actions.client", "tag": "soft_reload"},
+                         "the view behind is reloaded and shows the new states")
+        self.assertEqual(params["links"][0]["url"], "/odoo/action-l10n_tr_iys.action_iys_outbox_states")
+        self.assertTrue(self.env.ref("l10n_tr_iys.action_iys_outbox_states"))
+        self.assertEqual(params["message"].count("%s"), len(params["links"]))
+        self.assertIn("due from", params["message"])
+        # Before the account's waiting time, fetching the answers is not possible yet: said as information.
+        wiz = self.wizard(mode="poll")
+        action = wiz.action_preview()
+        self.assertEqual((action["params"]["type"], wiz.state), ("info", "draft"))
+        self.assertIn("cannot be fetched yet", action["params"]["message"])
+        # Once it has passed, the wizard fetches them.
+        row.sudo().write({"sent_at": fields.Datetime.now() - timedelta(seconds=301),
+                          "next_attempt_at": fields.Datetime.now() - timedelta(seconds=1)})
+        wiz.action_preview()
+        self.assertEqual(wiz.state, "preview")
+        action = wiz.action_run()
+        self.assertEqual((row.state, wiz.confirmed_count), ("done", 1))
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertNotIn("due from", action["params"]["message"])

@@ -5,7 +5,8 @@ from collections import defaultdict
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError
+from odoo.tools.misc import format_datetime
 
 from ..iyslib.errors import IysError, IysRateLimitError
 from ..iyslib.masking import mask_recipient
@@ -40,6 +41,7 @@ class IysSyncWizard(models.TransientModel):
     mode = fields.Selection(
         [
             ("push", "Send pending movements now"),
+            ("poll", "Fetch İYS's answers to sent movements"),
             ("query", "Ask İYS for the current status"),
             ("pull", "Pull citizen changes now"),
         ],
@@ -116,12 +118,21 @@ class IysSyncWizard(models.TransientModel):
             return consents
         return Consent.search([("brand_id", "in", brands.ids)])
 
-    def _outbox(self):
+    def _outbox(self, state="pending"):
         Outbox = self.env["iys.outbox"]
-        domain = [("state", "=", "pending"), ("brand_id", "in", self._brands().ids)]
+        domain = [("state", "=", state), ("brand_id", "in", self._brands().ids)]
         if self.scope != "all":
             domain.append(("consent_id", "in", self._consents().ids))
         return Outbox.search(domain)
+
+    @api.model
+    def _due_at(self, rows):
+        """When İYS's answers to these sent rows may be fetched (the earliest, or False)."""
+        dates = [row.next_attempt_at or row.sent_at for row in rows if row.state == "sent"]
+        return min(dates) if dates else False
+
+    def _format_time(self, value):
+        return format_datetime(self.env, value, tz=self.env.user.tz, dt_format="short")
 
     def _query_plan(self):
         """{(brand, recipient type, channel): {addresses}} to ask İYS about."""
@@ -151,6 +162,20 @@ class IysSyncWizard(models.TransientModel):
                 counts[(row.brand_id.display_name, channels.get(row.channel))] += 1
             rows = [(brand, channel, count) for (brand, channel), count in sorted(counts.items())]
             header = (self.env._("Brand"), self.env._("Channel"), self.env._("Movements to send"))
+        elif self.mode == "poll":
+            sent = self._outbox("sent")
+            now = fields.Datetime.now()
+            due = sent.filtered(lambda r: (r.next_attempt_at or r.sent_at or now) <= now)
+            counts = defaultdict(int)
+            for row in due:
+                counts[(row.brand_id.display_name, channels.get(row.channel))] += 1
+            rows = [(brand, channel, count) for (brand, channel), count in sorted(counts.items())]
+            header = (self.env._("Brand"), self.env._("Channel"), self.env._("Answers to fetch"))
+            if not rows and sent:
+                return self._notify_nothing(self.env._(
+                    "İYS's answers to the %(count)s sent movements cannot be fetched yet: İYS asks to wait after "
+                    "sending. They are due from %(time)s; the scheduled action fetches them then.",
+                    count=len(sent), time=self._format_time(self._due_at(sent))))
         elif self.mode == "query":
             plan = self._query_plan()
             rows = [
@@ -167,9 +192,18 @@ class IysSyncWizard(models.TransientModel):
             ]
             header = (self.env._("Brand"), self.env._("Account"), self.env._("Last pull"))
         if not rows:
-            raise UserError(self.env._("Nothing to do for this selection."))
+            return self._notify_nothing(self.env._("Nothing to do for this selection."))
         self.write({"state": "preview", "preview_html": self._html_table(header, rows)})
         return self._reopen()
+
+    def _notify_nothing(self, message):
+        """'Nothing to do' is information, not an error: say it and keep the wizard open."""
+        return self._notify(self.env._("Synchronise with İYS"), message, "info", next_action=self._reopen())
+
+    @api.model
+    def _notify(self, title, message, kind, links=None, next_action=None, sticky=False):
+        return self.env["iys.account"]._iys_notify(title, message, kind, sticky=sticky, links=links,
+                                                   next_action=next_action)
 
     # ------------------------------------------------------------------------------------------
     # Run
@@ -180,6 +214,8 @@ class IysSyncWizard(models.TransientModel):
         wizard = self.with_context(iys_lang=self.env.user.lang)
         if self.mode == "push":
             stats = wizard._run_push()
+        elif self.mode == "poll":
+            stats = wizard._run_poll()
         elif self.mode == "query":
             stats = wizard._run_query()
         else:
@@ -214,7 +250,39 @@ class IysSyncWizard(models.TransientModel):
             "refused_count": stats.refused, "applied_count": stats.applied, "unchanged_count": stats.unchanged,
             "difference_count": stats.differences,
         })
-        return self._reopen()
+        return self._result_notification(stats, [line for line in lines if line[1]])
+
+    def _result_notification(self, stats, lines):
+        """What the run did, as an Odoo notification with links to the outbox; the view behind is
+        reloaded so that it shows the new states (the wizard stays open only to show differences)."""
+        parts = [f"{label}: {count}" for label, count in lines] or [self.env._("Nothing changed")]
+        message = ", ".join(parts) + "."
+        waiting = self._outbox("sent") if self.mode in ("push", "poll") else self.env["iys.outbox"]
+        if waiting:
+            message += " " + self.env._(
+                "İYS's answers to %(count)s movements are due from %(time)s: the scheduled action fetches them "
+                "then, or use “Fetch İYS's answers to sent movements” in Synchronise now.",
+                count=len(waiting), time=self._format_time(self._due_at(waiting)))
+        if stats.errors:
+            message += " " + "; ".join(dict.fromkeys(stats.errors))
+        links = []
+        if self.mode in ("push", "poll"):
+            links.append({"label": self.env._("Open the outbox"),
+                          "url": "/odoo/action-l10n_tr_iys.action_iys_outbox_states"})
+            message += " %s"
+            if stats.refused:
+                links.append({"label": self.env._("See the refused movements"),
+                              "url": "/odoo/action-l10n_tr_iys.action_iys_outbox"})
+                message += " · %s"
+        kind = "danger" if stats.errors and not (stats.sent or stats.confirmed or stats.applied) else (
+            "warning" if stats.refused or stats.errors else "success")
+        next_action = self._reopen() if stats.details else {"type": "ir.actions.client", "tag": "soft_reload"}
+        return self._notify(self.env._("Synchronisation with İYS"), message, kind, links=links,
+                            next_action=next_action, sticky=bool(waiting or stats.refused or stats.errors))
+
+    def action_close(self):
+        """Close and reload the view behind (it shows what the run changed)."""
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
 
     def _run_push(self):
         rows = self._outbox()
@@ -226,7 +294,15 @@ class IysSyncWizard(models.TransientModel):
         # Results are fetched at once where the account allows it (the simulator answers at once;
         # İYS wants 300 s, then the cron fetches them).
         stats.add(Outbox._iys_poll(brands=brands, outbox_ids=rows.ids))
+        rows.invalidate_recordset()
         stats.unchanged += len(rows.filtered(lambda r: r.state == "pending"))
+        return stats
+
+    def _run_poll(self):
+        rows = self._outbox("sent")
+        if not rows:
+            return SyncStats()
+        stats = self.env["iys.outbox"].sudo()._iys_poll(brands=rows.brand_id, outbox_ids=rows.ids)
         return stats
 
     def _run_pull(self):

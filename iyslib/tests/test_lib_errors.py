@@ -164,3 +164,13 @@ def test_outcome_unknown_error_shape():
     assert isinstance(err, E.IysTransportError) and err.outcome_unknown and not err.retryable
     assert err.retry_after is None and err.retry_delay() is None and err.cause is cause
     assert E.IysTransportError('t').outcome_unknown is False and err.to_dict()['outcome_unknown'] is True
+
+
+def test_resend_can_succeed_only_where_the_body_is_not_the_cause():
+    from iyslib.errors import BODY_CODES, H_CODES, resend_can_succeed
+
+    assert BODY_CODES <= set(H_CODES)
+    for code in ('H121', 'H175', 'H174', 'H178', 'H467', 'H120'):
+        assert not resend_can_succeed(code), code
+    for code in (None, '', 'H251', 'H353', 'H525', 'H194', 'H015'):
+        assert resend_can_succeed(code), code
