@@ -394,26 +394,6 @@ class IysAccount(models.Model):
         """The push password of *username* (see :meth:`_iys_push_credentials`)."""
         return odoo_hmac(self.env(su=True), PUSH_HMAC_SCOPE, username or "")
 
-    def init(self):
-        # Before 18.0.1.2 the push password was stored in clear: forget it (the endpoint now checks
-        # a derived password, so such accounts need new credentials registered with İYS again).
-        self.env.cr.execute(SQL(
-            "SELECT 1 FROM information_schema.columns "
-            "WHERE table_name = 'iys_account' AND column_name = 'push_password'"
-        ))
-        if self.env.cr.fetchone():
-            # Their push user goes too, so the form shows that push must be registered again.
-            self.env.cr.execute(SQL(
-                "UPDATE iys_account SET push_username = NULL, push_info = %s WHERE push_password IS NOT NULL",
-                "Push credentials were reset by an upgrade (the push password is no longer stored): "
-                "register the endpoint with İYS again.",
-            ))
-            legacy = self.env.cr.rowcount
-            self.env.cr.execute(SQL("ALTER TABLE iys_account DROP COLUMN push_password"))
-            if legacy:
-                _logger.warning("İYS: the clear push passwords of %s account(s) were removed; generate new push "
-                                "credentials and register the endpoint with İYS again", legacy)
-
     def _iys_push_targets(self):
         return [(brand, type_) for brand in self.brand_ids.filtered("active") for type_ in const.TYPES]
 

@@ -1,0 +1,26 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+"""18.0.1.2.0: the push password is no longer stored (it is derived from the database secret when it
+is sent to İYS or checked by the endpoint). The clear passwords of earlier versions are removed with
+their column; accounts that had one lose their push user too, so their form says that the endpoint
+must be registered with İYS again (İYS still holds the old password)."""
+import logging
+
+from odoo.tools import SQL
+from odoo.tools.sql import column_exists
+
+_logger = logging.getLogger(__name__)
+
+
+def migrate(cr, version):
+    if not version or not column_exists(cr, "iys_account", "push_password"):
+        return
+    cr.execute(SQL(
+        "UPDATE iys_account SET push_username = NULL, push_info = %s WHERE push_password IS NOT NULL",
+        "Push credentials were reset by an upgrade (the push password is no longer stored): "
+        "register the endpoint with İYS again.",
+    ))
+    legacy = cr.rowcount
+    cr.execute(SQL("ALTER TABLE iys_account DROP COLUMN push_password"))
+    if legacy:
+        _logger.warning("İYS: the clear push passwords of %s account(s) were removed; generate new push "
+                        "credentials and register the endpoint with İYS again", legacy)
