@@ -162,12 +162,8 @@ class IysConsent(models.Model):
         prepared = self._iys_prepare_movements(movements, results, raise_on_error, normalized)
         if not prepared:
             return results
-        brand_ids = sorted({mov["brand_id"] for _r, mov in prepared})
-        brands = self.env["iys.brand"].browse(brand_ids)
-        brands.check_access("read")
-        if not dry_run:
-            self.check_access("create")
-            self.check_access("write")
+        # What the user may record (the set-based writes below check nothing): as in the ORM path.
+        self._iys_check_may_record({mov["brand_id"] for _r, mov in prepared}, origin, mode)
         states = self._iys_bulk_states(prepared, lock=not dry_run)
         seen_transactions = self._iys_bulk_seen_transactions(prepared) if from_iys else set()
 
