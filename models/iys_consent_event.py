@@ -3,7 +3,6 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
 from .iys_consent import is_ledger
-
 from .iys_selections import (
     ORIGIN_SELECTION,
     SOURCE_SELECTION,

@@ -13,8 +13,8 @@ from odoo.addons.l10n_tr_iys.iyslib.client import IysClient, IysConfig
 from odoo.addons.l10n_tr_iys.iyslib.errors import IysTokenLockError
 from odoo.addons.l10n_tr_iys.iyslib.throttle import Throttle
 from odoo.addons.l10n_tr_iys.models.iys_account import IysAccount
-from odoo.addons.l10n_tr_iys.models.iys_token import DbTokenStore
 from odoo.addons.l10n_tr_iys.models.iys_consent_event import _EVENT_UNLINK
+from odoo.addons.l10n_tr_iys.models.iys_token import DbTokenStore
 
 from .sync_common import SIM_PASSWORD, SIM_USER, client_options, start_simulator
 
