@@ -266,7 +266,7 @@ class IysConsent(models.Model):
         return prepared
 
     @api.model
-    def _iys_check_may_record(self, brand_ids, origin, mode="local"):
+    def _iys_check_may_record(self, movements, origin, mode="local"):
         """Refuse what the *user* may not record (the ledger itself then writes as superuser, so
         this is the user's check): only İYS users record movements, only for brands they may read
         (their companies'), and only the synchronisation (as superuser) records what İYS reported;
@@ -279,6 +279,7 @@ class IysConsent(models.Model):
             raise AccessError(self.env._("Movements reported by İYS are recorded by the synchronisation only."))
         if mode != "local" and not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
             raise AccessError(self.env._("Only İYS managers may bring in consents already registered on İYS."))
+        brand_ids = {mov.get("brand_id") for mov in movements if mov.get("brand_id")}
         self.env["iys.brand"].browse(sorted(brand_ids)).check_access("read")
 
     @api.model
@@ -312,9 +313,9 @@ class IysConsent(models.Model):
         """
         now = now or fields.Datetime.now()
         from_iys = origin in IYS_ORIGINS
+        self._iys_check_may_record(movements, origin)
         results = [MovementResult(index=i) for i in range(len(movements))]
         prepared = self._iys_prepare_movements(movements, results, raise_on_error)
-        self._iys_check_may_record({mov["brand_id"] for _r, mov in prepared}, origin)
         consents = self._iys_lock_existing([mov for _r, mov in prepared])
         seen_transactions = set()
         if from_iys:
