@@ -6,7 +6,7 @@ from datetime import timedelta
 from psycopg2 import IntegrityError
 
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..iyslib.masking import mask_recipient
@@ -156,6 +156,22 @@ class TestSecurityLedger(IysCommon):
         self.assertEqual((result.consent.status, result.consent.sync_state), ("ONAY", "pending"))
         self.assertEqual(result.event.sudo().user_id, self.iys_user)
         self.assertTrue(self.env["iys.outbox"].search([("event_id", "=", result.event.id)]))
+
+    def test_consent_wizard_refuses_another_companys_brand(self):
+        partner = self.env["res.partner"].create({"name": "Zeynep Ak", "mobile": "0532 111 99 88"})
+        before = self.counts()
+        Wizard = self.env["iys.consent.wizard"].with_user(self.iys_user).with_context(
+            active_model="res.partner", active_id=partner.id, iys_channel="MESAJ", iys_mode="consent")
+        form = Form(Wizard)
+        form.source = "HS_WEB"
+        wizard = form.save()
+        # what a client can send whatever the field's domain says
+        wizard.write({"brand_id": self.other_brand.id})
+        with self.assertRaises(UserError) as caught:
+            wizard.action_confirm()
+        self.assertIsInstance(caught.exception.__cause__, AccessError)
+        self.assertEqual(self.counts(), before)
+        self.assertFalse(self.Consent.search([("address", "=", "+905321119988")]))
 
     def test_client_cannot_skip_the_chatter_note_of_a_wizard_movement(self):
         partner = self.env["res.partner"].create({"name": "Ayşe Kaya"})
