@@ -405,7 +405,9 @@ class IysConsent(models.Model):
         consents = self.browse([r.consent.id for r in results]).sudo()
         holders = self.env["iys.consent.mixin"]._iys_refresh_states({(c.channel, c.address) for c in consents})
         if self.env.context.get("iys_skip_chatter") and (
-            self.env.su or all(result.event.sudo().origin == "import" for result in results)
+            self.env.su
+            or set(self.env["iys.consent.event"].sudo().browse([r.event.id for r in results]).mapped("origin"))
+            == {"import"}
         ):
             # (a client sends any context: the notes are only left out of an import's movements,
             # whose events keep the file row, or by the system's own calls)
