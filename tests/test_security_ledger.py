@@ -207,6 +207,14 @@ class TestSecurityLedger(IysCommon):
         self.assertEqual((row.state, row.consent_id.sync_state, row.event_id.push_state),
                          ("pending", "pending", "pending"))
 
+    def test_manager_marks_a_deadline_activity_done(self):
+        row = self.env["iys.outbox"].search([("consent_id", "=", self.refused.id)], limit=1)
+        activity = row.activity_schedule("mail.mail_activity_data_todo", summary="İYS deadline",
+                                         user_id=self.iys_manager.id)
+        activity.with_user(self.iys_manager).action_feedback(feedback="Sent by hand")
+        self.assertFalse(activity.exists())
+        self.assertFalse(row.activity_ids)
+
     def test_manager_cannot_resend_another_companys_rows(self):
         other = self.record("05321116677", brand=self.other_brand)
         row = self.env["iys.outbox"].search([("event_id", "=", other.event.id)])
