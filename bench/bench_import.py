@@ -369,7 +369,7 @@ def _ledger_load_records_create(self, vals_list):
 def child_standard(tree, db, path, ledger=False):
     """Odoo's standard import (base_import) of the same rows into iys.consent, through the ORM.
 
-    Without *ledger*: bare consents (``iys_ledger_write`` lets base_import create them directly; no
+    Without *ledger*: bare consents (the ledger's key in the context lets base_import create them directly; no
     validation, no event, no outbox). With *ledger*: every batch base_import creates goes through the
     ledger's ORM path ``_iys_record_movements`` instead (validation, consent, event, outbox): the
     same work as the wizard's engine, one movement at a time.
@@ -392,9 +392,12 @@ def child_standard(tree, db, path, ledger=False):
             "import_set_empty_fields": [], "import_skip_records": [], "advanced": False,
         }
         fields = ["address", "channel", "source", "status", "consent_date", "recipient_type", False]
-        # iys_ledger_write: the bench-only permission to create consents directly (no event, no outbox);
-        # tracking_disable: no chatter, as the ledger itself creates consents.
-        importer = importer.with_context(iys_ledger_write=True, tracking_disable=True, default_brand_id=brand.id)
+        # the ledger's key (the object itself, which only server code holds), as superuser: the bench-only
+        # permission to create consents directly (no event, no outbox); tracking_disable: no chatter, as
+        # the ledger itself creates consents.
+        from odoo.addons.l10n_tr_iys.models.iys_consent import _LEDGER  # noqa: PLC0415 (loaded by open_env)
+
+        importer = importer.with_context(iys_ledger_write=_LEDGER, tracking_disable=True, default_brand_id=brand.id)
         started, cpu_odoo, cpu_pg = time.perf_counter(), _cpu_self(), _cpu_backend(cr)
         result = importer.execute_import(fields, HEADER, options)
         cr.commit()
@@ -617,7 +620,8 @@ def _report(args, files, sizes, results):
     _print_targets(results, rates)
     print(f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on this machine "
           "slows every wall-clock figure; the CPU figures are less sensitive to it).")
-    print("Notes: 'standard' = base_import into iys.consent creating bare consents (iys_ledger_write); 'ledger' = "
+    print("Notes: 'standard' = base_import into iys.consent creating bare consents (the ledger's key, as "
+          "superuser); 'ledger' = "
           "base_import whose creates go through the ledger's ORM path _iys_record_movements (bench-only patch): "
           "validation, consent, event and outbox row per row, as the wizard. Both get only the valid rows, in one "
           "call (the web client sends 2,000-row batches, each re-reading the file). The wizard's figures include "

@@ -8,7 +8,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..iyslib import const, dates
@@ -29,17 +29,28 @@ from .iys_selections import (
 
 _logger = logging.getLogger(__name__)
 
-#: fields that only the ledger itself (``_iys_record_movements`` and the sync) may change
-LEDGER_FIELDS = {
-    "brand_id", "channel", "recipient_type", "address", "status", "consent_date", "source",
-    "iys_transaction_id", "iys_creation_date", "sync_state", "iys_error_code", "iys_error_message",
-    "deadline",
-}
+#: The key that opens the ledger for writing: the value of the context key ``iys_ledger_write``
+#: must be this very object (checked with ``is``). A JSON-RPC client controls the whole context,
+#: but only with JSON values, so it can never send it: only this module's own ways in
+#: (:func:`ledger`, used by ``_iys_record_movements``, its bulk twin and the synchronisation) can.
+_LEDGER = object()
 #: changes of these fields change what the policy says for the addresses (stored states)
 STATE_FIELDS_DEPS = {"brand_id", "channel", "recipient_type", "address", "status", "sync_state"}
 #: what an opt-out captured by Odoo (blacklist, unsubscribe) records when nothing more is known:
 #: a user put the address on a blacklist, i.e. the company decided to stop (HS_KARAR)
 OPTOUT_DEFAULTS = {"origin": "blacklist", "source": "HS_KARAR"}
+
+
+def ledger(records):
+    """*records* (consents or events) opened for the ledger's own writes: as superuser (no group
+    has write access to them) and with the ledger's key in the context. For the ledger's ways in
+    only, after they checked what the user may do."""
+    return records.sudo().with_context(iys_ledger_write=_LEDGER, tracking_disable=True)
+
+
+def is_ledger(env):
+    """Whether *env* is the ledger's own (see :func:`ledger`); never true for a client's context."""
+    return env.su and env.context.get("iys_ledger_write") is _LEDGER
 
 
 @dataclass
@@ -188,7 +199,7 @@ class IysConsent(models.Model):
     # ------------------------------------------------------------------------------------------
     @api.model_create_multi
     def create(self, vals_list):
-        if not self.env.context.get("iys_ledger_write"):
+        if not is_ledger(self.env):
             raise UserError(
                 self.env._("Consents are recorded through the consent wizard, an import or İYS synchronisation.")
             )
@@ -198,7 +209,8 @@ class IysConsent(models.Model):
         return consents
 
     def write(self, vals):
-        if LEDGER_FIELDS.intersection(vals) and not self.env.context.get("iys_ledger_write"):
+        # Only the chatter's own fields (followers, attachments …) may be written outside the ledger.
+        if set(vals) - set(self.env["mail.thread"]._fields) and not is_ledger(self.env):
             raise UserError(
                 self.env._(
                     "A consent's status, date and source change only through a new movement "
@@ -242,7 +254,9 @@ class IysConsent(models.Model):
                 if not normalized:
                     mov = dict(mov, address=self._iys_normalize(channel, mov.get("address")))
                 if not mov.get("brand_id"):
-                    raise ValidationError(self.env._("No İYS brand given for %(address)s.", address=mov["address"]))
+                    raise ValidationError(
+                        self.env._("No İYS brand given for %(address)s.", address=mask_recipient(mov["address"]))
+                    )
                 prepared.append((result, mov))
             except ValidationError as exc:
                 result.error = exc.args[0]
@@ -252,12 +266,33 @@ class IysConsent(models.Model):
         return prepared
 
     @api.model
+    def _iys_check_may_record(self, movements, origin, mode="local"):
+        """Refuse what the *user* may not record (the ledger itself then writes as superuser, so
+        this is the user's check): only İYS users record movements, only for brands they may read
+        (their companies'), and only the synchronisation (as superuser) records what İYS reported;
+        facts already registered on İYS (an import's reconciliation) only İYS managers bring in."""
+        if self.env.su:
+            return
+        if not self.env.user.has_group("l10n_tr_iys.group_iys_user"):
+            raise AccessError(self.env._("Only İYS users may record consents and refusals."))
+        if origin in IYS_ORIGINS:
+            raise AccessError(self.env._("Movements reported by İYS are recorded by the synchronisation only."))
+        if mode != "local" and not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
+            raise AccessError(self.env._("Only İYS managers may bring in consents already registered on İYS."))
+        brand_ids = {mov.get("brand_id") for mov in movements if mov.get("brand_id")}
+        self.env["iys.brand"].browse(sorted(brand_ids)).check_access("read")
+
+    @api.model
     def _iys_normalize(self, channel, address):
         """Normalised address for a channel, or raise ValidationError with the library's reason."""
         try:
             return normalize_recipient(channel, address)
         except IysValidationError as exc:
-            raise ValidationError(iys_error_text(self.env, exc)) from exc
+            # (masked: Odoo logs the text of every error a request raises)
+            text = iys_error_text(self.env, exc)
+            if address and str(address).strip():
+                text = text.replace(str(address).strip(), mask_recipient(address))
+            raise ValidationError(mask_text(text)) from exc
 
     @api.model
     def _iys_record_movements(self, movements, origin, raise_on_error=True, now=None):
@@ -278,6 +313,7 @@ class IysConsent(models.Model):
         """
         now = now or fields.Datetime.now()
         from_iys = origin in IYS_ORIGINS
+        self._iys_check_may_record(movements, origin)
         results = [MovementResult(index=i) for i in range(len(movements))]
         prepared = self._iys_prepare_movements(movements, results, raise_on_error)
         consents = self._iys_lock_existing([mov for _r, mov in prepared])
@@ -290,9 +326,10 @@ class IysConsent(models.Model):
                         [("transaction_id", "in", transaction_ids)]
                     ).mapped("transaction_id")
                 )
-        Event = self.env["iys.consent.event"].sudo()
+        # What the user may do was checked above: the ledger writes as itself (no group may write it).
+        Event = ledger(self.env["iys.consent.event"])
         Outbox = self.env["iys.outbox"].sudo()
-        ledger = self.with_context(iys_ledger_write=True, tracking_disable=True, iys_defer_refresh=True)
+        Ledger = ledger(self).with_context(iys_defer_refresh=True)
         for result, mov in prepared:
             key = (mov["brand_id"], mov["channel"], mov.get("recipient_type") or "BIREYSEL", mov["address"])
             consent = consents.get(key)
@@ -314,9 +351,9 @@ class IysConsent(models.Model):
             old_status = consent.status if consent else False
             consent_vals = values["consent"]
             if consent:
-                consent.with_context(iys_ledger_write=True, iys_defer_refresh=True).write(consent_vals)
+                consent.with_env(Ledger.env).write(consent_vals)
             else:
-                consent = ledger.create(
+                consent = Ledger.create(
                     {
                         "brand_id": key[0],
                         "channel": key[1],
@@ -367,7 +404,13 @@ class IysConsent(models.Model):
         addresses are recomputed, and each of those records gets a note in its chatter."""
         consents = self.browse([r.consent.id for r in results]).sudo()
         holders = self.env["iys.consent.mixin"]._iys_refresh_states({(c.channel, c.address) for c in consents})
-        if self.env.context.get("iys_skip_chatter"):
+        if self.env.context.get("iys_skip_chatter") and (
+            self.env.su
+            or set(self.env["iys.consent.event"].sudo().browse([r.event.id for r in results]).mapped("origin"))
+            == {"import"}
+        ):
+            # (a client sends any context: the notes are only left out of an import's movements,
+            # whose events keep the file row, or by the system's own calls)
             return
         bodies = defaultdict(list)  # (model, id) -> [lines]
         for result in results:
@@ -448,7 +491,7 @@ class IysConsent(models.Model):
         """
         origin = origin or OPTOUT_DEFAULTS["origin"]
         source = source or OPTOUT_DEFAULTS["source"]
-        ledger = self.sudo()
+        Consent = self.sudo()
         normalized = set()
         for raw in addresses or ():
             try:
@@ -458,7 +501,7 @@ class IysConsent(models.Model):
                              exc.code)
         if not normalized:
             return []
-        existing = ledger.search([("channel", "=", channel), ("address", "in", sorted(normalized))])
+        existing = Consent.search([("channel", "=", channel), ("address", "in", sorted(normalized))])
         holder_types = defaultdict(set)
         for name, rows in self.env["iys.consent.mixin"]._iys_find_holders(channel, normalized).items():
             for record in self.env[name].sudo().browse(list(rows)):
@@ -487,7 +530,7 @@ class IysConsent(models.Model):
             return []
         try:
             with self.env.cr.savepoint():
-                results = ledger._iys_record_movements(movements, origin, raise_on_error=False, now=now)
+                results = Consent._iys_record_movements(movements, origin, raise_on_error=False, now=now)
         except Exception:  # an opt-out must never be lost because of İYS bookkeeping
             _logger.exception("İYS opt-out (%s, %s): the ledger failed; the opt-out itself is kept", origin, channel)
             return []
@@ -609,8 +652,10 @@ class IysConsent(models.Model):
         error = ValidationError(
             self.env._(
                 "%(address)s (%(channel)s, %(type)s): %(reason)s",
-                address=mov["address"], channel=mov["channel"], type=recipient_type,
-                reason=iys_error_text(self.env, exc),
+                # masked, here and in the reason: Odoo logs the text of every error a request raises;
+                # the masked form still tells the user which address is meant
+                address=mask_recipient(mov["address"]), channel=mov["channel"], type=recipient_type,
+                reason=mask_text(iys_error_text(self.env, exc)),
             )
         )
         error.iys_code = exc.code
@@ -758,10 +803,10 @@ class IysConsent(models.Model):
         # the same number would be refused again): its "What to do" says to correct the number.
         rejected = results[3]
         message = explain("H121", "en")
-        rejected.consent.with_context(iys_ledger_write=True).write(
+        ledger(rejected.consent).write(
             {"sync_state": "rejected", "iys_error_code": "H121", "iys_error_message": message}
         )
-        rejected.event.sudo().write({"push_state": "rejected", "error_code": "H121", "error_message": message})
+        ledger(rejected.event).write({"push_state": "rejected", "error_code": "H121", "error_message": message})
         self.env["iys.outbox"].sudo().search([("event_id", "=", rejected.event.id)]).write(
             {"state": "failed", "error_code": "H121", "error_message": message, "attempts": 1}
         )

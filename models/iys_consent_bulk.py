@@ -158,16 +158,12 @@ class IysConsent(models.Model):
             raise UserError(self.env._("Unknown way of recording movements: %(mode)s.", mode=mode))
         now = now or fields.Datetime.now()
         from_iys = mode != "local"
+        # What the user may record (the set-based writes below check nothing): as in the ORM path.
+        self._iys_check_may_record(movements, origin, mode)
         results = [BulkMovementResult(index=i) for i in range(len(movements))]
         prepared = self._iys_prepare_movements(movements, results, raise_on_error, normalized)
         if not prepared:
             return results
-        brand_ids = sorted({mov["brand_id"] for _r, mov in prepared})
-        brands = self.env["iys.brand"].browse(brand_ids)
-        brands.check_access("read")
-        if not dry_run:
-            self.check_access("create")
-            self.check_access("write")
         states = self._iys_bulk_states(prepared, lock=not dry_run)
         seen_transactions = self._iys_bulk_seen_transactions(prepared) if from_iys else set()
 

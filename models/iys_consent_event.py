@@ -2,6 +2,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from .iys_consent import is_ledger
 from .iys_selections import (
     ORIGIN_SELECTION,
     SOURCE_SELECTION,
@@ -16,11 +17,17 @@ RECEIPT_FIELDS = {
 }
 
 
+#: what ``iys_allow_event_unlink`` must be (``is``) for the superuser to delete an event: nothing in
+#: the addon does; it exists for a test's clean-up of rows it committed, and no client can send it
+_EVENT_UNLINK = object()
+
+
 class IysConsentEvent(models.Model):
     """Append-only log of every consent movement, with its evidence and İYS receipts.
 
-    Nobody but the superuser (the synchronisation, working as such) writes or deletes an event,
-    and only to add İYS receipts; the access rights grant read only.
+    Only the ledger creates events, and only the ledger and the synchronisation (through
+    :func:`~.iys_consent.ledger`, which no client context can open) add İYS receipts to them;
+    nobody deletes them. The access rights grant read only.
     """
 
     _name = "iys.consent.event"
@@ -42,7 +49,10 @@ class IysConsentEvent(models.Model):
     user_id = fields.Many2one("res.users", string="Recorded by", readonly=True, default=lambda self: self.env.uid)
     actor = fields.Selection([("user", "User"), ("iys", "İYS")], required=True, default="user", readonly=True)
     origin = fields.Selection(ORIGIN_SELECTION, required=True, readonly=True)
-    partner_id = fields.Many2one("res.partner", string="Contact", readonly=True, index="btree_not_null")
+    # restrict: a contact whose consent evidence is on record is archived, not deleted, so that the
+    # log keeps saying who gave the consent (Odoo then tells the user to archive it instead)
+    partner_id = fields.Many2one("res.partner", string="Contact", readonly=True, index="btree_not_null",
+                                 ondelete="restrict")
     to_send = fields.Boolean("To send to İYS", readonly=True)
     push_state = fields.Selection(SYNC_STATE_SELECTION, string="İYS state", compute="_compute_push_state",
                                   store=True, readonly=True)
@@ -73,12 +83,12 @@ class IysConsentEvent(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if not self.env.su:
+        if not is_ledger(self.env):
             raise AccessError(self.env._("Consent events are recorded by the consent ledger only."))
         return super().create(vals_list)
 
     def write(self, vals):
-        if not self.env.su or set(vals) - RECEIPT_FIELDS:
+        if not is_ledger(self.env) or set(vals) - RECEIPT_FIELDS:
             raise AccessError(
                 self.env._("Consent events are append-only: only İYS receipts may be added to them, by the system.")
             )
@@ -86,5 +96,5 @@ class IysConsentEvent(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_append_only(self):
-        if not self.env.su or not self.env.context.get("iys_allow_event_unlink"):
+        if not self.env.su or self.env.context.get("iys_allow_event_unlink") is not _EVENT_UNLINK:
             raise AccessError(self.env._("Consent events are append-only and cannot be deleted."))

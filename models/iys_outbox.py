@@ -38,7 +38,9 @@ from odoo.tools import SQL
 
 from ..iyslib import dates
 from ..iyslib.errors import IysError, IysValidationError, resend_can_succeed
+from ..iyslib.masking import mask_recipient
 from ..iyslib.rules import CurrentState, validate_batch, validate_transition
+from .iys_consent import ledger
 from .iys_sync_common import SyncStats, code_text, commit, error_code_and_text
 
 _logger = logging.getLogger(__name__)
@@ -113,10 +115,23 @@ class IysOutbox(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        if not self.env.su:
+            raise AccessError(self.env._("Outbox rows are created by the consent ledger only."))
         # Rows are created in bulk by the ledger: no follower, no creation message.
         return super(
             IysOutbox, self.with_context(mail_create_nosubscribe=True, mail_create_nolog=True, tracking_disable=True)
         ).create(vals_list)
+
+    def write(self, vals):
+        # Only the synchronisation (as superuser) writes a row; a manager's buttons are server
+        # methods that do it (action_iys_resend). The chatter's own fields stay open to readers.
+        chatter_fields = set(self.env["mail.thread"]._fields) | set(self.env["mail.activity.mixin"]._fields)
+        if not self.env.su and set(vals) - chatter_fields:
+            raise AccessError(self.env._(
+                "Outbox rows are written by the İYS synchronisation only: use the Resend button to send a "
+                "refused movement again."
+            ))
+        return super().write(vals)
 
     @api.depends("payload")
     def _compute_payload_text(self):
@@ -158,15 +173,15 @@ class IysOutbox(models.Model):
         if self.state == "expired" or (self.state in RESENDABLE_STATES and self.deadline and self.deadline <= now):
             return self.env._(
                 "The movement of %(address)s is past its İYS deadline: İYS would refuse it (H467). "
-                "Collect fresh consent and record it as a new movement.", address=self.address)
+                "Collect fresh consent and record it as a new movement.", address=mask_recipient(self.address))
         if self.state not in RESENDABLE_STATES:
             return self.env._(
                 "Only refused or cancelled movements can be sent again (%(address)s is “%(state)s”).",
-                address=self.address, state=dict(OUTBOX_STATES)[self.state])
+                address=mask_recipient(self.address), state=dict(OUTBOX_STATES)[self.state])
         if self.state == "failed" and not resend_can_succeed(self.error_code):
             return self.env._(
                 "İYS refused the movement of %(address)s itself (%(code)s): sent again unchanged, it would be "
-                "refused again. %(next_step)s", address=self.address, code=self.error_code,
+                "refused again. %(next_step)s", address=mask_recipient(self.address), code=self.error_code,
                 next_step=self._iys_next_step(now))
         return None
 
@@ -221,9 +236,9 @@ class IysOutbox(models.Model):
         current = self._iys_current()
         self.sudo().write(outbox_vals)
         if event_vals:
-            self.event_id.sudo().write(event_vals)
+            ledger(self.event_id).write(event_vals)
         if consent_vals and current:
-            current.consent_id.sudo().with_context(iys_ledger_write=True, tracking_disable=True).write(consent_vals)
+            ledger(current.consent_id).write(consent_vals)
 
     def _iys_refuse(self, code, message, locally=False, now=None):
         """Final refusal (İYS refused, or would certainly refuse): shown as an error to fix and resend."""
@@ -475,12 +490,12 @@ class IysOutbox(models.Model):
                 "sent_at": now, "attempts": row.attempts + 1, "next_attempt_at": now + timedelta(seconds=delay),
                 "error_code": False, "error_message": False,
             })
-            row.event_id.sudo().write({"request_id": result.request_id, "sub_request_id": sub_id,
+            ledger(row.event_id).write({"request_id": result.request_id, "sub_request_id": sub_id,
                                        "push_state": "sent", "error_code": False, "error_message": False})
         rows = self.browse([row.id for row, _body in good])
         current = rows._iys_current()
         if current:
-            current.consent_id.sudo().with_context(iys_ledger_write=True, tracking_disable=True).write(
+            ledger(current.consent_id).write(
                 {"sync_state": "sent", "iys_error_code": False, "iys_error_message": False}
             )
 
@@ -678,6 +693,7 @@ class IysOutbox(models.Model):
         """Queue refused movements again once their cause is fixed (a manager's decision)."""
         if not (self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")):
             raise AccessError(self.env._("Only İYS managers may send movements to İYS again."))
+        self.check_access("read")  # the manager's own companies (the work below is done as superuser)
         rows = self.sudo()
         now = fields.Datetime.now()
         for row in rows:
@@ -688,7 +704,7 @@ class IysOutbox(models.Model):
         if superseded:
             raise UserError(self.env._(
                 "A later movement of %(address)s was recorded since: it is the one İYS must get.",
-                address=superseded[0].address))
+                address=mask_recipient(superseded[0].address)))
         rows._iys_receipts(
             {"state": "pending", "attempts": 0, "next_attempt_at": False, "request_id": False,
              "sub_request_id": False, "batch_index": 0, "sent_at": False, "result_at": False,
@@ -703,6 +719,7 @@ class IysOutbox(models.Model):
     @api.model
     def _iys_resend_consents(self, consents):
         """Resend the refused movement of each consent (the 'Resend to İYS' action on consents)."""
+        consents.check_access("read")
         rows = self.sudo().search([("consent_id", "in", consents.ids)], order="id desc")
         latest = self.browse()
         seen = set()

@@ -7,6 +7,7 @@ from odoo.tests import tagged
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
+from ..models.iys_consent import ledger
 from .common import IysCommon
 
 
@@ -36,7 +37,7 @@ class TestPartnerStates(IysCommon):
         cls.record("+905320000003", status="RET", source="HS_CAGRI_MERKEZI")
         cls.record("+905320000006", status="RET", source="HS_KARAR", recipient_type="TACIR")
         rejected = cls.record("+905320000007").consent
-        rejected.with_context(iys_ledger_write=True).write({"sync_state": "rejected", "iys_error_code": "H121"})
+        ledger(rejected).write({"sync_state": "rejected", "iys_error_code": "H121"})
 
     @classmethod
     def confirm(cls, address, channel="MESAJ", brand=None, recipient_type="BIREYSEL"):
@@ -152,7 +153,7 @@ class TestPartnerStates(IysCommon):
         consent = self.Consent.search([("address", "=", "+905320000002")])
         self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
         # What the synchronisation writes when İYS accepted the movement.
-        consent.with_context(iys_ledger_write=True).write({"sync_state": "confirmed"})
+        ledger(consent).write({"sync_state": "confirmed"})
         self.assertEqual(self.p_pending.iys_sms_state, "allowed")
         self.assertFalse(self.p_pending.iys_waiting)
 

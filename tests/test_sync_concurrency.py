@@ -13,6 +13,7 @@ from odoo.addons.l10n_tr_iys.iyslib.client import IysClient, IysConfig
 from odoo.addons.l10n_tr_iys.iyslib.errors import IysTokenLockError
 from odoo.addons.l10n_tr_iys.iyslib.throttle import Throttle
 from odoo.addons.l10n_tr_iys.models.iys_account import IysAccount
+from odoo.addons.l10n_tr_iys.models.iys_consent_event import _EVENT_UNLINK
 from odoo.addons.l10n_tr_iys.models.iys_token import DbTokenStore
 
 from .sync_common import SIM_PASSWORD, SIM_USER, client_options, start_simulator
@@ -58,7 +59,7 @@ class TestIysConcurrency(TransactionCase):
 
     def drop_committed(self, account_id, brand_id):
         with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"iys_allow_event_unlink": True})
+            env = api.Environment(cr, SUPERUSER_ID, {"iys_allow_event_unlink": _EVENT_UNLINK})
             env["iys.outbox"].search([("brand_id", "=", brand_id)]).unlink()
             env["iys.consent.event"].search([("brand_id", "=", brand_id)]).unlink()
             env["iys.consent"].search([("brand_id", "=", brand_id)]).unlink()
