@@ -19,3 +19,4 @@ from . import test_i18n
 from . import test_security_account
 from . import test_sync_demo
 from . import test_security_ledger
+from . import test_security_matrix
