@@ -19,14 +19,18 @@ class MailMail(models.Model):
         return super().send(auto_commit, raise_exception, post_send_callback, *args, **kwargs)
 
     def _iys_gate_before_send(self):
-        """Re-check consent for the queued e-mails of commercial mailings; cancel those now blocked
-        (mail and trace), in one ledger query per brand."""
+        """Re-check consent for the queued e-mails of commercial mailings (and of transactional ones
+        whose approval no longer holds, see ``_iys_queued_commercial_by_brand``); cancel those now
+        blocked (mail and trace), in one ledger query per brand."""
         if not self.ids:
             return
         self.flush_recordset(["state", "mailing_id"])
         self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
         Gate = self.env["iys.send.gate"]
-        for brand, mail_ids in Gate._iys_queued_commercial_by_brand("mail_mail", self.ids).items():
+        def records_of(ids):
+            return {mail.id: (mail.model, mail.res_id) for mail in self.sudo().browse(ids)}
+
+        for brand, mail_ids in Gate._iys_queued_commercial_by_brand("mail_mail", self.ids, records_of).items():
             mails = self.sudo().browse(mail_ids)
             mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
             targets = Gate._iys_mail_targets(

@@ -352,3 +352,104 @@ class TestSendGateMail(IysGateCommon):
                                  mailing._iys_forecast_sql(Model, reasons, False))
                 self.assertEqual(sorted(mailing._iys_forecast_python(Model, reasons, True)),
                                  sorted(mailing._iys_forecast_sql(Model, reasons, True)))
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateTransactionalMail(IysGateCommon):
+    """Being transactional belongs to the content and recipients a manager approved, not to a
+    mailing id anybody can quote (issue 15)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partners = cls.create_partners()
+        cls.mailing = cls.env["mailing.mailing"].create({
+            "name": "Faturalar",
+            "subject": "Faturanız hazır",
+            "body_html": "<p>Faturanız hazır.</p>",
+            "mailing_type": "mail",
+            "mailing_model_id": cls.env["ir.model"]._get("res.partner").id,
+            "mailing_domain": repr([("id", "in", (cls.partners[1] | cls.partners[4]).ids)]),  # onay, tacir
+        })
+        cls.mailing.with_user(cls.user_iys_marketing_manager).with_context(
+            iys_transactional_reason="Fatura bildirimi").write({"iys_message_class": "transactional"})
+
+    def compose(self, user, subject, body, partners):
+        return self.env["mail.compose.message"].with_user(user).with_context(
+            default_composition_mode="mass_mail", default_model="res.partner", default_res_ids=partners.ids,
+        ).create({"subject": subject, "body": body, "mass_mailing_id": self.mailing.id})
+
+    def test_quoting_a_transactional_mailing_does_not_open_the_gate(self):
+        none = self.partners[0]
+        for user in (self.user_employee, self.user_marketing):
+            with self.subTest(user=user.login):
+                composer = self.compose(user, "BIG SALE", "<p>BIG SALE %50</p>", none)
+                with self.mock_mail_gateway(mail_unlink_sent=False):
+                    try:
+                        composer._action_send_mail()
+                    except AccessError:
+                        # Odoo itself refuses a mailing id to a user without mailing rights (18.0 of
+                        # 2025-11): nothing is created, nothing sent
+                        self.assertEqual(user, self.user_employee)
+                    self.assertFalse([m for m in self._mails if self.email["none"] in "".join(m["email_to"])])
+                mail = self.env["mail.mail"].sudo().search(
+                    [("model", "=", "res.partner"), ("res_id", "=", none.id), ("subject", "=", "BIG SALE")],
+                    order="id desc", limit=1)
+                if mail:
+                    self.assertEqual(mail.state, "cancel")
+                    self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
+                else:
+                    self.assertEqual(user, self.user_employee)
+
+    def test_approved_content_to_other_records_is_checked(self):
+        """The approved subject and body, but to records outside the approved recipients."""
+        none = self.partners[0]
+        composer = self.compose(self.user_marketing, self.mailing.subject, self.mailing.body_html, none)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            composer._action_send_mail()
+        mail = self.env["mail.mail"].sudo().search(
+            [("model", "=", "res.partner"), ("res_id", "=", none.id)], order="id desc", limit=1)
+        self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
+
+    def test_approved_mailing_still_sends_to_everybody(self):
+        self.mailing.mailing_domain = repr([("id", "in", self.partners.ids)])
+        # changed by a manager (here the superuser): still approved, for the new recipients
+        self.assertEqual(self.mailing.iys_message_class, "transactional")
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            self.mailing.action_send_mail()
+        self.assertEqual(set(self.mailing.mailing_trace_ids.mapped("trace_status")), {"sent"})
+        self.assertEqual(len(self.mailing.mailing_trace_ids), 6)
+
+    def test_content_changed_behind_the_forms_back_is_commercial(self):
+        """The class alone does not exempt: the content must still be the approved one, also at
+        the last check before the queue sends."""
+        self.mailing.mailing_domain = repr([("id", "in", self.partners.ids)])
+        self.env["ir.config_parameter"].sudo().set_param("mail.mail.force.send.limit", 0)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            self.mailing.action_send_mail()
+            self.assertEqual(set(self.mailing.mailing_trace_ids.mapped("trace_status")), {"outgoing"})
+            # the body changes without the ORM's write (an import, a module, SQL …)
+            self.env.cr.execute("UPDATE mailing_mailing SET body_html = '<p>BIG SALE</p>' WHERE id = %s",
+                                [self.mailing.id])
+            self.mailing.invalidate_recordset()
+            self.assertTrue(self.mailing._iys_is_commercial())
+            self.env["mail.mail"].sudo().process_email_queue()
+        traces = self.mailing.mailing_trace_ids
+        self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[0].id).failure_type, MAIL_NO_CONSENT)
+        self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[1].id).trace_status, "sent")
+
+    def test_queued_mail_outside_the_recipients_is_checked(self):
+        """A queued e-mail of a transactional mailing about a record the mailing does not target."""
+        self.env["ir.config_parameter"].sudo().set_param("mail.mail.force.send.limit", 0)
+        mail = self.env["mail.mail"].sudo().create({
+            "subject": self.mailing.subject, "body_html": self.mailing.body_html, "email_to": self.email["none"],
+            "model": "res.partner", "res_id": self.partners[0].id, "mailing_id": self.mailing.id,
+        })
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            self.env["mail.mail"].sudo().process_email_queue()
+        self.assertEqual(mail.state, "cancel")
+        self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
+
+    def test_fingerprint_is_not_writable(self):
+        with self.assertRaises(AccessError):
+            self.mailing.with_user(self.user_marketing).write({"iys_transactional_fingerprint": "x"})

@@ -32,18 +32,42 @@ class MailComposeMessage(models.TransientModel):
                 or self.env["iys.send.gate"]._iys_is_mixin_model(composer.model)
             )
 
-    def _iys_is_commercial(self):
+    def _iys_is_commercial(self, res_ids=None):
         """Which mass e-mails the gate checks, unless a manager declared them transactional (on the
         mailing or here): every mailing, whatever its model, and mass e-mails without mailing to
         the records whose consent the addon tracks (partners, leads, mailing contacts). Mass
         e-mails Odoo sends about business documents (event reminders, several quotations at once,
-        applicant answers …) are transactional by nature and left alone."""
+        applicant answers …) are transactional by nature and left alone.
+
+        A transactional mailing exempts only what its manager approved: this composer must carry
+        the mailing's own subject, body and attachments, no template or extra recipients, and
+        ``res_ids`` (the records of the batch) must be among the mailing's recipients. Quoting the
+        mailing's id with other content or other records gets the consent check."""
         self.ensure_one()
         if self.iys_transactional:
             return False
         if self.mass_mailing_id:
-            return self.mass_mailing_id.iys_message_class != "transactional"
+            mailing = self.mass_mailing_id.sudo()
+            if mailing._iys_is_commercial():
+                return True
+            return not self._iys_is_mailing_content(mailing, res_ids)
         return self.iys_gate_applies
+
+    def _iys_is_mailing_content(self, mailing, res_ids):
+        """Whether this composer sends ``mailing``'s own content to some of its recipients."""
+        self.ensure_one()
+        if self.model != mailing.mailing_model_real or self.template_id or self.partner_ids:
+            return False
+        # the body as mass_mailing hands it to the composer, stored the way the composer stores it
+        body = self._fields["body"].convert_to_cache(
+            mailing._prepend_preview(mailing.body_html or "", mailing.preview), self
+        )
+        if (self.subject or False) != (mailing.subject or False) or (self.body or "") != (body or ""):
+            return False
+        if set(self.attachment_ids.ids) != set(mailing.attachment_ids.ids):
+            return False
+        res_ids = set(res_ids if res_ids is not None else self._evaluate_res_ids())
+        return res_ids <= mailing._iys_approved_recipients(self.model, res_ids)
 
     def _iys_gate_brand(self):
         self.ensure_one()
@@ -53,7 +77,7 @@ class MailComposeMessage(models.TransientModel):
 
     def _process_mail_values_state(self, mail_values_dict, *args, **kwargs):
         mail_values_dict = super()._process_mail_values_state(mail_values_dict, *args, **kwargs)
-        if self.composition_mode == "mass_mail" and self._iys_is_commercial():
+        if self.composition_mode == "mass_mail" and self._iys_is_commercial(list(mail_values_dict)):
             self._iys_gate_mail_values(mail_values_dict)
         return mail_values_dict
 

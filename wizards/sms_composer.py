@@ -18,17 +18,31 @@ class SmsComposer(models.TransientModel):
                 bool(composer.mailing_id) or self.env["iys.send.gate"]._iys_is_mixin_model(composer.res_model)
             )
 
-    def _iys_is_commercial(self):
+    def _iys_is_commercial(self, records=None):
         """Which mass SMS the gate checks, unless a manager declared them transactional (on the
         mailing or here): every SMS mailing, and mass SMS without mailing to the records whose
         consent the addon tracks (partners, leads, mailing contacts). Mass SMS Odoo sends about
-        business documents (event reminders …) are transactional by nature and left alone."""
+        business documents (event reminders …) are transactional by nature and left alone.
+
+        A transactional mailing exempts only what its manager approved: this composer must carry
+        the mailing's own text, and ``records`` must be among the mailing's recipients."""
         self.ensure_one()
         if self.iys_transactional:
             return False
         if self.mailing_id:
-            return self.mailing_id.iys_message_class != "transactional"
+            mailing = self.mailing_id.sudo()
+            if mailing._iys_is_commercial():
+                return True
+            return not self._iys_is_mailing_content(mailing, records)
         return self.iys_gate_applies
+
+    def _iys_is_mailing_content(self, mailing, records):
+        """Whether this composer sends ``mailing``'s own text to some of its recipients."""
+        self.ensure_one()
+        if self.res_model != mailing.mailing_model_real or (self.body or "") != (mailing.body_plaintext or ""):
+            return False
+        res_ids = set((records if records is not None else self._get_records()).ids)
+        return res_ids <= mailing._iys_approved_recipients(self.res_model, res_ids)
 
     def _iys_gate_brand(self):
         self.ensure_one()
@@ -38,7 +52,7 @@ class SmsComposer(models.TransientModel):
 
     def _prepare_mass_sms_values(self, records, *args, **kwargs):
         result = super()._prepare_mass_sms_values(records, *args, **kwargs)
-        if self.composition_mode == "mass" and self._iys_is_commercial():
+        if self.composition_mode == "mass" and self._iys_is_commercial(records):
             self._iys_gate_sms_values(records, result)
         return result
 
