@@ -10,6 +10,8 @@ and asks :meth:`IysSendGate._iys_decide`, which asks the ledger in one query
 import logging
 from collections import Counter, defaultdict
 
+from markupsafe import Markup
+
 from odoo import api, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
@@ -36,15 +38,16 @@ FAILURE_TYPES = {
         iys_policy.UNCONFIRMED: "sms_iys_unconfirmed",
     },
 }
+#: a blocked message's failure type says the same words as the recipient's state (iys_policy)
 MAIL_FAILURE_SELECTION = [
-    ("mail_iys_no_consent", "No İYS consent"),
-    ("mail_iys_refused", "Rejected on İYS"),
-    ("mail_iys_unconfirmed", "İYS consent not confirmed yet"),
+    ("mail_iys_no_consent", "No consent"),
+    ("mail_iys_refused", "Refused (RET)"),
+    ("mail_iys_unconfirmed", "Waiting for İYS"),
 ]
 SMS_FAILURE_SELECTION = [
-    ("sms_iys_no_consent", "No İYS consent"),
-    ("sms_iys_refused", "Rejected on İYS"),
-    ("sms_iys_unconfirmed", "İYS consent not confirmed yet"),
+    ("sms_iys_no_consent", "No consent"),
+    ("sms_iys_refused", "Refused (RET)"),
+    ("sms_iys_unconfirmed", "Waiting for İYS"),
 ]
 #: {failure type: reason}, both channels
 FAILURE_REASONS = {ftype: reason for per_channel in FAILURE_TYPES.values() for reason, ftype in per_channel.items()}
@@ -115,6 +118,22 @@ class IysSendGate(models.AbstractModel):
             for brand_id, msg_ids in by_brand.items()
             if msg_ids
         }
+
+    @api.model
+    def _iys_reason_labels(self):
+        """{reason: label}: the words of the recipient states (iys_policy.STATE_SELECTION)."""
+        return {
+            iys_policy.NO_CONSENT: self.env._("No consent"),
+            iys_policy.REFUSED: self.env._("Refused (RET)"),
+            iys_policy.UNCONFIRMED: self.env._("Waiting for İYS"),
+        }
+
+    @api.model
+    def _iys_not_sent_note(self, label):
+        """What a blocked message shows instead of its content (chatter, mail queue, archives)."""
+        return Markup("<p>%s</p>") % self.env._(
+            "Not sent: the İYS send gate blocked this commercial message (%(reason)s).", reason=label
+        )
 
     @api.model
     def _iys_group_by_reason(self, blocked):

@@ -59,14 +59,14 @@ class MailingMailing(models.Model):
         "mailing skips the consent check only while they are unchanged.",
     )
     # forecast, before sending: recipients the gate would block now (one SQL query)
-    iys_forecast_no_consent = fields.Integer("Blocked: no consent", compute="_compute_iys_forecast")
-    iys_forecast_refused = fields.Integer("Blocked: refused", compute="_compute_iys_forecast")
-    iys_forecast_unconfirmed = fields.Integer("Blocked: not confirmed", compute="_compute_iys_forecast")
+    iys_forecast_no_consent = fields.Integer("Blocked: No consent", compute="_compute_iys_forecast")
+    iys_forecast_refused = fields.Integer("Blocked: Refused (RET)", compute="_compute_iys_forecast")
+    iys_forecast_unconfirmed = fields.Integer("Blocked: Waiting for İYS", compute="_compute_iys_forecast")
     iys_forecast_total = fields.Integer("Blocked by İYS (forecast)", compute="_compute_iys_forecast")
     # after sending: traces the gate cancelled
-    iys_blocked_no_consent = fields.Integer("Cancelled: no consent", compute="_compute_iys_blocked")
-    iys_blocked_refused = fields.Integer("Cancelled: refused", compute="_compute_iys_blocked")
-    iys_blocked_unconfirmed = fields.Integer("Cancelled: not confirmed", compute="_compute_iys_blocked")
+    iys_blocked_no_consent = fields.Integer("Cancelled: No consent", compute="_compute_iys_blocked")
+    iys_blocked_refused = fields.Integer("Cancelled: Refused (RET)", compute="_compute_iys_blocked")
+    iys_blocked_unconfirmed = fields.Integer("Cancelled: Waiting for İYS", compute="_compute_iys_blocked")
     iys_blocked_total = fields.Integer("Cancelled by İYS", compute="_compute_iys_blocked")
 
     # ------------------------------------------------------------------------------------------
@@ -375,6 +375,18 @@ class MailingMailing(models.Model):
         return {reason: len(found) for reason, found in addresses.items() if found}
 
     # ------------------------------------------------------------------------------------------
+    # Odoo's duplicate detection
+    # ------------------------------------------------------------------------------------------
+    def _get_seen_list_extra(self):
+        # Odoo cancels as duplicates the addresses a mailing already targeted, read from its traces:
+        # an address the gate blocked was not reached, and an allowed record may still reach it.
+        join_domain, where_domain = super()._get_seen_list_extra()
+        where_domain += " AND (s.failure_type IS NULL OR s.failure_type NOT IN (%s))" % ", ".join(
+            f"'{ftype}'" for ftype in ALL_FAILURE_TYPES
+        )
+        return join_domain, where_domain
+
+    # ------------------------------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------------------------------
     def action_iys_view_blocked_recipients(self):
@@ -396,11 +408,7 @@ class MailingMailing(models.Model):
         }
 
     def _iys_reason_labels(self):
-        return {
-            iys_policy.NO_CONSENT: self.env._("no consent"),
-            iys_policy.REFUSED: self.env._("refused (RET)"),
-            iys_policy.UNCONFIRMED: self.env._("consent not confirmed by İYS yet"),
-        }
+        return self.env["iys.send.gate"]._iys_reason_labels()
 
     def action_iys_view_blocked_traces(self):
         """The traces the gate cancelled (all reasons, or the context's ``iys_reason``)."""

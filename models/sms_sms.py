@@ -43,5 +43,9 @@ class SmsSms(models.Model):
             targets = Gate._iys_sms_targets(entries)
             blocked = Gate._iys_decide(brand, MESAJ, targets)
             Gate._iys_log_blocked("queued SMS", MESAJ, blocked, targets)
+            labels = Gate._iys_reason_labels()
             for reason, ids in Gate._iys_group_by_reason(blocked).items():
-                smss.browse(ids)._update_sms_state_and_trackers("canceled", failure_type=FAILURE_TYPES[MESAJ][reason])
+                blocked_smss = smss.browse(ids)
+                blocked_smss._update_sms_state_and_trackers("canceled", failure_type=FAILURE_TYPES[MESAJ][reason])
+                # the note kept in the chatter ("keep archives") says it was not sent, and why
+                blocked_smss.mail_message_id.sudo().write({"body": Gate._iys_not_sent_note(labels[reason])})

@@ -297,3 +297,52 @@ class TestSendGateTransactionalSms(IysGateCommon):
         traces = self.mailing.mailing_trace_ids
         self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[0].id).failure_type, SMS_NO_CONSENT)
         self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[1].id).trace_status, "pending")
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateSmsEvidence(IysGateCommon):
+    """What an SMS mailing leaves behind is true (issue 11 §2)."""
+
+    def create_mailing(self, records, **values):
+        return self.env["mailing.mailing"].create({
+            "name": "Kanıt SMS",
+            "subject": "Kış",
+            "body_plaintext": "Tüm ürünlerde büyük indirim!",
+            "mailing_type": "sms",
+            "mailing_model_id": self.env["ir.model"]._get(records._name).id,
+            "mailing_domain": repr([("id", "in", records.ids)]),
+            "sms_allow_unsubscribe": False,
+            **values,
+        })
+
+    def test_shared_number_allowed_recipient_gets_one_sms(self):
+        for individual_first in (True, False):
+            with self.subTest(individual_first=individual_first):
+                shared = f"+90532999887{int(individual_first)}"
+                self.record(shared, status="RET", channel="MESAJ", source="HS_WEB")  # the individual refused
+                names = ("A", "B") if individual_first else ("B", "A")
+                individual = self.env["res.partner"].create({"name": f"{names[0]} Ayşe", "mobile": shared})
+                company = self.env["res.partner"].create({"name": f"{names[1]} Ltd", "mobile": shared,
+                                                          "is_company": True})
+                mailing = self.create_mailing(individual | company)
+                with self.mockSMSGateway():
+                    mailing.action_send_sms()
+                    self.env["sms.sms"].sudo()._process_queue()
+                traces = mailing.mailing_trace_ids
+                self.assertEqual(traces.filtered(lambda t, c=company: t.res_id == c.id).trace_status, "pending")
+                individual_trace = traces.filtered(lambda t, i=individual: t.res_id == i.id)
+                self.assertEqual((individual_trace.trace_status, individual_trace.failure_type),
+                                 ("cancel", SMS_REFUSED))
+                self.assertEqual(len([sms for sms in self._sms if sms["number"] == shared]), 1)
+
+    def test_blocked_sms_does_not_look_sent_in_the_chatter(self):
+        partners = self.create_partners()
+        mailing = self.create_mailing(partners, keep_archives=True)
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+        allowed, refused = partners[1], partners[2]
+        self.assertIn("büyük indirim", "".join(allowed.message_ids.mapped("body")))
+        bodies = "".join(refused.message_ids.mapped("body"))
+        self.assertNotIn("büyük indirim", bodies)
+        self.assertIn("Not sent", bodies)
+        self.assertIn("Refused (RET)", bodies)
