@@ -230,10 +230,10 @@ def gate_mode(registry, mode):
         yield
         return
     if mode == "off":
-        klass, name = registry["mail.compose.message"], "_iys_gate_mail_values"
+        klass, name = registry["mail.compose.message"], "_iys_is_commercial"
 
-        def replacement(self, mail_values_dict):
-            return {}
+        def replacement(self, *args, **kwargs):
+            return False
     else:
         klass, name = registry["iys.send.gate"], "_iys_decide"
         original = getattr(klass, name)

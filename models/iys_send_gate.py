@@ -10,6 +10,8 @@ and asks :meth:`IysSendGate._iys_decide`, which asks the ledger in one query
 import logging
 from collections import Counter, defaultdict
 
+from markupsafe import Markup
+
 from odoo import api, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
@@ -36,15 +38,16 @@ FAILURE_TYPES = {
         iys_policy.UNCONFIRMED: "sms_iys_unconfirmed",
     },
 }
+#: a blocked message's failure type says the same words as the recipient's state (iys_policy)
 MAIL_FAILURE_SELECTION = [
-    ("mail_iys_no_consent", "No İYS consent"),
-    ("mail_iys_refused", "Rejected on İYS"),
-    ("mail_iys_unconfirmed", "İYS consent not confirmed yet"),
+    ("mail_iys_no_consent", "No consent"),
+    ("mail_iys_refused", "Refused (RET)"),
+    ("mail_iys_unconfirmed", "Waiting for İYS"),
 ]
 SMS_FAILURE_SELECTION = [
-    ("sms_iys_no_consent", "No İYS consent"),
-    ("sms_iys_refused", "Rejected on İYS"),
-    ("sms_iys_unconfirmed", "İYS consent not confirmed yet"),
+    ("sms_iys_no_consent", "No consent"),
+    ("sms_iys_refused", "Refused (RET)"),
+    ("sms_iys_unconfirmed", "Waiting for İYS"),
 ]
 #: {failure type: reason}, both channels
 FAILURE_REASONS = {ftype: reason for per_channel in FAILURE_TYPES.values() for reason, ftype in per_channel.items()}
@@ -70,28 +73,67 @@ class IysSendGate(models.AbstractModel):
         return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")
 
     @api.model
-    @api.model
-    def _iys_queued_commercial_by_brand(self, table, ids):
+    def _iys_queued_commercial_by_brand(self, table, ids, records_of):
         """{brand (iys.brand, maybe empty): [ids]} of the outgoing ``mail_mail`` / ``sms_sms`` rows of
-        commercial mailings among *ids*: what the last check before sending must look at again."""
+        mailings among *ids* that the last check before sending must look at again: those of
+        commercial mailings, and those of transactional mailings unless the mailing still holds
+        the content its manager approved and the message is about one of its recipients.
+
+        :param records_of: callable ``ids -> {id: (model, res_id)}``, the record each message is about
+        """
         self.env.cr.execute(
             SQL(
-                """SELECT msg.id, mailing.iys_brand_id
+                """SELECT msg.id, mailing.id, mailing.iys_brand_id, mailing.iys_message_class
                      FROM %(table)s msg
                      JOIN mailing_mailing mailing ON mailing.id = msg.mailing_id
-                    WHERE msg.id = ANY(%(ids)s) AND msg.state = 'outgoing'
-                      AND mailing.iys_message_class IS DISTINCT FROM 'transactional'""",
+                    WHERE msg.id = ANY(%(ids)s) AND msg.state = 'outgoing'""",
                 table=SQL.identifier(table),
                 ids=list(ids),
             )
         )
         by_brand = defaultdict(list)
-        for msg_id, brand_id in self.env.cr.fetchall():
-            by_brand[brand_id].append(msg_id)
+        transactional = defaultdict(list)
+        for msg_id, mailing_id, brand_id, message_class in self.env.cr.fetchall():
+            if message_class == "transactional":
+                transactional[(mailing_id, brand_id)].append(msg_id)
+            else:
+                by_brand[brand_id].append(msg_id)
+        for (mailing_id, brand_id), msg_ids in transactional.items():
+            mailing = self.env["mailing.mailing"].sudo().browse(mailing_id)
+            if not mailing._iys_transactional_approved():
+                by_brand[brand_id] += msg_ids
+                continue
+            records = records_of(msg_ids)
+            by_model = defaultdict(set)
+            for model, res_id in records.values():
+                by_model[model].add(res_id)
+            approved = {
+                (model, res_id)
+                for model, res_ids in by_model.items()
+                for res_id in mailing._iys_approved_recipients(model, res_ids)
+            }
+            by_brand[brand_id] += [msg_id for msg_id in msg_ids if records.get(msg_id) not in approved]
         return {
             (self.env["iys.brand"].sudo().browse(brand_id) if brand_id else self._iys_default_brand()): msg_ids
             for brand_id, msg_ids in by_brand.items()
+            if msg_ids
         }
+
+    @api.model
+    def _iys_reason_labels(self):
+        """{reason: label}: the words of the recipient states (iys_policy.STATE_SELECTION)."""
+        return {
+            iys_policy.NO_CONSENT: self.env._("No consent"),
+            iys_policy.REFUSED: self.env._("Refused (RET)"),
+            iys_policy.UNCONFIRMED: self.env._("Waiting for İYS"),
+        }
+
+    @api.model
+    def _iys_not_sent_note(self, label):
+        """What a blocked message shows instead of its content (chatter, mail queue, archives)."""
+        return Markup("<p>%s</p>") % self.env._(
+            "Not sent: the İYS send gate blocked this commercial message (%(reason)s).", reason=label
+        )
 
     @api.model
     def _iys_group_by_reason(self, blocked):

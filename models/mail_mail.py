@@ -16,17 +16,24 @@ class MailMail(models.Model):
     def send(self, auto_commit=False, raise_exception=False, post_send_callback=None, *args, **kwargs):
         # Last check before the wire: a refusal recorded after the mailing was queued stops it.
         self._iys_gate_before_send()
-        return super().send(auto_commit, raise_exception, post_send_callback, *args, **kwargs)
+        # Cancelled mails are not to be sent: Odoo's send would mark them failed with the others
+        # when the mail server cannot be reached, overwriting why they were cancelled.
+        to_send = self.filtered(lambda mail: mail.state != "cancel")
+        return super(MailMail, to_send).send(auto_commit, raise_exception, post_send_callback, *args, **kwargs)
 
     def _iys_gate_before_send(self):
-        """Re-check consent for the queued e-mails of commercial mailings; cancel those now blocked
-        (mail and trace), in one ledger query per brand."""
+        """Re-check consent for the queued e-mails of commercial mailings (and of transactional ones
+        whose approval no longer holds, see ``_iys_queued_commercial_by_brand``); cancel those now
+        blocked (mail and trace), in one ledger query per brand."""
         if not self.ids:
             return
         self.flush_recordset(["state", "mailing_id"])
         self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
         Gate = self.env["iys.send.gate"]
-        for brand, mail_ids in Gate._iys_queued_commercial_by_brand("mail_mail", self.ids).items():
+        def records_of(ids):
+            return {mail.id: (mail.model, mail.res_id) for mail in self.sudo().browse(ids)}
+
+        for brand, mail_ids in Gate._iys_queued_commercial_by_brand("mail_mail", self.ids, records_of).items():
             mails = self.sudo().browse(mail_ids)
             mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
             targets = Gate._iys_mail_targets(
@@ -34,8 +41,11 @@ class MailMail(models.Model):
             )
             blocked = Gate._iys_decide(brand, EPOSTA, targets)
             Gate._iys_log_blocked("queued e-mail", EPOSTA, blocked, targets)
+            labels = Gate._iys_reason_labels()
             for reason, ids in Gate._iys_group_by_reason(blocked).items():
                 failure_type = FAILURE_TYPES[EPOSTA][reason]
                 blocked_mails = mails.browse(ids)
-                blocked_mails.write({"state": "cancel", "failure_type": failure_type})
+                # what stays in the queue and the record's chatter says it was not sent, and why
+                note = Gate._iys_not_sent_note(labels[reason])
+                blocked_mails.write({"state": "cancel", "failure_type": failure_type, "body_html": note, "body": note})
                 blocked_mails.mailing_trace_ids.write({"trace_status": "cancel", "failure_type": failure_type})

@@ -1,7 +1,11 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import hashlib
+import json
 from collections import Counter
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.osv import expression
 from odoo.tools import SQL, split_every
 
 from . import iys_policy
@@ -17,9 +21,11 @@ from .iys_send_gate import (
 
 #: fields whose change turns a transactional mailing back into a commercial one, unless an İYS
 #: manager makes it: the classification was given for this content and these recipients
+#: and, fingerprinted when a manager declares it, what "transactional" holds for (issue 15)
 CONTENT_FIELDS = (
     "subject", "preview", "body_arch", "body_html", "body_plaintext", "sms_subject",
-    "mailing_model_id", "mailing_domain", "contact_list_ids", "mailing_type",
+    "mailing_model_id", "mailing_domain", "contact_list_ids", "mailing_type", "attachment_ids",
+    "iys_brand_id",
 )
 #: recipients decided per batch on the Python path of the forecast (models without the mixin)
 FORECAST_BATCH = 1000
@@ -44,15 +50,23 @@ class MailingMailing(models.Model):
         "Transactional: messages tied to an existing service (delivery, billing, account notices) "
         "are exempt; only an İYS manager may declare a mailing transactional, with a reason.",
     )
+    iys_transactional_fingerprint = fields.Char(
+        string="Approved transactional content",
+        copy=False,
+        readonly=True,
+        groups="base.group_system",
+        help="Fingerprint of the content and recipients an İYS manager declared transactional: the "
+        "mailing skips the consent check only while they are unchanged.",
+    )
     # forecast, before sending: recipients the gate would block now (one SQL query)
-    iys_forecast_no_consent = fields.Integer("Blocked: no consent", compute="_compute_iys_forecast")
-    iys_forecast_refused = fields.Integer("Blocked: refused", compute="_compute_iys_forecast")
-    iys_forecast_unconfirmed = fields.Integer("Blocked: not confirmed", compute="_compute_iys_forecast")
+    iys_forecast_no_consent = fields.Integer("Blocked: No consent", compute="_compute_iys_forecast")
+    iys_forecast_refused = fields.Integer("Blocked: Refused (RET)", compute="_compute_iys_forecast")
+    iys_forecast_unconfirmed = fields.Integer("Blocked: Waiting for İYS", compute="_compute_iys_forecast")
     iys_forecast_total = fields.Integer("Blocked by İYS (forecast)", compute="_compute_iys_forecast")
     # after sending: traces the gate cancelled
-    iys_blocked_no_consent = fields.Integer("Cancelled: no consent", compute="_compute_iys_blocked")
-    iys_blocked_refused = fields.Integer("Cancelled: refused", compute="_compute_iys_blocked")
-    iys_blocked_unconfirmed = fields.Integer("Cancelled: not confirmed", compute="_compute_iys_blocked")
+    iys_blocked_no_consent = fields.Integer("Cancelled: No consent", compute="_compute_iys_blocked")
+    iys_blocked_refused = fields.Integer("Cancelled: Refused (RET)", compute="_compute_iys_blocked")
+    iys_blocked_unconfirmed = fields.Integer("Cancelled: Waiting for İYS", compute="_compute_iys_blocked")
     iys_blocked_total = fields.Integer("Cancelled by İYS", compute="_compute_iys_blocked")
 
     # ------------------------------------------------------------------------------------------
@@ -60,14 +74,21 @@ class MailingMailing(models.Model):
     # ------------------------------------------------------------------------------------------
     @api.model_create_multi
     def create(self, vals_list):
+        if any("iys_transactional_fingerprint" in vals for vals in vals_list):
+            self._iys_refuse_fingerprint_write()
         if any(vals.get("iys_message_class") == "transactional" for vals in vals_list):
             self.env["iys.send.gate"]._iys_check_transactional_right()
         mailings = super().create(vals_list)
-        for mailing in mailings.filtered(lambda m: m.iys_message_class == "transactional"):
+        transactional = mailings.filtered(lambda m: m.iys_message_class == "transactional")
+        transactional._iys_approve_content()
+        for mailing in transactional:
             mailing._iys_post_classification()
         return mailings
 
     def write(self, vals):
+        if "iys_transactional_fingerprint" in vals:
+            self._iys_refuse_fingerprint_write()
+        may_declare = self.env["iys.send.gate"]._iys_may_declare_transactional()
         marked = reverted = self.browse()
         if vals.get("iys_message_class") == "transactional":
             self.env["iys.send.gate"]._iys_check_transactional_right()
@@ -77,7 +98,7 @@ class MailingMailing(models.Model):
         # What a manager declared transactional is this content for these recipients: when somebody
         # else changes them, the mailing is commercial again until a manager decides anew.
         watched = []
-        if "iys_message_class" not in vals and not self.env["iys.send.gate"]._iys_may_declare_transactional():
+        if "iys_message_class" not in vals and not may_declare:
             watched = [fname for fname in CONTENT_FIELDS if fname in vals and fname in self._fields]
         before = {}
         if watched:
@@ -89,11 +110,56 @@ class MailingMailing(models.Model):
         changed = self.browse([m.id for m, old in before.items() if m._iys_snapshot(watched) != old])
         if changed:
             super(MailingMailing, changed).write({"iys_message_class": "commercial"})
+        # the manager's approval is for what the mailing holds now: a manager's own edit renews it
+        approved = marked
+        if may_declare and any(fname in vals for fname in CONTENT_FIELDS):
+            approved |= self.filtered(lambda m: m.iys_message_class == "transactional")
+        approved._iys_approve_content()
+        (reverted | changed)._iys_approve_content()
         for mailing in marked | reverted:
             mailing._iys_post_classification()
         for mailing in changed:
             mailing._iys_post_classification(content_changed=True)
         return res
+
+    def _iys_refuse_fingerprint_write(self):
+        if not self.env.su:
+            raise AccessError(self.env._(
+                "The approved transactional content is recorded by the send gate when an İYS manager "
+                "declares a mailing transactional; it cannot be written directly."
+            ))
+
+    def _iys_fingerprint(self):
+        """A digest of what a transactional declaration covers: content, recipients, brand."""
+        self.ensure_one()
+        fnames = [fname for fname in CONTENT_FIELDS if fname in self._fields]
+        snapshot = dict(zip(fnames, self.sudo()._iys_snapshot(fnames), strict=True))
+        return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _iys_approve_content(self):
+        """Record (transactional) or forget (commercial) the content a manager approved."""
+        for mailing in self:
+            stamp = mailing._iys_fingerprint() if mailing.iys_message_class == "transactional" else False
+            super(MailingMailing, mailing.sudo()).write({"iys_transactional_fingerprint": stamp})
+
+    def _iys_transactional_approved(self):
+        """Transactional, and still the content and recipients the manager approved."""
+        self.ensure_one()
+        mailing = self.sudo()
+        return (
+            mailing.iys_message_class == "transactional"
+            and bool(mailing.iys_transactional_fingerprint)
+            and mailing.iys_transactional_fingerprint == mailing._iys_fingerprint()
+        )
+
+    def _iys_approved_recipients(self, model, res_ids):
+        """The ids among ``res_ids`` of ``model`` that this mailing targets (its recipients)."""
+        self.ensure_one()
+        mailing = self.sudo()
+        if not res_ids or not model or model != mailing.mailing_model_real:
+            return set()
+        domain = expression.AND([mailing._get_recipients_domain(), [("id", "in", list(res_ids))]])
+        return set(self.env[model].sudo().search(domain).ids)
 
     def _iys_snapshot(self, fnames):
         """Comparable stored values of fields (ids for relations)."""
@@ -146,8 +212,10 @@ class MailingMailing(models.Model):
         return self.iys_brand_id or self.env["iys.send.gate"]._iys_default_brand()
 
     def _iys_is_commercial(self):
+        """Commercial unless an İYS manager declared this content for these recipients transactional
+        and it is still what the mailing holds."""
         self.ensure_one()
-        return self.iys_message_class != "transactional"
+        return not self._iys_transactional_approved()
 
     def _iys_channel(self):
         self.ensure_one()
@@ -307,6 +375,18 @@ class MailingMailing(models.Model):
         return {reason: len(found) for reason, found in addresses.items() if found}
 
     # ------------------------------------------------------------------------------------------
+    # Odoo's duplicate detection
+    # ------------------------------------------------------------------------------------------
+    def _get_seen_list_extra(self):
+        # Odoo cancels as duplicates the addresses a mailing already targeted, read from its traces:
+        # an address the gate blocked was not reached, and an allowed record may still reach it.
+        join_domain, where_domain = super()._get_seen_list_extra()
+        where_domain += " AND (s.failure_type IS NULL OR s.failure_type NOT IN (%s))" % ", ".join(
+            f"'{ftype}'" for ftype in ALL_FAILURE_TYPES
+        )
+        return join_domain, where_domain
+
+    # ------------------------------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------------------------------
     def action_iys_view_blocked_recipients(self):
@@ -328,11 +408,7 @@ class MailingMailing(models.Model):
         }
 
     def _iys_reason_labels(self):
-        return {
-            iys_policy.NO_CONSENT: self.env._("no consent"),
-            iys_policy.REFUSED: self.env._("refused (RET)"),
-            iys_policy.UNCONFIRMED: self.env._("consent not confirmed by İYS yet"),
-        }
+        return self.env["iys.send.gate"]._iys_reason_labels()
 
     def action_iys_view_blocked_traces(self):
         """The traces the gate cancelled (all reasons, or the context's ``iys_reason``)."""

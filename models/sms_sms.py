@@ -19,14 +19,21 @@ class SmsSms(models.Model):
         return super().send(unlink_failed, unlink_sent, auto_commit, raise_exception, *args, **kwargs)
 
     def _iys_gate_before_send(self):
-        """Re-check consent for the outgoing SMS of commercial mailings; cancel those now blocked
+        """Re-check consent for the outgoing SMS of commercial mailings (and of transactional ones
+        whose approval no longer holds); cancel those now blocked
         (SMS and trace, through Odoo's own tracker update), in one ledger query per brand."""
         if not self.ids:
             return
         self.flush_recordset(["state", "mailing_id"])
         self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
         Gate = self.env["iys.send.gate"]
-        for brand, sms_ids in Gate._iys_queued_commercial_by_brand("sms_sms", self.ids).items():
+        def records_of(ids):
+            return {
+                sms.id: (sms.mailing_trace_ids[:1].model, sms.mailing_trace_ids[:1].res_id)
+                for sms in self.sudo().browse(ids)
+            }
+
+        for brand, sms_ids in Gate._iys_queued_commercial_by_brand("sms_sms", self.ids, records_of).items():
             smss = self.sudo().browse(sms_ids)
             smss.fetch(["number", "partner_id", "mailing_trace_ids"])
             entries = []
@@ -36,5 +43,9 @@ class SmsSms(models.Model):
             targets = Gate._iys_sms_targets(entries)
             blocked = Gate._iys_decide(brand, MESAJ, targets)
             Gate._iys_log_blocked("queued SMS", MESAJ, blocked, targets)
+            labels = Gate._iys_reason_labels()
             for reason, ids in Gate._iys_group_by_reason(blocked).items():
-                smss.browse(ids)._update_sms_state_and_trackers("canceled", failure_type=FAILURE_TYPES[MESAJ][reason])
+                blocked_smss = smss.browse(ids)
+                blocked_smss._update_sms_state_and_trackers("canceled", failure_type=FAILURE_TYPES[MESAJ][reason])
+                # the note kept in the chatter ("keep archives") says it was not sent, and why
+                blocked_smss.mail_message_id.sudo().write({"body": Gate._iys_not_sent_note(labels[reason])})

@@ -352,3 +352,220 @@ class TestSendGateMail(IysGateCommon):
                                  mailing._iys_forecast_sql(Model, reasons, False))
                 self.assertEqual(sorted(mailing._iys_forecast_python(Model, reasons, True)),
                                  sorted(mailing._iys_forecast_sql(Model, reasons, True)))
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateTransactionalMail(IysGateCommon):
+    """Being transactional belongs to the content and recipients a manager approved, not to a
+    mailing id anybody can quote (issue 15)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partners = cls.create_partners()
+        cls.mailing = cls.env["mailing.mailing"].create({
+            "name": "Faturalar",
+            "subject": "Faturanız hazır",
+            "body_html": "<p>Faturanız hazır.</p>",
+            "mailing_type": "mail",
+            "mailing_model_id": cls.env["ir.model"]._get("res.partner").id,
+            "mailing_domain": repr([("id", "in", (cls.partners[1] | cls.partners[4]).ids)]),  # onay, tacir
+        })
+        cls.mailing.with_user(cls.user_iys_marketing_manager).with_context(
+            iys_transactional_reason="Fatura bildirimi").write({"iys_message_class": "transactional"})
+
+    def compose(self, user, subject, body, partners):
+        return self.env["mail.compose.message"].with_user(user).with_context(
+            default_composition_mode="mass_mail", default_model="res.partner", default_res_ids=partners.ids,
+        ).create({"subject": subject, "body": body, "mass_mailing_id": self.mailing.id})
+
+    def test_quoting_a_transactional_mailing_does_not_open_the_gate(self):
+        none = self.partners[0]
+        for user in (self.user_employee, self.user_marketing):
+            with self.subTest(user=user.login):
+                composer = self.compose(user, "BIG SALE", "<p>BIG SALE %50</p>", none)
+                with self.mock_mail_gateway(mail_unlink_sent=False):
+                    try:
+                        composer._action_send_mail()
+                    except AccessError:
+                        # Odoo itself refuses a mailing id to a user without mailing rights (18.0 of
+                        # 2025-11): nothing is created, nothing sent
+                        self.assertEqual(user, self.user_employee)
+                    self.assertFalse([m for m in self._mails if self.email["none"] in "".join(m["email_to"])])
+                mail = self.env["mail.mail"].sudo().search(
+                    [("model", "=", "res.partner"), ("res_id", "=", none.id), ("subject", "=", "BIG SALE")],
+                    order="id desc", limit=1)
+                if mail:
+                    self.assertEqual(mail.state, "cancel")
+                    self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
+                else:
+                    self.assertEqual(user, self.user_employee)
+
+    def test_approved_content_to_other_records_is_checked(self):
+        """The approved subject and body, but to records outside the approved recipients."""
+        none = self.partners[0]
+        composer = self.compose(self.user_marketing, self.mailing.subject, self.mailing.body_html, none)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            composer._action_send_mail()
+        mail = self.env["mail.mail"].sudo().search(
+            [("model", "=", "res.partner"), ("res_id", "=", none.id)], order="id desc", limit=1)
+        self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
+
+    def test_approved_mailing_still_sends_to_everybody(self):
+        self.mailing.mailing_domain = repr([("id", "in", self.partners.ids)])
+        # changed by a manager (here the superuser): still approved, for the new recipients
+        self.assertEqual(self.mailing.iys_message_class, "transactional")
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            self.mailing.action_send_mail()
+        self.assertEqual(set(self.mailing.mailing_trace_ids.mapped("trace_status")), {"sent"})
+        self.assertEqual(len(self.mailing.mailing_trace_ids), 6)
+
+    def test_content_changed_behind_the_forms_back_is_commercial(self):
+        """The class alone does not exempt: the content must still be the approved one, also at
+        the last check before the queue sends."""
+        self.mailing.mailing_domain = repr([("id", "in", self.partners.ids)])
+        self.env["ir.config_parameter"].sudo().set_param("mail.mail.force.send.limit", 0)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            self.mailing.action_send_mail()
+            self.assertEqual(set(self.mailing.mailing_trace_ids.mapped("trace_status")), {"outgoing"})
+            # the body changes without the ORM's write (an import, a module, SQL …)
+            self.env.cr.execute("UPDATE mailing_mailing SET body_html = '<p>BIG SALE</p>' WHERE id = %s",
+                                [self.mailing.id])
+            self.mailing.invalidate_recordset()
+            self.assertTrue(self.mailing._iys_is_commercial())
+            self.env["mail.mail"].sudo().process_email_queue()
+        traces = self.mailing.mailing_trace_ids
+        self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[0].id).failure_type, MAIL_NO_CONSENT)
+        self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[1].id).trace_status, "sent")
+
+    def test_queued_mail_outside_the_recipients_is_checked(self):
+        """A queued e-mail of a transactional mailing about a record the mailing does not target."""
+        self.env["ir.config_parameter"].sudo().set_param("mail.mail.force.send.limit", 0)
+        mail = self.env["mail.mail"].sudo().create({
+            "subject": self.mailing.subject, "body_html": self.mailing.body_html, "email_to": self.email["none"],
+            "model": "res.partner", "res_id": self.partners[0].id, "mailing_id": self.mailing.id,
+        })
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            self.env["mail.mail"].sudo().process_email_queue()
+        self.assertEqual(mail.state, "cancel")
+        self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
+
+    def test_fingerprint_is_not_writable(self):
+        with self.assertRaises(AccessError):
+            self.mailing.with_user(self.user_marketing).write({"iys_transactional_fingerprint": "x"})
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateMailEvidence(IysGateCommon):
+    """What a mailing leaves behind is true (issue 11 §2)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partners = cls.create_partners()
+
+    def create_mailing(self, records, **values):
+        return self.env["mailing.mailing"].create({
+            "name": "Kanıt",
+            "subject": "Kış kampanyası",
+            "body_html": "<p>Tüm ürünlerde büyük indirim!</p>",
+            "mailing_type": "mail",
+            "mailing_model_id": self.env["ir.model"]._get(records._name).id,
+            "mailing_domain": repr([("id", "in", records.ids)]),
+            **values,
+        })
+
+    def test_connection_failure_keeps_the_iys_reason(self):
+        mailing = self.create_mailing(self.partners)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            self.connect_mocked.side_effect = ConnectionRefusedError("SMTP down")
+            mailing.action_send_mail()
+        self.assertFalse(self._mails)
+        expected = {
+            "none": MAIL_NO_CONSENT, "onay": "mail_smtp", "ret": MAIL_REFUSED,
+            "pending": MAIL_UNCONFIRMED, "tacir": "mail_smtp", "tacir_ret": MAIL_REFUSED,
+        }
+        for case, partner in zip(self.CASES, self.partners, strict=True):
+            with self.subTest(case=case):
+                trace = mailing.mailing_trace_ids.filtered(lambda t, p=partner: t.res_id == p.id)
+                mail = self.env["mail.mail"].sudo().search([("mailing_trace_ids", "in", trace.ids)])
+                self.assertEqual(trace.failure_type, expected[case])
+                self.assertEqual(trace.trace_status, "error" if expected[case] == "mail_smtp" else "cancel")
+                if expected[case] == "mail_smtp":
+                    self.assertEqual(mail.state, "exception")  # Odoo notes the reason on the trace only
+                else:
+                    self.assertEqual((mail.state, mail.failure_type), ("cancel", expected[case]))
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+
+    def test_iys_cancelled_trace_keeps_its_reason(self):
+        mailing = self.create_mailing(self.partners)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        traces = mailing.mailing_trace_ids
+        traces.set_failed(failure_type="mail_smtp")
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+        traces.set_sent()
+        self.assertEqual(self.blocked(mailing), (1, 2, 1))
+        self.assertEqual(set(traces.filtered(lambda t: t.failure_type in (MAIL_NO_CONSENT, MAIL_REFUSED,
+                                                                           MAIL_UNCONFIRMED)).mapped("trace_status")),
+                         {"cancel"})
+
+    def _shared_address_partners(self, individual_first):
+        shared = f"ortak.{int(individual_first)}@example.com"
+        self.record(shared, status="RET", channel="EPOSTA", source="HS_WEB")  # the individual refused
+        names = ("A", "B") if individual_first else ("B", "A")
+        individual = self.env["res.partner"].create({"name": f"{names[0]} Ayşe Yılmaz", "email": shared})
+        company = self.env["res.partner"].create({"name": f"{names[1]} Yılmaz Ltd", "email": shared,
+                                                  "is_company": True})
+        return shared, individual, company
+
+    def test_shared_address_allowed_recipient_gets_one_message(self):
+        for individual_first in (True, False):
+            with self.subTest(individual_first=individual_first):
+                shared, individual, company = self._shared_address_partners(individual_first)
+                mailing = self.create_mailing(individual | company)
+                self.assertEqual(
+                    self.env["res.partner"].search(mailing._get_recipients_domain())[0],
+                    individual if individual_first else company,
+                )
+                with self.mock_mail_gateway(mail_unlink_sent=False):
+                    mailing.action_send_mail()
+                traces = mailing.mailing_trace_ids
+                self.assertEqual(traces.filtered(lambda t, c=company: t.res_id == c.id).trace_status, "sent")
+                individual_trace = traces.filtered(lambda t, i=individual: t.res_id == i.id)
+                self.assertEqual((individual_trace.trace_status, individual_trace.failure_type),
+                                 ("cancel", MAIL_REFUSED))
+                self.assertEqual(len([m for m in self._mails if shared in "".join(m["email_to"])]), 1)
+
+    def test_blocked_address_is_not_seen_by_later_batches(self):
+        """Odoo's duplicate list across batches is built from traces: an address the gate blocked
+        for one record was not reached, and may still be reached through an allowed record."""
+        shared, individual, company = self._shared_address_partners(True)
+        mailing = self.create_mailing(individual | company)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail(res_ids=individual.ids)
+            self.assertNotIn(shared, mailing._get_seen_list())
+            mailing.action_send_mail(res_ids=company.ids)
+        self.assertEqual(mailing.mailing_trace_ids.filtered(lambda t: t.res_id == company.id).trace_status, "sent")
+
+    def test_blocked_mail_does_not_look_sent_in_the_chatter(self):
+        mailing = self.create_mailing(self.partners, keep_archives=True)
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            mailing.action_send_mail()
+        allowed, refused = self.partners[1], self.partners[2]
+        self.assertIn("büyük indirim", "".join(allowed.message_ids.mapped("body")), "sent: archived as sent")
+        bodies = "".join(refused.message_ids.mapped("body"))
+        self.assertNotIn("büyük indirim", bodies)
+        self.assertIn("Not sent", bodies)
+        self.assertIn("Refused (RET)", bodies)
+
+    def test_one_vocabulary(self):
+        labels = dict(self.env["mailing.trace"]._fields["failure_type"]._description_selection(self.env))
+        states = dict(self.env["res.partner"]._fields["iys_email_state"]._description_selection(self.env))
+        self.assertEqual(labels[MAIL_REFUSED], states["refused"])
+        self.assertEqual(labels[MAIL_NO_CONSENT], states["no_consent"])
+        self.assertEqual(labels[MAIL_UNCONFIRMED], states["unconfirmed"])
+        self.assertEqual(labels["sms_iys_refused"], "Refused (RET)")
+        mailing = self.create_mailing(self.partners)
+        self.assertEqual(set(mailing._iys_reason_labels().values()),
+                         {"No consent", "Refused (RET)", "Waiting for İYS"})

@@ -231,3 +231,118 @@ class TestSendGateSms(IysGateCommon):
                                  mailing._iys_forecast_sql(Model, reasons, False))
                 self.assertEqual(sorted(mailing._iys_forecast_python(Model, reasons, True)),
                                  sorted(mailing._iys_forecast_sql(Model, reasons, True)))
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateTransactionalSms(IysGateCommon):
+    """Being transactional belongs to the SMS text and recipients a manager approved (issue 15)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partners = cls.create_partners()
+        cls.mailing = cls.env["mailing.mailing"].create({
+            "name": "Randevular",
+            "subject": "Randevu",
+            "body_plaintext": "Yarın saat 10:00 randevunuz var.",
+            "mailing_type": "sms",
+            "mailing_model_id": cls.env["ir.model"]._get("res.partner").id,
+            "mailing_domain": repr([("id", "in", (cls.partners[1] | cls.partners[4]).ids)]),  # onay, tacir
+            "sms_allow_unsubscribe": False,
+        })
+        cls.mailing.with_user(cls.user_iys_marketing_manager).with_context(
+            iys_transactional_reason="Randevu hatırlatması").write({"iys_message_class": "transactional"})
+
+    def compose(self, user, body, partners):
+        return self.env["sms.composer"].with_user(user).with_context(
+            active_model="res.partner", active_ids=partners.ids,
+            default_composition_mode="mass", default_res_ids=partners.ids,
+        ).create({"body": body, "mailing_id": self.mailing.id, "mass_keep_log": False})
+
+    def test_quoting_a_transactional_mailing_does_not_open_the_gate(self):
+        none = self.partners[0]
+        for user in (self.user_employee, self.user_marketing):
+            with self.subTest(user=user.login):
+                with self.mockSMSGateway():
+                    try:
+                        self.compose(user, "BIG SALE %50", none)._action_send_sms()
+                    except AccessError:
+                        # Odoo itself refuses a mailing id to a user without mailing rights
+                        self.assertEqual(user, self.user_employee)
+                    self.env["sms.sms"].sudo()._process_queue()
+                self.assertFalse([sms for sms in self._sms if sms["number"] == self.number["none"]])
+                sms = self.env["sms.sms"].sudo().search([("number", "=", self.number["none"])],
+                                                        order="id desc", limit=1)
+                if sms:
+                    self.assertEqual(sms.state, "canceled")
+                    self.assertEqual(sms.failure_type, SMS_NO_CONSENT)
+                else:
+                    self.assertEqual(user, self.user_employee)
+
+    def test_approved_text_to_other_records_is_checked(self):
+        with self.mockSMSGateway():
+            self.compose(self.user_marketing, self.mailing.body_plaintext, self.partners[0])._action_send_sms()
+        sms = self.env["sms.sms"].sudo().search([("number", "=", self.number["none"])], order="id desc", limit=1)
+        self.assertEqual(sms.failure_type, SMS_NO_CONSENT)
+
+    def test_approved_mailing_still_sends_and_last_check_follows_content(self):
+        self.mailing.mailing_domain = repr([("id", "in", self.partners.ids)])
+        with self.mockSMSGateway():
+            self.mailing.action_send_sms()
+            self.assertEqual(set(self.mailing.mailing_trace_ids.mapped("trace_status")), {"outgoing"})
+            self.env.cr.execute("UPDATE mailing_mailing SET body_plaintext = 'BIG SALE' WHERE id = %s",
+                                [self.mailing.id])
+            self.mailing.invalidate_recordset()
+            self.env["sms.sms"].sudo()._process_queue()
+        traces = self.mailing.mailing_trace_ids
+        self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[0].id).failure_type, SMS_NO_CONSENT)
+        self.assertEqual(traces.filtered(lambda t: t.res_id == self.partners[1].id).trace_status, "pending")
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateSmsEvidence(IysGateCommon):
+    """What an SMS mailing leaves behind is true (issue 11 §2)."""
+
+    def create_mailing(self, records, **values):
+        return self.env["mailing.mailing"].create({
+            "name": "Kanıt SMS",
+            "subject": "Kış",
+            "body_plaintext": "Tüm ürünlerde büyük indirim!",
+            "mailing_type": "sms",
+            "mailing_model_id": self.env["ir.model"]._get(records._name).id,
+            "mailing_domain": repr([("id", "in", records.ids)]),
+            "sms_allow_unsubscribe": False,
+            **values,
+        })
+
+    def test_shared_number_allowed_recipient_gets_one_sms(self):
+        for individual_first in (True, False):
+            with self.subTest(individual_first=individual_first):
+                shared = f"+90532999887{int(individual_first)}"
+                self.record(shared, status="RET", channel="MESAJ", source="HS_WEB")  # the individual refused
+                names = ("A", "B") if individual_first else ("B", "A")
+                individual = self.env["res.partner"].create({"name": f"{names[0]} Ayşe", "mobile": shared})
+                company = self.env["res.partner"].create({"name": f"{names[1]} Ltd", "mobile": shared,
+                                                          "is_company": True})
+                mailing = self.create_mailing(individual | company)
+                with self.mockSMSGateway():
+                    mailing.action_send_sms()
+                    self.env["sms.sms"].sudo()._process_queue()
+                traces = mailing.mailing_trace_ids
+                self.assertEqual(traces.filtered(lambda t, c=company: t.res_id == c.id).trace_status, "pending")
+                individual_trace = traces.filtered(lambda t, i=individual: t.res_id == i.id)
+                self.assertEqual((individual_trace.trace_status, individual_trace.failure_type),
+                                 ("cancel", SMS_REFUSED))
+                self.assertEqual(len([sms for sms in self._sms if sms["number"] == shared]), 1)
+
+    def test_blocked_sms_does_not_look_sent_in_the_chatter(self):
+        partners = self.create_partners()
+        mailing = self.create_mailing(partners, keep_archives=True)
+        with self.mockSMSGateway():
+            mailing.action_send_sms()
+        allowed, refused = partners[1], partners[2]
+        self.assertIn("büyük indirim", "".join(allowed.message_ids.mapped("body")))
+        bodies = "".join(refused.message_ids.mapped("body"))
+        self.assertNotIn("büyük indirim", bodies)
+        self.assertIn("Not sent", bodies)
+        self.assertIn("Refused (RET)", bodies)

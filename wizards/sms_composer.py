@@ -1,7 +1,7 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import api, models
 
-from ..models.iys_send_gate import FAILURE_TYPES, MESAJ
+from ..models.iys_send_gate import FAILURE_REASONS, FAILURE_TYPES, MESAJ
 
 
 class SmsComposer(models.TransientModel):
@@ -18,17 +18,31 @@ class SmsComposer(models.TransientModel):
                 bool(composer.mailing_id) or self.env["iys.send.gate"]._iys_is_mixin_model(composer.res_model)
             )
 
-    def _iys_is_commercial(self):
+    def _iys_is_commercial(self, records=None):
         """Which mass SMS the gate checks, unless a manager declared them transactional (on the
         mailing or here): every SMS mailing, and mass SMS without mailing to the records whose
         consent the addon tracks (partners, leads, mailing contacts). Mass SMS Odoo sends about
-        business documents (event reminders …) are transactional by nature and left alone."""
+        business documents (event reminders …) are transactional by nature and left alone.
+
+        A transactional mailing exempts only what its manager approved: this composer must carry
+        the mailing's own text, and ``records`` must be among the mailing's recipients."""
         self.ensure_one()
         if self.iys_transactional:
             return False
         if self.mailing_id:
-            return self.mailing_id.iys_message_class != "transactional"
+            mailing = self.mailing_id.sudo()
+            if mailing._iys_is_commercial():
+                return True
+            return not self._iys_is_mailing_content(mailing, records)
         return self.iys_gate_applies
+
+    def _iys_is_mailing_content(self, mailing, records):
+        """Whether this composer sends ``mailing``'s own text to some of its recipients."""
+        self.ensure_one()
+        if self.res_model != mailing.mailing_model_real or (self.body or "") != (mailing.body_plaintext or ""):
+            return False
+        res_ids = set((records if records is not None else self._get_records()).ids)
+        return res_ids <= mailing._iys_approved_recipients(self.res_model, res_ids)
 
     def _iys_gate_brand(self):
         self.ensure_one()
@@ -36,9 +50,43 @@ class SmsComposer(models.TransientModel):
             return self.mailing_id._iys_gate_brand()
         return self.iys_brand_id or self.env["iys.send.gate"]._iys_default_brand()
 
+    def _get_done_record_ids(self, records, recipients_info, *args, **kwargs):
+        # Odoo keeps the first SMS of a number and cancels the next ones as duplicates: the records
+        # the gate allows go first, so that when one number belongs to a merchant (allowed) and to
+        # an individual (blocked), the merchant gets the one SMS.
+        if self.composition_mode == "mass" and self._iys_is_commercial(records):
+            blocked = self._iys_decide_sms(records._name, {
+                record.id: {"number": recipients_info[record.id]["sanitized"],
+                            "partner_id": recipients_info[record.id]["partner"].id}
+                for record in records
+                if recipients_info[record.id]["sanitized"]
+            })
+            records = records.filtered(lambda r: r.id not in blocked) + records.filtered(lambda r: r.id in blocked)
+        return super()._get_done_record_ids(records, recipients_info, *args, **kwargs)
+
+    def _iys_decide_sms(self, model, values_by_id):
+        """{res_id: reason} of the SMS the gate blocks, and their targets."""
+        Gate = self.env["iys.send.gate"]
+        targets = Gate._iys_sms_targets(
+            (res_id, model, res_id, values.get("number"), values.get("partner_id"))
+            for res_id, values in values_by_id.items()
+        )
+        return Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets)
+
+    def _prepare_log_body_values(self, sms_records_values, *args, **kwargs):
+        # the note kept in the chatter ("keep archives") of an SMS the gate blocked says so
+        bodies = super()._prepare_log_body_values(sms_records_values, *args, **kwargs)
+        Gate = self.env["iys.send.gate"]
+        labels = Gate._iys_reason_labels()
+        for res_id, values in sms_records_values.items():
+            reason = FAILURE_REASONS.get(values.get("failure_type"))
+            if values.get("state") == "canceled" and reason:
+                bodies[res_id] = Gate._iys_not_sent_note(labels[reason])
+        return bodies
+
     def _prepare_mass_sms_values(self, records, *args, **kwargs):
         result = super()._prepare_mass_sms_values(records, *args, **kwargs)
-        if self.composition_mode == "mass" and self._iys_is_commercial():
+        if self.composition_mode == "mass" and self._iys_is_commercial(records):
             self._iys_gate_sms_values(records, result)
         return result
 
@@ -47,10 +95,11 @@ class SmsComposer(models.TransientModel):
         the trace values mass_mailing_sms already nested in them. One ledger query, keyed by the
         sanitized number."""
         Gate = self.env["iys.send.gate"]
+        # outgoing SMS, and duplicates of a number: those get the İYS reason when the gate blocks them
         targets = Gate._iys_sms_targets(
             (res_id, records._name, res_id, values.get("number"), values.get("partner_id"))
             for res_id, values in sms_values_all.items()
-            if values.get("state") == "outgoing"
+            if values.get("state") == "outgoing" or values.get("failure_type") == "sms_duplicate"
         )
         blocked = Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets)
         for res_id, reason in blocked.items():
