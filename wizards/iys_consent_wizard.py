@@ -1,6 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..iyslib import dates
 from ..iyslib.errors import explain
@@ -140,6 +140,7 @@ class IysConsentWizard(models.TransientModel):
         if not lines:
             raise UserError(self.env._("Choose at least one address to record."))
         partner = record if record._name == "res.partner" else record["partner_id"] if "partner_id" in record else None
+        self._iys_check_evidence_files()
         evidence = {
             "attachment_ids": self.attachment_ids.ids,
             "note": self.note or False,
@@ -159,6 +160,26 @@ class IysConsentWizard(models.TransientModel):
             }
             for line in lines
         ]
+
+    def _iys_check_evidence_files(self):
+        """Evidence may only be files the current user uploads into this wizard now, as Odoo's mail
+        composer accepts only the attachments its user just uploaded (``mail.thread``
+        ``_process_attachments_for_post``): attached to this model, to no record yet or to this
+        wizard, created by the user, and readable by the user. The ledger relinks them to the
+        event with its own rights, so any other id would move someone else's file."""
+        self.ensure_one()
+        attachments = self.sudo().attachment_ids
+        foreign = attachments.filtered(
+            lambda a: a.res_model != self._name or a.res_id not in (0, self.id) or a.res_field
+            or a.create_uid != self.env.user
+        )
+        if foreign:
+            raise AccessError(self.env._(
+                "Nothing was recorded: evidence files must be uploaded in this window, and %(count)s of "
+                "the files given were not. Attach them again from your computer.",
+                count=len(foreign),
+            ))
+        attachments.with_env(self.env).check("read")  # the attachment's own check: its record's read access
 
     def action_confirm(self):
         """Record the movements through the ledger; on any refusal nothing is recorded and the

@@ -1,0 +1,73 @@
+# Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import base64
+
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from .common import IysCommon
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestSecurityContact(IysCommon):
+    """What a user may do through the contact's İYS controls: evidence files, recipient type."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partner = cls.env["res.partner"].create({
+            "name": "Ayşe Yılmaz", "country_id": cls.env.ref("base.tr").id, "mobile": "0532 111 22 33",
+        })
+        cls.import_job = cls.env["iys.consent.import"].create({})
+
+    def attachment(self, user=None, **vals):
+        Attachment = self.env["ir.attachment"].with_user(user) if user else self.env["ir.attachment"]
+        return Attachment.create({"name": "evidence.pdf", "datas": base64.b64encode(b"%PDF-1.4"), **vals})
+
+    def wizard(self, attachments, user=None):
+        user = user or self.iys_user
+        partner = self.partner.with_user(user)
+        action = partner.with_context(iys_channel="MESAJ", iys_mode="consent").action_iys_open_consent_wizard()
+        Wizard = self.env["iys.consent.wizard"].with_user(user).with_context(**action["context"])
+        return Wizard.create({"attachment_ids": [(6, 0, attachments.ids)], "consent_date": self._next_date()})
+
+    def assert_nothing_recorded(self):
+        self.assertFalse(self.Consent.search([("address", "=", "+905321112233")]))
+
+    # ------------------------------------------------------------------------------------------
+    # Evidence files
+    # ------------------------------------------------------------------------------------------
+    def test_evidence_uploaded_in_the_wizard_is_linked_to_the_event(self):
+        upload = self.attachment(user=self.iys_user, res_model="iys.consent.wizard", res_id=0)
+        self.wizard(upload).action_confirm()
+        event = self.Consent.search([("address", "=", "+905321112233")]).event_ids
+        self.assertEqual(event.attachment_ids, upload)
+        self.assertEqual((upload.res_model, upload.res_id), ("iys.consent.event", event.id))
+
+    def test_evidence_cannot_take_a_file_the_user_may_not_read(self):
+        # e.g. an import's error report: İYS users may not read imports, only managers.
+        report = self.attachment(res_model="iys.consent.import", res_id=self.import_job.id)
+        with self.assertRaises(AccessError):
+            report.with_user(self.iys_user).check("read")
+        wizard = self.wizard(report)
+        with self.assertRaises(AccessError):
+            wizard.action_confirm()
+        self.assert_nothing_recorded()
+        self.assertEqual((report.res_model, report.res_id), ("iys.consent.import", self.import_job.id))
+
+    def test_evidence_cannot_take_a_file_of_another_record(self):
+        # Readable, but it belongs to the contact: it must not move to the consent's event.
+        contract = self.attachment(res_model="res.partner", res_id=self.partner.id)
+        with self.assertRaises(AccessError):
+            self.wizard(contract).action_confirm()
+        self.assert_nothing_recorded()
+        self.assertEqual((contract.res_model, contract.res_id), ("res.partner", self.partner.id))
+
+    def test_evidence_cannot_take_another_users_upload(self):
+        other = self.env["res.users"].create({
+            "name": "Other İYS", "login": "iys_t_other",
+            "groups_id": [(6, 0, [self.env.ref("l10n_tr_iys.group_iys_user").id])],
+        })
+        upload = self.attachment(user=other, res_model="iys.consent.wizard", res_id=0)
+        with self.assertRaises(AccessError):
+            self.wizard(upload).action_confirm()
+        self.assert_nothing_recorded()
