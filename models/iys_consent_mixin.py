@@ -52,7 +52,15 @@ class IysConsentMixin(models.AbstractModel):
         readonly=False,
         precompute=True,
         help="Individual (BIREYSEL): commercial messages need prior consent (ONAY) on İYS.\n"
-        "Merchant (TACIR): commercial messages are allowed at business addresses until a refusal (RET).",
+        "Merchant (TACIR): commercial messages are allowed at business addresses until a refusal (RET).\n"
+        "Only İYS users may change it; every change is noted in the chatter.",
+    )
+    iys_recipient_type_manual = fields.Boolean(
+        "Recipient type set by hand", copy=False, readonly=True,
+        help="An İYS user chose the recipient type: it no longer follows the default rule.",
+    )
+    iys_recipient_type_reason = fields.Char(
+        "Why this recipient type", compute="_compute_iys_recipient_type_reason",
     )
     iys_email_state = fields.Selection(
         iys_policy.STATE_SELECTION, string="İYS e-mail", compute="_compute_iys_email_state",
@@ -124,12 +132,91 @@ class IysConsentMixin(models.AbstractModel):
     # ------------------------------------------------------------------------------------------
     def _compute_iys_recipient_type(self):
         for record in self:
+            if record.iys_recipient_type_manual and record.iys_recipient_type:
+                continue  # chosen by an İYS user: kept (an editable stored compute keeps an unassigned value)
             record.iys_recipient_type = record._iys_default_recipient_type()
 
     def _iys_default_recipient_type(self):
         """The recipient type a record gets by default; models refine it (strict default: individual)."""
         self.ensure_one()
         return "BIREYSEL"
+
+    @api.depends("iys_recipient_type", "iys_recipient_type_manual")
+    def _compute_iys_recipient_type_reason(self):
+        for record in self:
+            if record.iys_recipient_type_manual:
+                record.iys_recipient_type_reason = self.env._(
+                    "Chosen by an İYS user (by hand or through an import); the chatter keeps every change."
+                )
+            else:
+                record.iys_recipient_type_reason = record._iys_default_recipient_type_reason()
+
+    def _iys_default_recipient_type_reason(self):
+        """Why the default rule gives the record its recipient type, in one sentence."""
+        self.ensure_one()
+        return self.env._("An individual by default: nothing shows that it is a merchant.")
+
+    # ------------------------------------------------------------------------------------------
+    # Who may change the recipient type, and its trace
+    # ------------------------------------------------------------------------------------------
+    #: whether a user without the İYS right may not make a record a merchant through the fields
+    #: the default rule reads (a partner's company flag and tax number); records that only follow
+    #: another record's type (a lead its contact) set this to False.
+    _iys_guard_derived_recipient_type = True
+
+    def _iys_may_set_recipient_type(self):
+        return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_user")
+
+    def _iys_recipient_type_denied(self):
+        return AccessError(self.env._(
+            "Only İYS users may change the İYS recipient type: a merchant (TACIR) receives commercial "
+            "messages without consent. Ask an İYS user to change it."
+        ))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self._iys_may_set_recipient_type():
+            # The safe value is harmless (it is also the default); any other choice needs the right.
+            if any(vals.get("iys_recipient_type") not in (None, False, "BIREYSEL")
+                   or vals.get("iys_recipient_type_manual") for vals in vals_list):
+                raise self._iys_recipient_type_denied()
+        else:
+            vals_list = [dict(vals, iys_recipient_type_manual=True) if vals.get("iys_recipient_type")
+                         and "iys_recipient_type_manual" not in vals else vals for vals in vals_list]
+        return super().create(vals_list)
+
+    def write(self, vals):
+        explicit = "iys_recipient_type" in vals or "iys_recipient_type_manual" in vals
+        allowed = self._iys_may_set_recipient_type()
+        if explicit and not allowed:
+            raise self._iys_recipient_type_denied()
+        if "iys_recipient_type" in vals and "iys_recipient_type_manual" not in vals:
+            vals = dict(vals, iys_recipient_type_manual=True)
+        before = {record.id: record.iys_recipient_type for record in self}
+        result = super().write(vals)
+        changed = [(record, before[record.id]) for record in self if record.iys_recipient_type != before[record.id]]
+        if (changed and not allowed and self._iys_guard_derived_recipient_type
+                and any(record.iys_recipient_type != "BIREYSEL" for record, _old in changed)):
+            # e.g. a tax number typed on a company: the default rule would make it a merchant.
+            raise self._iys_recipient_type_denied()
+        self._iys_trace_recipient_type(changed)
+        return result
+
+    def _iys_trace_recipient_type(self, changes):
+        """Note each change of recipient type (who, old → new, why) in the record's chatter,
+        whatever the context says: it is the evidence of who made a contact a merchant."""
+        if not changes or not hasattr(self, "_message_log"):
+            return
+        labels = dict(self._fields["iys_recipient_type"]._description_selection(self.env))
+        for record, old in changes:
+            record.sudo()._message_log(
+                body=self.env._(
+                    "İYS recipient type: %(old)s → %(new)s, by %(user)s. %(reason)s",
+                    old=labels.get(old, self.env._("none")), new=labels.get(record.iys_recipient_type),
+                    user=self.env.user.name, reason=record.iys_recipient_type_reason,
+                ),
+                author_id=self.env.user.partner_id.id,
+            )
 
     def _iys_recipient_types(self):
         """{record id: 'BIREYSEL' | 'TACIR'} for the gate."""

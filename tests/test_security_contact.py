@@ -2,7 +2,7 @@
 import base64
 
 from odoo.exceptions import AccessError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import IysCommon
 
@@ -71,3 +71,70 @@ class TestSecurityContact(IysCommon):
         with self.assertRaises(AccessError):
             self.wizard(upload).action_confirm()
         self.assert_nothing_recorded()
+
+    # ------------------------------------------------------------------------------------------
+    # Recipient type
+    # ------------------------------------------------------------------------------------------
+    EDITOR_GROUPS = ("base.group_user,base.group_partner_manager,sales_team.group_sale_salesman_all_leads,"
+                     "mass_mailing.group_mass_mailing_user")
+
+    def editor(self, iys=False):
+        """A user who may edit contacts, leads and mailing contacts, with or without the İYS right."""
+        if iys:
+            return new_test_user(self.env, login="iys_t_iys_editor", name="İYS Editor",
+                                 groups=self.EDITOR_GROUPS + ",l10n_tr_iys.group_iys_user")
+        return new_test_user(self.env, login="iys_t_editor", groups=self.EDITOR_GROUPS)
+
+    def test_recipient_type_needs_the_iys_right_on_every_model(self):
+        editor = self.editor()
+        lead = self.env["crm.lead"].create({"name": "Lead", "phone": "0532 111 22 33"})
+        mailing_contact = self.env["mailing.contact"].create({"name": "MC", "email": "mc@example.com"})
+        for record in (self.partner, lead, mailing_contact):
+            with self.subTest(model=record._name):
+                self.assertEqual(record.iys_recipient_type, "BIREYSEL")
+                with self.assertRaises(AccessError):
+                    record.with_user(editor).write({"iys_recipient_type": "TACIR"})
+                with self.assertRaises(AccessError):
+                    record.with_user(editor).with_context(tracking_disable=True).write(
+                        {"iys_recipient_type_manual": True})
+                self.assertEqual(record.iys_recipient_type, "BIREYSEL")
+                with self.assertRaises(AccessError):
+                    record.with_user(editor).create({"name": "New", "iys_recipient_type": "TACIR"})
+        # Other fields stay editable, and the safe type may be given when creating.
+        self.partner.with_user(editor).write({"function": "Buyer"})
+        new = self.env["res.partner"].with_user(editor).create({"name": "New", "iys_recipient_type": "BIREYSEL"})
+        self.assertEqual(new.iys_recipient_type, "BIREYSEL")
+
+    def test_tax_number_does_not_make_a_merchant_without_the_iys_right(self):
+        editor = self.editor()
+        with self.assertRaises(AccessError):
+            self.partner.with_user(editor).write({"is_company": True, "vat": "1234567890"})
+        self.assertEqual(self.partner.iys_recipient_type, "BIREYSEL")
+        # An İYS user may: the default rule makes the company a merchant, and the chatter says so.
+        self.partner.with_user(self.editor(iys=True)).write({"is_company": True, "vat": "1234567890"})
+        self.assertEqual(self.partner.iys_recipient_type, "TACIR")
+        self.assertFalse(self.partner.iys_recipient_type_manual)
+        self.assertIn("Individual (BIREYSEL) → Merchant (TACIR)", self.last_note(self.partner).body)
+
+    def last_note(self, record):
+        return record.message_ids.sorted("id", reverse=True)[:1]
+
+    def test_recipient_type_change_is_traced_whatever_the_context(self):
+        lead = self.env["crm.lead"].create({"name": "Lead", "phone": "0532 111 22 33"})
+        mailing_contact = self.env["mailing.contact"].create({"name": "MC", "email": "mc@example.com"})
+        user = self.editor(iys=True)
+        for record in (self.partner, lead, mailing_contact):
+            with self.subTest(model=record._name):
+                record.with_user(user).with_context(
+                    tracking_disable=True, mail_notrack=True).write({"iys_recipient_type": "TACIR"})
+                self.assertEqual(record.iys_recipient_type, "TACIR")
+                self.assertTrue(record.iys_recipient_type_manual)
+                note = self.last_note(record)
+                self.assertIn("Individual (BIREYSEL) → Merchant (TACIR)", note.body)
+                self.assertIn(user.name, note.body)
+                self.assertEqual(note.author_id, user.partner_id)
+        # A type chosen by hand no longer follows the default rule.
+        self.partner.write({"is_company": True})
+        self.partner.write({"is_company": False})
+        self.assertEqual(self.partner.iys_recipient_type, "TACIR")
+        self.assertIn("Chosen by an İYS user", self.partner.iys_recipient_type_reason)
