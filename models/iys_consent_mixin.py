@@ -105,6 +105,14 @@ class IysConsentMixin(models.AbstractModel):
                                      groups="l10n_tr_iys.group_iys_user")
     iys_email_source = fields.Selection(SOURCE_SELECTION, string="E-mail consent source",
                                         compute="_compute_iys_consent_ids", groups="l10n_tr_iys.group_iys_user")
+    iys_sms_why = fields.Char("SMS now", compute="_compute_iys_consent_ids", groups="l10n_tr_iys.group_iys_user")
+    iys_call_why = fields.Char("Calls now", compute="_compute_iys_consent_ids", groups="l10n_tr_iys.group_iys_user")
+    iys_email_why = fields.Char("E-mail now", compute="_compute_iys_consent_ids",
+                                groups="l10n_tr_iys.group_iys_user")
+    iys_phone_field = fields.Char(
+        "Number Odoo sends to", compute="_compute_iys_phone_field",
+        help="The number field SMS and calls go to (the first valid one), whose İYS states are shown.",
+    )
 
     def init(self):
         result = super().init()
@@ -550,6 +558,48 @@ class IysConsentMixin(models.AbstractModel):
                                                        reverse=True)[:1]
                 record[f"{prefix}_date"] = current.consent_date
                 record[f"{prefix}_source"] = current.source
+                record[f"{prefix}_why"] = record._iys_state_reason(channel, current)
+
+    def _iys_state_reason(self, channel, consent):
+        """One sentence saying whether a commercial message may go now on ``channel`` and why
+        (not): the policy's answer (the stored state) told with the consent it read."""
+        self.ensure_one()
+        _ = self.env._
+        state = self[STATE_FIELDS[channel]]
+        if not state:
+            return _("Nothing to send to: no usable number.") if channel != "EPOSTA" \
+                else _("Nothing to send to: no usable e-mail address.")
+        rtype = self.iys_recipient_type or "BIREYSEL"
+        if state == iys_policy.ALLOWED:
+            if consent.status == "ONAY" and consent.sync_state == "confirmed":
+                return _("May go now: consent confirmed by İYS.")
+            if consent.status == "ONAY" and rtype != "TACIR":
+                return _("May go now: consent recorded; your company sends before İYS confirms it.")
+            return _("May go now: a merchant (TACIR) may be messaged until it refuses.")
+        if state == iys_policy.REFUSED:
+            return _("Blocked: the recipient refused (RET).")
+        if consent.sync_state == "rejected":
+            return _("Blocked: İYS rejected the consent (%(code)s). Check it and record it again.",
+                     code=consent.iys_error_code or "?")
+        if state == iys_policy.UNCONFIRMED:
+            if consent.sync_state == "none":
+                return _("Blocked: the consent is recorded in Odoo only and will not reach İYS.")
+            return _("Blocked until İYS confirms the consent recorded in Odoo.")
+        if state == iys_policy.NO_CONSENT:
+            return _("Blocked: an individual (BIREYSEL) needs a consent (ONAY) first.")
+        label = dict(self._fields[STATE_FIELDS[channel]]._description_selection(self.env)).get(state, state)
+        return _("Blocked: %(state)s.", state=label)
+
+    @api.depends("phone_sanitized")
+    def _compute_iys_phone_field(self):
+        for record in self:
+            record.iys_phone_field = False
+            if "phone_sanitized" not in record._fields or not record.phone_sanitized:
+                continue
+            for fname in record._phone_get_number_fields():
+                if record[fname] and record._phone_format(fname=fname) == record.phone_sanitized:
+                    record.iys_phone_field = fname
+                    break
 
     # ------------------------------------------------------------------------------------------
     # Actions

@@ -12,6 +12,8 @@ DEFAULT_SOURCES = {
     "ARAMA": "HS_CAGRI_MERKEZI",
     "EPOSTA": "HS_EPOSTA",
 }
+#: sources İYS accepts for a refusal only (HS_KARAR: our own decision)
+REFUSAL_ONLY_SOURCES = ("HS_KARAR",)
 MODE_SELECTION = [
     ("consent", "Consent (ONAY)"),
     ("refusal", "Refusal (RET)"),
@@ -41,6 +43,11 @@ class IysConsentWizard(models.TransientModel):
         HS_SOURCE_SELECTION, required=True,
         help="Where the recipient gave the consent, or the refusal came through. HS_KARAR (our own "
         "decision) is for refusals only.",
+    )
+    source_consent = fields.Selection(
+        [(code, label) for code, label in HS_SOURCE_SELECTION if code not in REFUSAL_ONLY_SOURCES],
+        string="Consent source", compute="_compute_source_consent", inverse="_inverse_source_consent", readonly=False,
+        help="Where the recipient gave the consent.",
     )
     consent_date = fields.Datetime(
         "Date", required=True, default=fields.Datetime.now,
@@ -105,6 +112,23 @@ class IysConsentWizard(models.TransientModel):
                 ))
         return super().create(vals_list)
 
+    @api.depends("source", "mode")
+    def _compute_source_consent(self):
+        # A consent is offered only the sources valid for a consent (HS_KARAR is for refusals).
+        for wizard in self:
+            wizard.source_consent = wizard.source if wizard.source not in REFUSAL_ONLY_SOURCES else False
+
+    def _inverse_source_consent(self):
+        for wizard in self:
+            if wizard.mode == "consent" and wizard.source_consent:
+                wizard.source = wizard.source_consent
+
+    @api.onchange("source_consent")
+    def _onchange_source_consent(self):
+        # so that the addresses' problems are checked against the chosen source at once
+        if self.mode == "consent" and self.source_consent:
+            self.source = self.source_consent
+
     @api.depends("res_model", "res_id")
     def _compute_record_name(self):
         for wizard in self:
@@ -139,6 +163,12 @@ class IysConsentWizard(models.TransientModel):
         lines = self.address_ids.filtered("selected")
         if not lines:
             raise UserError(self.env._("Choose at least one address to record."))
+        problems = lines.filtered("error")
+        if problems:
+            raise UserError(self.env._(
+                "Nothing was recorded: fix the problems shown on the addresses first.\n%(problems)s",
+                problems="\n".join(f"{line.raw}: {line.error}" for line in problems),
+            ))
         partner = record if record._name == "res.partner" else record["partner_id"] if "partner_id" in record else None
         self._iys_check_evidence_files()
         evidence = {

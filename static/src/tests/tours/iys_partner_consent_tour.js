@@ -26,7 +26,7 @@ registry.category("web_tour.tours").add("l10n_tr_iys_partner_sms_consent", {
         },
         {
             content: "Choose where the consent was given",
-            trigger: ".modal .o_field_widget[name='source'] select",
+            trigger: ".modal .o_field_widget[name='source_consent'] select",
             run: 'select "HS_FIZIKSEL_ORTAM"',
         },
         {
