@@ -270,6 +270,16 @@ class TestPartnerFormSignals(PartnerStatesCommon):
         self.assertEqual(lead.iys_recipient_type, "TACIR")
         self.assertIn("Acme A.Ş.", lead.iys_recipient_type_reason)
 
+    def test_people_are_not_merchants_by_default(self):
+        # Odoo's demo made every company's employee a merchant; now only companies with a tax number are.
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        self.assertFalse(Partner.search([
+            ("is_company", "=", False), ("iys_recipient_type", "=", "TACIR"), ("iys_recipient_type_manual", "=", False),
+        ]))
+        self.assertFalse(Partner.search([
+            ("iys_recipient_type", "=", "TACIR"), ("iys_recipient_type_manual", "=", False), ("vat", "=", False),
+        ]))
+
     def test_section_titles_are_not_uppercased_by_css(self):
         # CSS text-transform without a lang attribute makes "Ticari İletiler" "TICARI ILETILER":
         # the addon's own titles are plain text, no group string (which Odoo uppercases).
