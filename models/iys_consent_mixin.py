@@ -183,25 +183,30 @@ class IysConsentMixin(models.AbstractModel):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if not self._iys_may_set_recipient_type():
-            # The safe value is harmless (it is also the default); any other choice needs the right.
-            if any(vals.get("iys_recipient_type") not in (None, False, "BIREYSEL")
-                   or vals.get("iys_recipient_type_manual") for vals in vals_list):
-                raise self._iys_recipient_type_denied()
-        else:
-            vals_list = [dict(vals, iys_recipient_type_manual=True) if vals.get("iys_recipient_type")
-                         and "iys_recipient_type_manual" not in vals else vals for vals in vals_list]
-        return super().create(vals_list)
+        allowed = self._iys_may_set_recipient_type()
+        # The safe value is harmless (it is also the default); any other choice needs the right.
+        if not allowed and any(vals.get("iys_recipient_type") not in (None, False, "BIREYSEL")
+                               or vals.get("iys_recipient_type_manual") for vals in vals_list):
+            raise self._iys_recipient_type_denied()
+        records = super().create(vals_list)
+        if allowed:
+            records.filtered_domain([("id", "in", [
+                record.id for record, vals in zip(records, vals_list, strict=True)
+                if vals.get("iys_recipient_type") and "iys_recipient_type_manual" not in vals
+            ])])._iys_mark_chosen_type()
+        return records
 
     def write(self, vals):
-        explicit = "iys_recipient_type" in vals or "iys_recipient_type_manual" in vals
         allowed = self._iys_may_set_recipient_type()
-        if explicit and not allowed:
+        if not allowed and (
+            "iys_recipient_type_manual" in vals
+            or ("iys_recipient_type" in vals and any(r.iys_recipient_type != vals["iys_recipient_type"] for r in self))
+        ):
             raise self._iys_recipient_type_denied()
-        if "iys_recipient_type" in vals and "iys_recipient_type_manual" not in vals:
-            vals = dict(vals, iys_recipient_type_manual=True)
         before = {record.id: record.iys_recipient_type for record in self}
         result = super().write(vals)
+        if allowed and "iys_recipient_type" in vals and "iys_recipient_type_manual" not in vals:
+            self._iys_mark_chosen_type()
         changed = [(record, before[record.id]) for record in self if record.iys_recipient_type != before[record.id]]
         if (changed and not allowed and self._iys_guard_derived_recipient_type
                 and any(record.iys_recipient_type != "BIREYSEL" for record, _old in changed)):
@@ -209,6 +214,14 @@ class IysConsentMixin(models.AbstractModel):
             raise self._iys_recipient_type_denied()
         self._iys_trace_recipient_type(changed)
         return result
+
+    def _iys_mark_chosen_type(self):
+        """After an İYS user gave the type: a type other than the default rule's is kept as chosen
+        (it no longer follows the rule); the rule's own type follows the rule again. The form sends
+        the type the rule recomputed (e.g. after a tax number) too: that is no choice."""
+        chosen = self.filtered(lambda r: r.iys_recipient_type != r._iys_default_recipient_type())
+        (chosen.filtered(lambda r: not r.iys_recipient_type_manual)).write({"iys_recipient_type_manual": True})
+        ((self - chosen).filtered("iys_recipient_type_manual")).write({"iys_recipient_type_manual": False})
 
     def _iys_trace_recipient_type(self, changes):
         """Note each change of recipient type (who, old → new, why) in the record's chatter,

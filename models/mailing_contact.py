@@ -23,6 +23,12 @@ class MailingContact(models.Model):
         for contact in todo:
             contact.iys_recipient_type = partner_types.get(contact.email_normalized) or "BIREYSEL"
 
+    def _iys_default_recipient_type(self):
+        self.ensure_one()
+        partner = self.env["res.partner"].sudo().search([("email_normalized", "=", self.email_normalized)], limit=1) \
+            if self.email_normalized else None
+        return (partner and partner.iys_recipient_type) or "BIREYSEL"
+
     def _iys_default_recipient_type_reason(self):
         self.ensure_one()
         if self.email_normalized and self.env["res.partner"].sudo().search_count(

@@ -2,7 +2,7 @@
 import base64
 
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from .common import IysCommon
 
@@ -115,6 +115,26 @@ class TestSecurityContact(IysCommon):
         self.assertEqual(self.partner.iys_recipient_type, "TACIR")
         self.assertFalse(self.partner.iys_recipient_type_manual)
         self.assertIn("Individual (BIREYSEL) → Merchant (TACIR)", self.last_note(self.partner).body)
+
+    def test_form_following_the_rule_is_no_choice(self):
+        # The form sends the type the rule recomputed when a tax number is typed: still the rule's.
+        user = self.editor(iys=True)
+        with Form(self.partner.with_user(user)) as form:
+            form.company_type = "company"
+            form.vat = "1234567890"
+            self.assertEqual(form.iys_recipient_type, "TACIR")
+        self.assertEqual(self.partner.iys_recipient_type, "TACIR")
+        self.assertFalse(self.partner.iys_recipient_type_manual)
+        self.assertIn("tax number", self.partner.iys_recipient_type_reason)
+        # Choosing the other type is a choice; choosing the rule's type again gives it back to the rule.
+        with Form(self.partner.with_user(user)) as form:
+            form.iys_recipient_type = "BIREYSEL"
+        self.assertTrue(self.partner.iys_recipient_type_manual)
+        self.partner.with_user(user).write({"iys_recipient_type": "TACIR"})
+        self.assertFalse(self.partner.iys_recipient_type_manual)
+        # A user without the right may send the type unchanged (an import, a form that shows it).
+        self.partner.with_user(self.editor()).write({"iys_recipient_type": "TACIR", "function": "Owner"})
+        self.assertEqual(self.partner.function, "Owner")
 
     def last_note(self, record):
         return record.message_ids.sorted("id", reverse=True)[:1]
