@@ -270,6 +270,21 @@ class TestPartnerFormSignals(PartnerStatesCommon):
         self.assertEqual(lead.iys_recipient_type, "TACIR")
         self.assertIn("Acme A.Ş.", lead.iys_recipient_type_reason)
 
+    def test_lead_and_mailing_contact_forms_tell_the_same(self):
+        lead = self.env["crm.lead"].create({"name": "Deal", "phone": "0532 000 00 02"})
+        self.assertEqual(lead.iys_sms_state, "unconfirmed")  # the pending consent of p_pending
+        self.assertEqual(lead.iys_sms_why, self.p_pending.iys_sms_why)
+        mailing_contact = self.env["mailing.contact"].create({"name": "C", "email": "c@example.com"})
+        self.assertEqual(mailing_contact.iys_email_why, self.p_confirmed.iys_email_why)
+        for model, xmlid in (("crm.lead", "crm.crm_lead_view_form"),
+                             ("mailing.contact", "mass_mailing.mailing_contact_view_form")):
+            tree = etree.fromstring(self.env[model].get_view(self.env.ref(xmlid).id)["arch"])
+            page = tree.xpath("//page[@name='iys']")
+            self.assertTrue(page, model)
+            self.assertTrue(page[0].xpath(".//field[@name='iys_recipient_type_reason']"), model)
+            self.assertTrue(page[0].xpath(".//field[@name='iys_email_why']"), model)
+            self.assertFalse(page[0].xpath(".//group[@string]"), model)
+
     def test_people_are_not_merchants_by_default(self):
         # Odoo's demo made every company's employee a merchant; now only companies with a tax number are.
         Partner = self.env["res.partner"].with_context(active_test=False)
