@@ -156,6 +156,15 @@ class IysConsentMixin(models.AbstractModel):
                 record.iys_recipient_type_reason = self.env._(
                     "Chosen by an İYS user (by hand or through an import); the chatter keeps every change."
                 )
+            elif record.iys_recipient_type and record.iys_recipient_type != record._iys_default_recipient_type():
+                # e.g. a contact stored under an earlier version's rule: say so rather than a reason
+                # that does not hold for it.
+                labels = dict(self._fields["iys_recipient_type"]._description_selection(self.env))
+                record.iys_recipient_type_reason = self.env._(
+                    "Not the default rule's type (that would be %(type)s): set earlier or by a program. "
+                    "An İYS user may confirm it or give it back to the rule.",
+                    type=labels[record._iys_default_recipient_type()],
+                )
             else:
                 record.iys_recipient_type_reason = record._iys_default_recipient_type_reason()
 

@@ -285,6 +285,15 @@ class TestPartnerFormSignals(PartnerStatesCommon):
             self.assertTrue(page[0].xpath(".//field[@name='iys_email_why']"), model)
             self.assertFalse(page[0].xpath(".//group[@string]"), model)
 
+    def test_reason_never_contradicts_the_type(self):
+        # A contact typed under the previous rule (a person at a company was a merchant), stored as is.
+        person = self.env["res.partner"].create({"name": "Old", "mobile": "0532 000 00 31"})
+        self.env.cr.execute(SQL("UPDATE res_partner SET iys_recipient_type = 'TACIR' WHERE id = %s", person.id))
+        person.invalidate_recordset()
+        self.assertEqual(person.iys_recipient_type, "TACIR")
+        self.assertIn("Not the default rule's type", person.iys_recipient_type_reason)
+        self.assertIn("Individual (BIREYSEL)", person.iys_recipient_type_reason)
+
     def test_people_are_not_merchants_by_default(self):
         # Odoo's demo made every company's employee a merchant; now only companies with a tax number are.
         Partner = self.env["res.partner"].with_context(active_test=False)
