@@ -52,7 +52,15 @@ class IysConsentMixin(models.AbstractModel):
         readonly=False,
         precompute=True,
         help="Individual (BIREYSEL): commercial messages need prior consent (ONAY) on İYS.\n"
-        "Merchant (TACIR): commercial messages are allowed at business addresses until a refusal (RET).",
+        "Merchant (TACIR): commercial messages are allowed at business addresses until a refusal (RET).\n"
+        "Only İYS users may change it; every change is noted in the chatter.",
+    )
+    iys_recipient_type_manual = fields.Boolean(
+        "Recipient type set by hand", copy=False, readonly=True,
+        help="An İYS user chose the recipient type: it no longer follows the default rule.",
+    )
+    iys_recipient_type_reason = fields.Char(
+        "Why this recipient type", compute="_compute_iys_recipient_type_reason",
     )
     iys_email_state = fields.Selection(
         iys_policy.STATE_SELECTION, string="İYS e-mail", compute="_compute_iys_email_state",
@@ -97,6 +105,14 @@ class IysConsentMixin(models.AbstractModel):
                                      groups="l10n_tr_iys.group_iys_user")
     iys_email_source = fields.Selection(SOURCE_SELECTION, string="E-mail consent source",
                                         compute="_compute_iys_consent_ids", groups="l10n_tr_iys.group_iys_user")
+    iys_sms_why = fields.Char("SMS now", compute="_compute_iys_consent_ids", groups="l10n_tr_iys.group_iys_user")
+    iys_call_why = fields.Char("Calls now", compute="_compute_iys_consent_ids", groups="l10n_tr_iys.group_iys_user")
+    iys_email_why = fields.Char("E-mail now", compute="_compute_iys_consent_ids",
+                                groups="l10n_tr_iys.group_iys_user")
+    iys_phone_field = fields.Char(
+        "Number Odoo sends to", compute="_compute_iys_phone_field",
+        help="The number field SMS and calls go to (the first valid one), whose İYS states are shown.",
+    )
 
     def init(self):
         result = super().init()
@@ -124,12 +140,113 @@ class IysConsentMixin(models.AbstractModel):
     # ------------------------------------------------------------------------------------------
     def _compute_iys_recipient_type(self):
         for record in self:
+            if record.iys_recipient_type_manual and record.iys_recipient_type:
+                continue  # chosen by an İYS user: kept (an editable stored compute keeps an unassigned value)
             record.iys_recipient_type = record._iys_default_recipient_type()
 
     def _iys_default_recipient_type(self):
         """The recipient type a record gets by default; models refine it (strict default: individual)."""
         self.ensure_one()
         return "BIREYSEL"
+
+    @api.depends("iys_recipient_type", "iys_recipient_type_manual")
+    def _compute_iys_recipient_type_reason(self):
+        for record in self:
+            if record.iys_recipient_type_manual:
+                record.iys_recipient_type_reason = self.env._(
+                    "Chosen by an İYS user (by hand or through an import); the chatter keeps every change."
+                )
+            elif record.iys_recipient_type and record.iys_recipient_type != record._iys_default_recipient_type():
+                # e.g. a contact stored under an earlier version's rule: say so rather than a reason
+                # that does not hold for it.
+                labels = dict(self._fields["iys_recipient_type"]._description_selection(self.env))
+                record.iys_recipient_type_reason = self.env._(
+                    "Not the default rule's type (that would be %(type)s): set earlier or by a program. "
+                    "An İYS user may confirm it or give it back to the rule.",
+                    type=labels[record._iys_default_recipient_type()],
+                )
+            else:
+                record.iys_recipient_type_reason = record._iys_default_recipient_type_reason()
+
+    def _iys_default_recipient_type_reason(self):
+        """Why the default rule gives the record its recipient type, in one sentence."""
+        self.ensure_one()
+        return self.env._("An individual by default: nothing shows that it is a merchant.")
+
+    # ------------------------------------------------------------------------------------------
+    # Who may change the recipient type, and its trace
+    # ------------------------------------------------------------------------------------------
+    #: whether a user without the İYS right may not make a record a merchant through the fields
+    #: the default rule reads (a partner's company flag and tax number); records that only follow
+    #: another record's type (a lead its contact) set this to False.
+    _iys_guard_derived_recipient_type = True
+
+    def _iys_may_set_recipient_type(self):
+        return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_user")
+
+    def _iys_recipient_type_denied(self):
+        return AccessError(self.env._(
+            "Only İYS users may change the İYS recipient type: a merchant (TACIR) receives commercial "
+            "messages without consent. Ask an İYS user to change it."
+        ))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        allowed = self._iys_may_set_recipient_type()
+        # The safe value is harmless (it is also the default); any other choice needs the right.
+        if not allowed and any(vals.get("iys_recipient_type") not in (None, False, "BIREYSEL")
+                               or vals.get("iys_recipient_type_manual") for vals in vals_list):
+            raise self._iys_recipient_type_denied()
+        records = super().create(vals_list)
+        if allowed:
+            records.filtered_domain([("id", "in", [
+                record.id for record, vals in zip(records, vals_list, strict=True)
+                if vals.get("iys_recipient_type") and "iys_recipient_type_manual" not in vals
+            ])])._iys_mark_chosen_type()
+        return records
+
+    def write(self, vals):
+        allowed = self._iys_may_set_recipient_type()
+        if not allowed and (
+            "iys_recipient_type_manual" in vals
+            or ("iys_recipient_type" in vals and any(r.iys_recipient_type != vals["iys_recipient_type"] for r in self))
+        ):
+            raise self._iys_recipient_type_denied()
+        before = {record.id: record.iys_recipient_type for record in self}
+        result = super().write(vals)
+        if allowed and "iys_recipient_type" in vals and "iys_recipient_type_manual" not in vals:
+            self._iys_mark_chosen_type()
+        changed = [(record, before[record.id]) for record in self if record.iys_recipient_type != before[record.id]]
+        if (changed and not allowed and self._iys_guard_derived_recipient_type
+                and any(record.iys_recipient_type != "BIREYSEL" for record, _old in changed)):
+            # e.g. a tax number typed on a company: the default rule would make it a merchant.
+            raise self._iys_recipient_type_denied()
+        self._iys_trace_recipient_type(changed)
+        return result
+
+    def _iys_mark_chosen_type(self):
+        """After an İYS user gave the type: a type other than the default rule's is kept as chosen
+        (it no longer follows the rule); the rule's own type follows the rule again. The form sends
+        the type the rule recomputed (e.g. after a tax number) too: that is no choice."""
+        chosen = self.filtered(lambda r: r.iys_recipient_type != r._iys_default_recipient_type())
+        (chosen.filtered(lambda r: not r.iys_recipient_type_manual)).write({"iys_recipient_type_manual": True})
+        ((self - chosen).filtered("iys_recipient_type_manual")).write({"iys_recipient_type_manual": False})
+
+    def _iys_trace_recipient_type(self, changes):
+        """Note each change of recipient type (who, old → new, why) in the record's chatter,
+        whatever the context says: it is the evidence of who made a contact a merchant."""
+        if not changes or not hasattr(self, "_message_log"):
+            return
+        labels = dict(self._fields["iys_recipient_type"]._description_selection(self.env))
+        for record, old in changes:
+            record.sudo()._message_log(
+                body=self.env._(
+                    "İYS recipient type: %(old)s → %(new)s, by %(user)s. %(reason)s",
+                    old=labels.get(old, self.env._("none")), new=labels.get(record.iys_recipient_type),
+                    user=self.env.user.name, reason=record.iys_recipient_type_reason,
+                ),
+                author_id=self.env.user.partner_id.id,
+            )
 
     def _iys_recipient_types(self):
         """{record id: 'BIREYSEL' | 'TACIR'} for the gate."""
@@ -463,6 +580,48 @@ class IysConsentMixin(models.AbstractModel):
                                                        reverse=True)[:1]
                 record[f"{prefix}_date"] = current.consent_date
                 record[f"{prefix}_source"] = current.source
+                record[f"{prefix}_why"] = record._iys_state_reason(channel, current)
+
+    def _iys_state_reason(self, channel, consent):
+        """One sentence saying whether a commercial message may go now on ``channel`` and why
+        (not): the policy's answer (the stored state) told with the consent it read."""
+        self.ensure_one()
+        _ = self.env._
+        state = self[STATE_FIELDS[channel]]
+        if not state:
+            return _("Nothing to send to: no usable number.") if channel != "EPOSTA" \
+                else _("Nothing to send to: no usable e-mail address.")
+        rtype = self.iys_recipient_type or "BIREYSEL"
+        if state == iys_policy.ALLOWED:
+            if consent.status == "ONAY" and consent.sync_state == "confirmed":
+                return _("May go now: consent confirmed by İYS.")
+            if consent.status == "ONAY" and rtype != "TACIR":
+                return _("May go now: consent recorded; your company sends before İYS confirms it.")
+            return _("May go now: a merchant (TACIR) may be messaged until it refuses.")
+        if state == iys_policy.REFUSED:
+            return _("Blocked: the recipient refused (RET).")
+        if consent.sync_state == "rejected":
+            return _("Blocked: İYS rejected the consent (%(code)s). Check it and record it again.",
+                     code=consent.iys_error_code or "?")
+        if state == iys_policy.UNCONFIRMED:
+            if consent.sync_state == "none":
+                return _("Blocked: the consent is recorded in Odoo only and will not reach İYS.")
+            return _("Blocked until İYS confirms the consent recorded in Odoo.")
+        if state == iys_policy.NO_CONSENT:
+            return _("Blocked: an individual (BIREYSEL) needs a consent (ONAY) first.")
+        label = dict(self._fields[STATE_FIELDS[channel]]._description_selection(self.env)).get(state, state)
+        return _("Blocked: %(state)s.", state=label)
+
+    @api.depends("phone_sanitized")
+    def _compute_iys_phone_field(self):
+        for record in self:
+            record.iys_phone_field = False
+            if "phone_sanitized" not in record._fields or not record.phone_sanitized:
+                continue
+            for fname in record._phone_get_number_fields():
+                if record[fname] and record._phone_format(fname=fname) == record.phone_sanitized:
+                    record.iys_phone_field = fname
+                    break
 
     # ------------------------------------------------------------------------------------------
     # Actions

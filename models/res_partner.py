@@ -6,11 +6,23 @@ class ResPartner(models.Model):
     _name = "res.partner"
     _inherit = ["res.partner", "iys.consent.mixin"]
 
-    @api.depends("is_company", "parent_id.is_company")
+    @api.depends("is_company", "vat", "iys_recipient_type_manual")
     def _compute_iys_recipient_type(self):
         return super()._compute_iys_recipient_type()
 
     def _iys_default_recipient_type(self):
-        # A company, or a contact person at a company's business address, is a merchant (TACIR).
+        # Conservative (see README, Usage → Contacts): only a company with a tax number is a
+        # merchant (TACIR). A person is an individual, also when it works at a company: its
+        # mobile number is often its own. An İYS user may decide otherwise on the İYS tab.
         self.ensure_one()
-        return "TACIR" if (self.is_company or self.parent_id.is_company) else "BIREYSEL"
+        return "TACIR" if (self.is_company and self.vat) else "BIREYSEL"
+
+    def _iys_default_recipient_type_reason(self):
+        self.ensure_one()
+        if self.is_company and self.vat:
+            return self.env._("A merchant: a company with a tax number.")
+        if self.is_company:
+            return self.env._("An individual by default: a company without a tax number.")
+        if self.parent_id:
+            return self.env._("An individual by default: a person, even at a company (its number may be its own).")
+        return self.env._("An individual by default: a person.")

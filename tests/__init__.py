@@ -20,3 +20,4 @@ from . import test_security_account
 from . import test_sync_demo
 from . import test_security_ledger
 from . import test_security_matrix
+from . import test_security_contact

@@ -69,13 +69,14 @@ class IysGateCommon(MassSMSCommon, IysCommon):
 
     @classmethod
     def create_partners(cls, prefix="", **extra):
-        """One partner per case (merchants are companies), with the case's e-mail and mobile."""
+        """One partner per case (merchants are companies with a tax number), with the case's e-mail and mobile."""
         return cls.env["res.partner"].create([
             {
                 "name": f"{prefix}Gate {case}",
                 "email": cls.email[case],
                 "mobile": cls.number[case],
                 "is_company": case.startswith("tacir"),
+                "vat": "1234567890" if case.startswith("tacir") else False,
                 **extra,
             }
             for case in cls.CASES

@@ -285,17 +285,21 @@ class TestPolicy(IysCommon):
 @tagged("post_install", "-at_install", "l10n_tr_iys")
 class TestRecipientTypes(IysCommon):
     def test_partner_type_from_company(self):
-        company = self.env["res.partner"].create({"name": "Acme A.Ş.", "is_company": True})
+        # Conservative default rule: only a company with a tax number is a merchant.
+        company = self.env["res.partner"].create({"name": "Acme A.Ş.", "is_company": True, "vat": "1234567890"})
+        no_vat = self.env["res.partner"].create({"name": "Acme 2", "is_company": True})
         person = self.env["res.partner"].create({"name": "Ayşe", "parent_id": company.id})
         alone = self.env["res.partner"].create({"name": "Mehmet"})
         self.assertEqual(company.iys_recipient_type, "TACIR")
-        self.assertEqual(person.iys_recipient_type, "TACIR")
+        self.assertEqual(no_vat.iys_recipient_type, "BIREYSEL")
+        self.assertEqual(person.iys_recipient_type, "BIREYSEL")
         self.assertEqual(alone.iys_recipient_type, "BIREYSEL")
         alone.iys_recipient_type = "TACIR"  # editable
         self.assertEqual(alone._iys_recipient_types(), {alone.id: "TACIR"})
 
     def test_lead_and_contact_types(self):
-        company = self.env["res.partner"].create({"name": "Acme", "is_company": True, "email": "info@acme.com.tr"})
+        company = self.env["res.partner"].create({"name": "Acme", "is_company": True, "vat": "1234567890",
+                                                  "email": "info@acme.com.tr"})
         lead = self.env["crm.lead"].create({"name": "Deal", "partner_id": company.id})
         orphan = self.env["crm.lead"].create({"name": "Walk-in", "email_from": "x@example.com"})
         self.assertEqual(lead.iys_recipient_type, "TACIR")

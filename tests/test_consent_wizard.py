@@ -50,7 +50,7 @@ class TestConsentWizard(IysCommon):
             self.assertTrue(line.selected)
             self.assertEqual(line.address, "+905321112233")
             self.assertEqual(line.current_status, "Nothing on record")
-        form.source = "HS_FIZIKSEL_ORTAM"
+        form.source_consent = "HS_FIZIKSEL_ORTAM"
         form.consent_date = self._next_date()
         wizard = form.save()
         action = wizard.action_confirm()
@@ -99,7 +99,7 @@ class TestConsentWizard(IysCommon):
         })
         form = self.open_wizard(self.partner, channel="EPOSTA")
         self.assertEqual(form.source, "HS_EPOSTA")
-        form.source = "HS_ISLAK_IMZA"
+        form.source_consent = "HS_ISLAK_IMZA"
         form.consent_date = self._next_date()
         form.attachment_ids.add(scan)
         form.note = "Signed at the Kadıköy store"
@@ -139,11 +139,14 @@ class TestConsentWizard(IysCommon):
         form.consent_date = fields.Datetime.now() + timedelta(days=1)
         with self.assertRaisesRegex(UserError, r"(?s)Nothing was recorded.*H162"):
             form.save().action_confirm()
-        # A source only valid for refusals (H408), and a source that is no HS_* code (H119).
-        form = self.open_wizard(self.partner)
-        form.source = "HS_KARAR"
-        with self.assertRaisesRegex(UserError, "H408"):
-            form.save().action_confirm()
+        # A source only valid for refusals (H408): not offered for a consent, refused if sent anyway;
+        # and a source that is no HS_* code (H119).
+        wizard = self.open_wizard(self.partner).save()
+        wizard.source = "HS_KARAR"
+        self.assertIn("H408", wizard.address_ids.error)
+        with self.assertRaisesRegex(UserError, "H408") as caught:
+            wizard.action_confirm()
+        self.assertEqual(caught.exception.args[0].count("H408"), 1, caught.exception.args[0])
         with self.assertRaisesRegex(UserError, r"H119.*HS_TELEPATI"):
             self.env["iys.consent.wizard"].create({
                 "res_model": "res.partner", "res_id": self.partner.id, "channel": "MESAJ", "mode": "consent",
@@ -162,6 +165,31 @@ class TestConsentWizard(IysCommon):
         with self.assertRaisesRegex(UserError, "H178"):
             form.save().action_confirm()
         self.assertEqual(len(self.consents("+905321112233").event_ids), 2)
+
+    def test_sources_offered_fit_the_status(self):
+        form = self.open_wizard(self.partner)
+        self.assertEqual(form.source_consent, "HS_MESAJ")
+        offered = [code for code, _label in self.env["iys.consent.wizard"]._fields["source_consent"].selection]
+        self.assertNotIn("HS_KARAR", offered)
+        self.assertIn("HS_FIZIKSEL_ORTAM", offered)
+        offered_refusal = [code for code, _label in self.env["iys.consent.wizard"]._fields["source"].selection]
+        self.assertIn("HS_KARAR", offered_refusal)
+        form = self.open_wizard(self.partner, mode="refusal")
+        form.source = "HS_KARAR"
+        with form.address_ids.edit(0) as line:
+            self.assertFalse(line.error)
+
+    def test_problems_shown_on_the_row_before_confirming(self):
+        form = self.open_wizard(self.partner)
+        with form.address_ids.edit(0) as line:
+            self.assertFalse(line.error)
+        form.consent_date = fields.Datetime.now() + timedelta(days=1)
+        with form.address_ids.edit(0) as line:
+            self.assertIn("H162", line.error)
+            self.assertNotIn("+905321112233", line.error)  # the row says which address already
+        form.consent_date = self._next_date()
+        with form.address_ids.edit(0) as line:
+            self.assertFalse(line.error)
 
     def test_malformed_number_refused_and_other_number_not_half_saved(self):
         partner = self.env["res.partner"].create({

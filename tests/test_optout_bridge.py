@@ -123,7 +123,8 @@ class TestBlacklistBridge(OptoutCommon):
     def test_brands_and_recipient_types(self):
         """Every active brand of the companies that hold a consent of the address, plus the default
         brand; for the recipient types on record."""
-        tacir = self.env["res.partner"].create({"name": "Tacir", "is_company": True, "email": "shop@example.com"})
+        tacir = self.env["res.partner"].create({"name": "Tacir", "is_company": True, "vat": "1234567890",
+                                                "email": "shop@example.com"})
         self.assertEqual(tacir.iys_email_state, "allowed")  # a merchant may be messaged until RET
         self.record("shop@example.com", channel="EPOSTA", recipient_type="BIREYSEL", brand=self.brand_b)
         self.env["mail.blacklist"]._add("shop@example.com")

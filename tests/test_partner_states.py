@@ -11,9 +11,8 @@ from ..models.iys_consent import ledger
 from .common import IysCommon
 
 
-@tagged("post_install", "-at_install", "l10n_tr_iys")
-class TestPartnerStates(IysCommon):
-    """Stored per-channel states, the search filters, and how they stay fresh."""
+class PartnerStatesCommon(IysCommon):
+    """Contacts in every state."""
 
     @classmethod
     def setUpClass(cls):
@@ -24,8 +23,10 @@ class TestPartnerStates(IysCommon):
         cls.p_pending = Partner.create({"name": "Pending", "mobile": "0532 000 00 02"})
         cls.p_refused = Partner.create({"name": "Refused", "mobile": "0532 000 00 03"})
         cls.p_nothing = Partner.create({"name": "Nothing", "mobile": "0532 000 00 04"})
-        cls.p_tacir = Partner.create({"name": "Tacir A.Ş.", "is_company": True, "phone": "0532 000 00 05"})
-        cls.p_tacir_ret = Partner.create({"name": "Tacir RET", "is_company": True, "phone": "0532 000 00 06"})
+        cls.p_tacir = Partner.create({"name": "Tacir A.Ş.", "is_company": True, "vat": "1234567890",
+                                      "phone": "0532 000 00 05"})
+        cls.p_tacir_ret = Partner.create({"name": "Tacir RET", "is_company": True, "vat": "1234567891",
+                                          "phone": "0532 000 00 06"})
         cls.p_rejected = Partner.create({"name": "Rejected", "mobile": "0532 000 00 07"})
         cls.p_no_phone = Partner.create({"name": "No phone"})
         cls.mine = cls.p_confirmed | cls.p_pending | cls.p_refused | cls.p_nothing | cls.p_tacir | cls.p_tacir_ret \
@@ -58,6 +59,12 @@ class TestPartnerStates(IysCommon):
         node = arch.xpath(f"//filter[@name='{name}']")
         self.assertTrue(node, f"no filter {name} in {xmlid}")
         return safe_eval(node[0].get("domain"))
+
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestPartnerStates(PartnerStatesCommon):
+    """Stored per-channel states, the search filters, and how they stay fresh."""
 
     def test_states_per_combination(self):
         self.assertEqual(self.states(self.mine), {
@@ -202,3 +209,110 @@ class TestPartnerStates(IysCommon):
         self.iys_user.write({"company_ids": [(6, 0, [other.id])], "company_id": other.id})
         Partner = self.env["res.partner"].with_user(self.iys_user).with_context(allowed_company_ids=[other.id])
         self.assertFalse(Partner.search([("iys_waiting", "=", True), ("id", "in", self.p_refused.ids)]))
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestPartnerFormSignals(PartnerStatesCommon):
+    """What the contact form tells at a glance (issue 11 §3)."""
+
+    def test_why_says_whether_a_message_may_go_now(self):
+        why = {p.name: p.iys_sms_why for p in self.mine}
+        self.assertTrue(why["Confirmed"].startswith("May go now"), why["Confirmed"])
+        self.assertIn("confirmed by İYS", why["Confirmed"])
+        self.assertTrue(why["Pending"].startswith("Blocked until İYS confirms"), why["Pending"])
+        self.assertTrue(why["Refused"].startswith("Blocked"), why["Refused"])
+        self.assertIn("RET", why["Refused"])
+        self.assertIn("needs a consent", why["Nothing"])
+        self.assertIn("merchant (TACIR)", why["Tacir A.Ş."])
+        self.assertTrue(why["Tacir A.Ş."].startswith("May go now"))
+        self.assertIn("İYS rejected", why["Rejected"])
+        self.assertIn("H121", why["Rejected"])
+        self.assertIn("no usable number", why["No phone"])
+        # Everything blocked says "Blocked", everything allowed says "May go now": never both.
+        for partner in self.mine.filtered("iys_sms_state"):
+            self.assertEqual(partner.iys_sms_why.startswith("May go now"), partner.iys_sms_state == "allowed")
+
+    def test_no_toggle_says_on_while_sending_is_blocked(self):
+        arch = self.env["res.partner"].get_view(self.env.ref("base.view_partner_form").id)["arch"]
+        tree = etree.fromstring(arch)
+        labels = {button.get("string") for button in tree.xpath("//page[@name='iys']//button")}
+        self.assertEqual(labels, {"Record consent", "Record refusal"})
+
+    def test_phone_badges_sit_on_the_number_odoo_sends_to(self):
+        mobile_only = self.env["res.partner"].create({"name": "M", "mobile": "0532 000 00 11"})
+        phone_only = self.env["res.partner"].create({"name": "P", "phone": "0532 000 00 12"})
+        both = self.env["res.partner"].create({"name": "B", "phone": "0212 000 00 13", "mobile": "0532 000 00 13"})
+        self.assertEqual(mobile_only.iys_phone_field, "mobile")
+        self.assertEqual(phone_only.iys_phone_field, "phone")
+        self.assertEqual(both.iys_phone_field, "mobile")  # SMS go to the mobile, as phone_sanitized says
+        self.assertFalse(self.p_no_phone.iys_phone_field)
+        arch = self.env["res.partner"].get_view(self.env.ref("base.view_partner_form").id)["arch"]
+        tree = etree.fromstring(arch)
+        for fname in ("phone", "mobile"):
+            span = tree.xpath(f"//field[@name='{fname}']/following-sibling::span[contains(@class, 'o_iys_badges')]")
+            self.assertTrue(span, f"no İYS badges next to {fname}")
+            self.assertIn(f"iys_phone_field != '{fname}'", span[0].get("invisible"))
+
+    def test_recipient_type_rule_and_reason(self):
+        Partner = self.env["res.partner"]
+        company = Partner.create({"name": "Acme A.Ş.", "is_company": True, "vat": "1234567890"})
+        us_company = Partner.create({"name": "Acme Inc.", "is_company": True})
+        employee = Partner.create({"name": "John", "parent_id": company.id, "mobile": "0532 000 00 21"})
+        person = Partner.create({"name": "Ali"})
+        self.assertEqual(
+            [p.iys_recipient_type for p in (company, us_company, employee, person)],
+            ["TACIR", "BIREYSEL", "BIREYSEL", "BIREYSEL"],
+        )
+        self.assertIn("tax number", company.iys_recipient_type_reason)
+        self.assertIn("without a tax number", us_company.iys_recipient_type_reason)
+        self.assertIn("even at a company", employee.iys_recipient_type_reason)
+        self.assertEqual(employee.iys_sms_state, "no_consent")  # an employee's mobile needs a consent
+        lead = self.env["crm.lead"].create({"name": "Deal", "partner_id": company.id})
+        self.assertEqual(lead.iys_recipient_type, "TACIR")
+        self.assertIn("Acme A.Ş.", lead.iys_recipient_type_reason)
+
+    def test_lead_and_mailing_contact_forms_tell_the_same(self):
+        lead = self.env["crm.lead"].create({"name": "Deal", "phone": "0532 000 00 02"})
+        self.assertEqual(lead.iys_sms_state, "unconfirmed")  # the pending consent of p_pending
+        self.assertEqual(lead.iys_sms_why, self.p_pending.iys_sms_why)
+        mailing_contact = self.env["mailing.contact"].create({"name": "C", "email": "c@example.com"})
+        self.assertEqual(mailing_contact.iys_email_why, self.p_confirmed.iys_email_why)
+        for model, xmlid in (("crm.lead", "crm.crm_lead_view_form"),
+                             ("mailing.contact", "mass_mailing.mailing_contact_view_form")):
+            tree = etree.fromstring(self.env[model].get_view(self.env.ref(xmlid).id)["arch"])
+            page = tree.xpath("//page[@name='iys']")
+            self.assertTrue(page, model)
+            self.assertTrue(page[0].xpath(".//field[@name='iys_recipient_type_reason']"), model)
+            self.assertTrue(page[0].xpath(".//field[@name='iys_email_why']"), model)
+            self.assertFalse(page[0].xpath(".//group[@string]"), model)
+
+    def test_reason_never_contradicts_the_type(self):
+        # A contact typed under the previous rule (a person at a company was a merchant), stored as is.
+        person = self.env["res.partner"].create({"name": "Old", "mobile": "0532 000 00 31"})
+        self.env.cr.execute(SQL("UPDATE res_partner SET iys_recipient_type = 'TACIR' WHERE id = %s", person.id))
+        person.invalidate_recordset()
+        self.assertEqual(person.iys_recipient_type, "TACIR")
+        self.assertIn("Not the default rule's type", person.iys_recipient_type_reason)
+        self.assertIn("Individual (BIREYSEL)", person.iys_recipient_type_reason)
+
+    def test_people_are_not_merchants_by_default(self):
+        # Odoo's demo made every company's employee a merchant; now only companies with a tax number are.
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        self.assertFalse(Partner.search([
+            ("is_company", "=", False), ("iys_recipient_type", "=", "TACIR"), ("iys_recipient_type_manual", "=", False),
+        ]))
+        self.assertFalse(Partner.search([
+            ("iys_recipient_type", "=", "TACIR"), ("iys_recipient_type_manual", "=", False), ("vat", "=", False),
+        ]))
+
+    def test_section_titles_are_not_uppercased_by_css(self):
+        # CSS text-transform without a lang attribute makes "Ticari İletiler" "TICARI ILETILER":
+        # the addon's own titles are plain text, no group string (which Odoo uppercases).
+        for model, view in (("res.partner", "base.view_partner_form"),
+                            ("iys.consent.wizard", "l10n_tr_iys.view_iys_consent_wizard_form")):
+            tree = etree.fromstring(self.env[model].get_view(self.env.ref(view).id)["arch"])
+            scope = tree.xpath("//page[@name='iys']") if model == "res.partner" else [tree]
+            self.assertFalse(scope[0].xpath(".//group[@string] | .//separator[@string]"), model)
+            titles = scope[0].xpath(".//div[contains(@class, 'o_iys_title')]")
+            self.assertTrue(titles)
+            self.assertFalse([t for t in titles if "text-uppercase" in t.get("class")])

@@ -1,6 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..iyslib import dates
 from ..iyslib.errors import explain
@@ -12,6 +12,8 @@ DEFAULT_SOURCES = {
     "ARAMA": "HS_CAGRI_MERKEZI",
     "EPOSTA": "HS_EPOSTA",
 }
+#: sources İYS accepts for a refusal only (HS_KARAR: our own decision)
+REFUSAL_ONLY_SOURCES = ("HS_KARAR",)
 MODE_SELECTION = [
     ("consent", "Consent (ONAY)"),
     ("refusal", "Refusal (RET)"),
@@ -41,6 +43,11 @@ class IysConsentWizard(models.TransientModel):
         HS_SOURCE_SELECTION, required=True,
         help="Where the recipient gave the consent, or the refusal came through. HS_KARAR (our own "
         "decision) is for refusals only.",
+    )
+    source_consent = fields.Selection(
+        [(code, label) for code, label in HS_SOURCE_SELECTION if code not in REFUSAL_ONLY_SOURCES],
+        string="Consent source", compute="_compute_source_consent", inverse="_inverse_source_consent", readonly=False,
+        help="Where the recipient gave the consent.",
     )
     consent_date = fields.Datetime(
         "Date", required=True, default=fields.Datetime.now,
@@ -105,6 +112,23 @@ class IysConsentWizard(models.TransientModel):
                 ))
         return super().create(vals_list)
 
+    @api.depends("source", "mode")
+    def _compute_source_consent(self):
+        # A consent is offered only the sources valid for a consent (HS_KARAR is for refusals).
+        for wizard in self:
+            wizard.source_consent = wizard.source if wizard.source not in REFUSAL_ONLY_SOURCES else False
+
+    def _inverse_source_consent(self):
+        for wizard in self:
+            if wizard.mode == "consent" and wizard.source_consent:
+                wizard.source = wizard.source_consent
+
+    @api.onchange("source_consent")
+    def _onchange_source_consent(self):
+        # so that the addresses' problems are checked against the chosen source at once
+        if self.mode == "consent" and self.source_consent:
+            self.source = self.source_consent
+
     @api.depends("res_model", "res_id")
     def _compute_record_name(self):
         for wizard in self:
@@ -139,7 +163,14 @@ class IysConsentWizard(models.TransientModel):
         lines = self.address_ids.filtered("selected")
         if not lines:
             raise UserError(self.env._("Choose at least one address to record."))
+        problems = lines.filtered("error")
+        if problems:
+            raise UserError(self.env._(
+                "Nothing was recorded: fix the problems shown on the addresses first.\n%(problems)s",
+                problems="\n".join(f"{line.raw}: {line.error}" for line in problems),
+            ))
         partner = record if record._name == "res.partner" else record["partner_id"] if "partner_id" in record else None
+        self._iys_check_evidence_files()
         evidence = {
             "attachment_ids": self.attachment_ids.ids,
             "note": self.note or False,
@@ -159,6 +190,26 @@ class IysConsentWizard(models.TransientModel):
             }
             for line in lines
         ]
+
+    def _iys_check_evidence_files(self):
+        """Evidence may only be files the current user uploads into this wizard now, as Odoo's mail
+        composer accepts only the attachments its user just uploaded (``mail.thread``
+        ``_process_attachments_for_post``): attached to this model, to no record yet or to this
+        wizard, created by the user, and readable by the user. The ledger relinks them to the
+        event with its own rights, so any other id would move someone else's file."""
+        self.ensure_one()
+        attachments = self.sudo().attachment_ids
+        foreign = attachments.filtered(
+            lambda a: a.res_model != self._name or a.res_id not in (0, self.id) or a.res_field
+            or a.create_uid != self.env.user
+        )
+        if foreign:
+            raise AccessError(self.env._(
+                "Nothing was recorded: evidence files must be uploaded in this window, and %(count)s of "
+                "the files given were not. Attach them again from your computer.",
+                count=len(foreign),
+            ))
+        attachments.with_env(self.env).check("read")  # the attachment's own check: its record's read access
 
     def action_confirm(self):
         """Record the movements through the ledger; on any refusal nothing is recorded and the

@@ -1,6 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 
 class IysConsentWizardAddress(models.TransientModel):
@@ -17,7 +17,8 @@ class IysConsentWizardAddress(models.TransientModel):
     error = fields.Char("Problem", compute="_compute_address")
     current_status = fields.Char("On record", compute="_compute_address")
 
-    @api.depends("raw", "wizard_id.channel", "wizard_id.brand_id", "wizard_id.recipient_type")
+    @api.depends("raw", "wizard_id.channel", "wizard_id.brand_id", "wizard_id.recipient_type", "wizard_id.mode",
+                 "wizard_id.source", "wizard_id.consent_date")
     def _compute_address(self):
         Consent = self.env["iys.consent"]
         for line in self:
@@ -40,3 +41,26 @@ class IysConsentWizardAddress(models.TransientModel):
                 line.current_status = f"{status} · {sync}"
             else:
                 line.current_status = self.env._("Nothing on record")
+            line.error = line._iys_problem(consent)
+
+    def _iys_problem(self, consent):
+        """What the ledger would refuse in this movement (same İYS rules, nothing written), shown
+        on the row before the user confirms; False when it would be recorded."""
+        wizard = self.wizard_id
+        if not (wizard.brand_id and wizard.mode and wizard.source and wizard.consent_date):
+            return False
+        movement = {
+            "brand_id": wizard.brand_id.id, "channel": wizard.channel, "recipient_type": wizard.recipient_type,
+            "address": self.address, "status": "ONAY" if wizard.mode == "consent" else "RET",
+            "source": wizard.source, "consent_date": wizard.consent_date,
+        }
+        try:
+            self.env["iys.consent"]._iys_prepare_local(consent, movement, fields.Datetime.now(), "wizard")
+        except (ValidationError, UserError) as exc:
+            message = exc.args[0]
+            # the ledger names the address and channel; the row already does
+            prefix = f"{self.address} ("
+            if message.startswith(prefix) and "): " in message:
+                message = message.split("): ", 1)[1]
+            return message
+        return False

@@ -2,8 +2,9 @@
 // Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 import { registry } from "@web/core/registry";
 
-// Opens a contact (the test gives the URL), turns SMS consent on through the consent wizard and
-// checks the status shown afterwards on the İYS tab and next to the phone number.
+// Opens a contact (the test gives the URL), records an SMS consent through the consent wizard and
+// checks that the İYS tab and the badge next to the number Odoo sends to say what the send gate
+// does: recorded, but blocked until İYS confirms it.
 registry.category("web_tour.tours").add("l10n_tr_iys_partner_sms_consent", {
     steps: () => [
         {
@@ -16,7 +17,15 @@ registry.category("web_tour.tours").add("l10n_tr_iys_partner_sms_consent", {
             trigger: ".o_iys_channel_sms .o_iys_state:contains('No consent')",
         },
         {
-            content: "Turn SMS consent on",
+            content: "and says why no commercial SMS may go",
+            trigger: ".o_iys_channel_sms .o_iys_why:contains('Blocked: an individual (BIREYSEL) needs a consent')",
+        },
+        {
+            content: "The contact is an individual, and the form says why",
+            trigger: ".o_field_widget[name='iys_recipient_type_reason']:contains('An individual by default')",
+        },
+        {
+            content: "Record an SMS consent",
             trigger: ".o_iys_channel_sms button.o_iys_toggle_on",
             run: "click",
         },
@@ -26,7 +35,7 @@ registry.category("web_tour.tours").add("l10n_tr_iys_partner_sms_consent", {
         },
         {
             content: "Choose where the consent was given",
-            trigger: ".modal .o_field_widget[name='source'] select",
+            trigger: ".modal .o_field_widget[name='source_consent'] select",
             run: 'select "HS_FIZIKSEL_ORTAM"',
         },
         {
@@ -48,12 +57,20 @@ registry.category("web_tour.tours").add("l10n_tr_iys_partner_sms_consent", {
             trigger: ".o_iys_channel_sms .o_iys_state:contains('Waiting for İYS')",
         },
         {
-            content: "The toggle is on",
-            trigger: ".o_iys_channel_sms button.o_iys_toggle_off",
+            content: "and says that no commercial SMS may go until İYS confirms it",
+            trigger: ".o_iys_channel_sms .o_iys_why:contains('Blocked until İYS confirms')",
         },
         {
-            content: "The badge next to the phone says so too",
-            trigger: ".o_iys_sms_badge:contains('Waiting for İYS')",
+            content: "Nothing claims it is on: the consent button is gone, a refusal may be recorded",
+            trigger: ".o_iys_channel_sms:not(:has(button.o_iys_toggle_on)) button.o_iys_toggle_off:contains('Record refusal')",
+        },
+        {
+            content: "The badge next to the mobile number (the one SMS go to) says the same",
+            trigger: ".o_iys_badges_mobile .o_iys_sms_badge:contains('Waiting for İYS')",
+        },
+        {
+            content: "No badge on the empty phone row",
+            trigger: "body:not(:has(.o_iys_badges_phone:visible))",
         },
     ],
 });
