@@ -44,6 +44,9 @@
         "demo/iys_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "l10n_tr_iys/static/src/scss/iys_backend.scss",
+        ],
         "web.assets_tests": [
             "l10n_tr_iys/static/src/tests/tours/**/*",
         ],
