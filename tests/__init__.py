@@ -16,3 +16,4 @@ from . import test_send_gate_sms
 from . import test_consent_bulk
 from . import test_consent_import
 from . import test_i18n
+from . import test_security_import

@@ -40,7 +40,7 @@ import traceback
 from psycopg2 import errors as pg_errors
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.modules import module as odoo_module
 from odoo.tools import SQL
@@ -62,6 +62,7 @@ CODE_CSV = "CSV"
 CODE_COLUMNS = "COLUMNS"
 CODE_DUPLICATE = "DUPLICATE"
 CODE_RETAILER = "RETAILER"
+CODE_CELL = "CELL"
 DEFAULT_CHUNK_SIZE = 5000
 #: address ranges the walk is split into, for the workers to share (l10n_tr_iys.import_parts)
 DEFAULT_PARTS = 4
@@ -76,12 +77,24 @@ MAX_CONFLICTS = 5
 #: the counts of the walk, kept per range (iys.consent.import.part) and summed on the import
 WALK_COUNTS = ("walked", "valid", "invalid", "unchanged", "duplicate", "multi", "local_only", "partner_matched",
                "partner_created")
+#: the fields a client may set on an import (see IysConsentImport._iys_check_client_vals)
+CLIENT_FIELDS = frozenset(("file", "file_name", "brand_id", "mode", "create_partners"))
 #: files up to this size are checked and imported during the click, larger ones in the background
 DEFAULT_SYNC_MAX_BYTES = 1_000_000
+#: the largest file accepted (l10n_tr_iys.import_max_bytes): a million rows of CSV take about 70 MB
+DEFAULT_MAX_BYTES = 256 << 20
 #: seconds one cron call works before handing back (the cron calls again while work remains)
 CRON_TIME_BUDGET = 50
 #: progress (percent) at which the dry run's walk starts, after reading the file
 PARSE_SHARE = 40
+
+
+def csv_safe(value):
+    """A cell of the error report as text no spreadsheet takes for a formula: as Odoo's CSV
+    export does (``web/controllers/export.py``), a leading ``=``, ``+`` or ``-`` (and ``@``, a tab
+    or a carriage return, which spreadsheets also read as the start of a formula) gets a ``'``."""
+    value = value or ""
+    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 @contextlib.contextmanager
@@ -224,10 +237,12 @@ class IysConsentImport(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        self._iys_check_client_vals(vals_list)
         # The uploaded file is kept as an attachment: not worth indexing (see ir.attachment._index).
         return super(IysConsentImport, self.with_context(iys_no_index=True)).create(vals_list)
 
     def write(self, vals):
+        self._iys_check_client_vals([vals])
         records = self.with_context(iys_no_index=True) if "file" in vals else self  # see create
         if {"file", "brand_id", "mode", "create_partners"} & set(vals):
             if any(record.state in ("checking", "importing", "done") for record in self):
@@ -237,6 +252,34 @@ class IysConsentImport(models.Model):
             self.filtered(lambda r: r.state in ("checked", "failed"))._iys_reset()
             return result
         return super(IysConsentImport, records).write(vals)
+
+    def _iys_check_client_vals(self, vals_list):
+        """Refuse the fields the engine owns (state, phase, user, report, counts, resume points…)
+        to anyone but the engine itself, which writes them with :meth:`_iys_write` (sudo).
+
+        A client may send any field over RPC, ``readonly`` in the view or not: a state or user set
+        that way would make the background worker run the import as another user, and a report
+        pointed at any attachment would have it deleted by the next reset.
+        """
+        if self.env.su:
+            return
+        refused = set().union(*vals_list) - CLIENT_FIELDS
+        if refused:
+            raise AccessError(self.env._(
+                "These fields of a consent import are set by the import itself, not by hand: %(fields)s.",
+                fields=", ".join(sorted(refused))))
+
+    def _iys_write(self, vals):
+        """The engine's own writes (state, counts, resume points, report…): see
+        :meth:`_iys_check_client_vals`. Not callable over RPC (private)."""
+        return self.sudo().write(vals)
+
+    def _iys_own_attachments(self, attachments):
+        """Of *attachments*, those this import made (its reports): the only ones it may delete."""
+        return attachments.sudo().filtered(
+            lambda attachment: attachment.res_model == self._name and attachment.res_id in self.ids
+            and not attachment.res_field
+        )
 
     def _iys_check_manager(self):
         if not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
@@ -253,10 +296,11 @@ class IysConsentImport(models.Model):
             raise UserError(self.env._("This import is already running."))
         if not self._iys_file_attachment():
             raise UserError(self.env._("Choose a file first."))
+        self._iys_file_size()  # a file too large is refused now, not in the background
         if self.create_partners and not self.env["res.partner"].has_access("create"):
             raise UserError(self.env._("You may not create contacts: untick “Create missing contacts”."))
         self._iys_reset()
-        self.write({"state": "checking", "phase": "parse", "lang": self.env.lang, "user_id": self.env.uid})
+        self._iys_write({"state": "checking", "phase": "parse", "lang": self.env.lang, "user_id": self.env.uid})
         return self._iys_start()
 
     def action_import(self):
@@ -266,13 +310,13 @@ class IysConsentImport(models.Model):
         if self.state != "checked":
             raise UserError(self.env._("Run the dry run first."))
         self._iys_start_walk("import")
-        self.write({"state": "importing", "lang": self.env.lang, "user_id": self.env.uid})
+        self._iys_write({"state": "importing", "lang": self.env.lang, "user_id": self.env.uid})
         return self._iys_start()
 
     def action_stop(self):
         self._iys_check_manager()
         for record in self.filtered(lambda r: r.state in ("checking", "importing")):
-            record.write({"state": "failed", "message": self.env._(
+            record._iys_write({"state": "failed", "message": self.env._(
                 "Stopped by %(user)s. Resume continues where it stopped.", user=self.env.user.name)})
         return True
 
@@ -282,7 +326,7 @@ class IysConsentImport(models.Model):
         if self.state != "failed" or not self.phase:
             raise UserError(self.env._("There is nothing to resume."))
         state = "importing" if self.phase == "import" else "checking"
-        self.write({"state": state, "message": False, "lang": self.env.lang, "user_id": self.env.uid})
+        self._iys_write({"state": state, "message": False, "lang": self.env.lang, "user_id": self.env.uid})
         return self._iys_start()
 
     def action_reset(self):
@@ -318,8 +362,60 @@ class IysConsentImport(models.Model):
             [("res_model", "=", self._name), ("res_id", "=", self.id), ("res_field", "=", "file")], limit=1
         )
 
+    @staticmethod
+    def _iys_open_binary(attachment):
+        """The attachment's content as a seekable binary file (the caller closes it)."""
+        if attachment.store_fname:
+            return open(attachment._full_path(attachment.store_fname), "rb")
+        return io.BytesIO(attachment.raw or b"")
+
+    def _iys_unsafe_file_error(self, exc):
+        """The user's message for a file refused before it is read (reader_lib.UnsafeFile)."""
+        size, limit = tools.misc.human_size(exc.size), tools.misc.human_size(exc.limit)
+        if exc.reason == "too_large":
+            return UserError(self.env._(
+                "The file is %(size)s; files up to %(limit)s are accepted. Split it into several files.",
+                size=size, limit=limit))
+        if exc.reason == "unpacked":
+            return UserError(self.env._(
+                "The XLSX file unpacks to %(size)s; files that unpack to at most %(limit)s are accepted. "
+                "Save it as CSV or split it into several files.", size=size, limit=limit))
+        if exc.reason == "shared_strings":
+            return UserError(self.env._(
+                "The texts of the XLSX file unpack to %(size)s; at most %(limit)s are accepted. Save it as CSV "
+                "or split it into several files.", size=size, limit=limit))
+        if exc.reason == "run":
+            return UserError(self.env._(
+                "The XLSX file holds a cell or a tag longer than %(limit)s, which no İYS file has. Check the "
+                "file, or save it as CSV.", limit=limit))
+        if exc.reason == "members":
+            return UserError(self.env._(
+                "The XLSX file has %(count)s parts; a workbook has at most %(limit)s. Save it as CSV.",
+                count=exc.size, limit=exc.limit))
+        return UserError(self.env._(
+            "The file is not a readable XLSX workbook (%(error)s). Save it again from your spreadsheet, or as CSV.",
+            error=exc.detail or exc.reason))
+
+    def _iys_file_size(self):
+        """The size that decides where the file is worked on (in the click or in the background):
+        what the file unpacks to. Refuses a file larger than ``l10n_tr_iys.import_max_bytes`` or,
+        for XLSX, declaring more than ``l10n_tr_iys.import_max_unpacked_bytes`` once unpacked."""
+        attachment = self._iys_file_attachment()
+        size = attachment.file_size or 0
+        limit = self._iys_param("import_max_bytes", DEFAULT_MAX_BYTES)
+        if size > limit:
+            raise self._iys_unsafe_file_error(reader_lib.UnsafeFile("too_large", size, limit))
+        with self._iys_open_binary(attachment) as binary:
+            if not reader_lib.is_xlsx(binary, self.file_name):
+                return size
+            try:
+                return reader_lib.xlsx_unpacked_size(
+                    binary, self._iys_param("import_max_unpacked_bytes", reader_lib.MAX_UNPACKED_BYTES))
+            except reader_lib.UnsafeFile as exc:
+                raise self._iys_unsafe_file_error(exc) from None
+
     def _iys_start(self):
-        size = self._iys_file_attachment().file_size or 0
+        size = self._iys_file_size()
         if size > self._iys_param("import_sync_max_bytes", DEFAULT_SYNC_MAX_BYTES):
             self._iys_trigger_workers()
         else:
@@ -343,8 +439,8 @@ class IysConsentImport(models.Model):
         """Back to the upload step: forget the rows read, the counts and the report."""
         self._iys_delete_lines()
         self.env["iys.consent.import.part"].sudo().search([("import_id", "in", self.ids)]).unlink()
-        reports = self.report_id
-        self.write({
+        reports = self._iys_own_attachments(self.report_id)
+        self._iys_write({
             "state": "draft", "phase": False, "resume_row": 0, "parse_progress": 0,
             "file_kind": False, "file_encoding": False, "file_delimiter": False, "column_map": False,
             "header_names": False, "ignored_columns": False, "report_id": False, "message": False,
@@ -381,7 +477,7 @@ class IysConsentImport(models.Model):
                 self.env.cr.rollback()
                 self.env.invalidate_all()
                 user_env = record.with_context(lang=record.lang or "en_US").env
-                record.write({"state": "failed", "message": user_env._(
+                record._iys_write({"state": "failed", "message": user_env._(
                     "The import stopped on an error: %(error)s. Resume continues at the last saved chunk.",
                     error=str(exc.args[0] if isinstance(exc, (UserError, AccessError)) else exc))})
                 # a cron saves what it did, chunk by chunk
@@ -496,12 +592,15 @@ class IysConsentImport(models.Model):
         attachment = self._iys_file_attachment()
         if not attachment:
             raise UserError(self.env._("The file of this import is missing."))
-        if attachment.store_fname:
-            # streamed from the filestore, closed by _iys_close_file
-            binary = open(attachment._full_path(attachment.store_fname), "rb")
-        else:
-            binary = io.BytesIO(attachment.raw or b"")
+        binary = self._iys_open_binary(attachment)  # streamed from the filestore, closed by _iys_close_file
         run["binary"] = binary
+        if reader_lib.is_xlsx(binary, self.file_name):
+            # what it really unpacks to, before openpyxl reads any of it
+            try:
+                reader_lib.check_xlsx(
+                    binary, self._iys_param("import_max_unpacked_bytes", reader_lib.MAX_UNPACKED_BYTES))
+            except reader_lib.UnsafeFile as exc:
+                raise self._iys_unsafe_file_error(exc) from None
         try:
             reader = reader_lib.open_reader(
                 binary, self.file_name, encoding=self.file_encoding or None, delimiter=self.file_delimiter or None
@@ -524,6 +623,10 @@ class IysConsentImport(models.Model):
     def _iys_step_parse(self, run):
         reader = self._iys_open_file(run)
         if not self.column_map:
+            if len(reader.header) > reader_lib.MAX_COLUMNS:
+                raise UserError(self.env._(
+                    "The file has %(count)s columns; at most %(limit)s are read. Keep İYS's columns only.",
+                    count=len(reader.header), limit=reader_lib.MAX_COLUMNS))
             mapping, unknown, missing = reader_lib.map_header(reader.header)
             if missing:
                 raise UserError(self.env._(
@@ -532,7 +635,7 @@ class IysConsentImport(models.Model):
                     columns=", ".join(missing), expected=", ".join(reader_lib.COLUMNS[:7]),
                 ))
             ordered = {column: mapping[column] for column in reader_lib.COLUMNS if column in mapping}
-            self.write({
+            self._iys_write({
                 "file_kind": reader.kind, "file_encoding": reader.encoding, "file_delimiter": reader.delimiter,
                 "column_map": ordered, "header_names": reader.header, "ignored_columns": ", ".join(unknown) or False,
             })
@@ -558,7 +661,7 @@ class IysConsentImport(models.Model):
             "count_staged": self.count_staged + len(lines) - invalid,
             "parse_progress": min(1.0, (reader.position() or 0) / run["size"]),
         }
-        self.write(vals)
+        self._iys_write(vals)
         if finished:
             if not self.count_rows:
                 raise UserError(self.env._("The file holds no row after its header."))
@@ -576,13 +679,20 @@ class IysConsentImport(models.Model):
 
     def _iys_parse_row(self, number, cells, problem, mapping, width):
         """One file row as an import row: original values, normalised fields, or the first error."""
-        raw = SEP.join(cells[index] if index < len(cells) else "" for index in mapping.values())
+        kept = [cells[index] if index < len(cells) else "" for index in mapping.values()]
+        too_long = any(len(cell) > reader_lib.MAX_CELL_CHARS for cell in kept)
+        raw = SEP.join(cell[:reader_lib.MAX_CELL_CHARS] for cell in kept)
         line = dict.fromkeys(("channel", "recipient_type", "address", "status", "source", "consent_date",
                               "retailer_code", "transaction_id", "creation_date", "error_code", "error_message"))
         line.update(row_no=number, raw=raw)
         if problem:
             line.update(error_code=CODE_CSV, error_message=self.env._(
                 "The line cannot be read as CSV (%(error)s).", error=problem))
+            return line
+        if too_long:
+            line.update(error_code=CODE_CELL, error_message=self.env._(
+                "A cell of the row is longer than %(limit)s characters (cut in this report).",
+                limit=reader_lib.MAX_CELL_CHARS))
             return line
         if len(cells) != width:
             line.update(error_code=CODE_COLUMNS, error_message=self.env._(
@@ -638,7 +748,7 @@ class IysConsentImport(models.Model):
     # ------------------------------------------------------------------------------------------
     def _iys_start_walk(self, phase):
         """Start walking the rows from the first address (dry run or import), in address ranges."""
-        self.write({"phase": phase})
+        self._iys_write({"phase": phase})
         if phase == "import":
             # Errors found by the dry run are found again (or not) under lock.
             self.env.cr.execute(SQL(
@@ -860,10 +970,10 @@ class IysConsentImport(models.Model):
         """End of the dry run or of the import: the error report, the counts, the next step."""
         self._iys_write_report()
         if self.phase == "check":
-            self.write({"state": "checked", "date_checked": fields.Datetime.now()})
+            self._iys_write({"state": "checked", "date_checked": fields.Datetime.now()})
         else:
             self._iys_delete_lines()
-            self.write({"state": "done", "date_done": fields.Datetime.now()})
+            self._iys_write({"state": "done", "date_done": fields.Datetime.now()})
         _logger.info(
             "İYS import %s (%s): %s rows, %s valid, %s invalid, %s unchanged, %s duplicates",
             self.id, self.phase, self.count_rows, self.count_valid, self.count_invalid, self.count_unchanged,
@@ -875,12 +985,12 @@ class IysConsentImport(models.Model):
     # ------------------------------------------------------------------------------------------
     def _iys_write_report(self):
         """The rows with a problem, in file order, as CSV: row, the original values, code, message."""
-        old = self.report_id
-        self.report_id = False
-        old.sudo().unlink()
+        old = self._iys_own_attachments(self.report_id)
+        self._iys_write({"report_id": False})
+        old.unlink()
         delimiter = self.file_delimiter or ";"
         header = [self.env._("Row")]
-        header += [self.header_names[index] for index in self._iys_column_map().values()]
+        header += [csv_safe(self.header_names[index]) for index in self._iys_column_map().values()]
         header += [self.env._("Code"), self.env._("Message")]
         with tempfile.TemporaryFile() as spool:
             text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
@@ -896,7 +1006,7 @@ class IysConsentImport(models.Model):
                 if not rows:
                     break
                 for row_no, raw, code, message in rows:
-                    writer.writerow([row_no, *((raw or "").split(SEP)), code, message])
+                    writer.writerow([row_no, *map(csv_safe, (raw or "").split(SEP)), code, csv_safe(message)])
                 count += len(rows)
                 last = rows[-1][0]
             text.flush()
@@ -907,10 +1017,11 @@ class IysConsentImport(models.Model):
             data = spool.read()
             text.detach()
         stem = os.path.splitext(self.file_name or "consents")[0]
-        self.report_id = self.env["ir.attachment"].with_context(iys_no_index=True).create({
+        report = self.env["ir.attachment"].with_context(iys_no_index=True).create({
             "name": self.env._("%(file)s - errors.csv", file=stem),
             "raw": data,
             "mimetype": "text/csv",
             "res_model": self._name,
             "res_id": self.id,
         })
+        self._iys_write({"report_id": report.id})
