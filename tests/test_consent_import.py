@@ -473,7 +473,7 @@ class TestConsentImport(IysCommon):
         wizard = self._wizard(self._csv(self._ranged_rows()))
         wizard.action_check()
         expected = self._walk_counts(wizard)
-        wizard.write({"state": "importing"})
+        wizard.sudo().write({"state": "importing"})
         wizard._iys_start_walk("import")
         Consent = type(self.Consent)
         original_bulk = Consent._iys_record_movements_bulk
@@ -517,7 +517,7 @@ class TestConsentImport(IysCommon):
         # Conflicts on every try: the run gives up after MAX_CONFLICTS, nothing recorded.
         wizard = self._wizard(self._csv([["05321000299", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
         wizard.action_check()
-        wizard.write({"state": "importing"})
+        wizard.sudo().write({"state": "importing"})
         wizard._iys_start_walk("import")
         calls = []
 
@@ -575,7 +575,7 @@ class TestConsentImport(IysCommon):
              "source": "HS_WEB", "consent_date": self.now - timedelta(hours=1)} for n in range(2)
         ], "import")
         wizard.part_ids.sudo().unlink()
-        wizard.write({"state": "importing", "phase": "import"})
+        wizard.sudo().write({"state": "importing", "phase": "import"})
         self.assertEqual(wizard.count_valid, 0)
         self.Import._cron_run_imports()
         self.assertEqual(wizard.state, "done")
@@ -634,3 +634,77 @@ class TestConsentImport(IysCommon):
         self.assertEqual(reader.cell_text(905321112233.0), "905321112233")
         self.assertEqual(reader.detect_encoding(io.BytesIO("İzin;Şu".encode("cp1254"))), "cp1254")
         self.assertEqual(reader.detect_encoding(io.BytesIO("İzin;Şu".encode())), "utf-8-sig")
+
+    # ------------------------------------------------------------------------------------------
+    # Contacts: never damaged (issue 11 §1)
+    # ------------------------------------------------------------------------------------------
+    def test_contacts_created_only_for_recorded_rows(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        Partner = self.env["res.partner"]
+        rows = [["05321000601", "MESAJ", "HS_KARAR", "ONAY", self.recent, "BIREYSEL", ""],  # H408: refused
+                ["05321000602", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows), create_partners=True)
+        before = Partner.search_count([])
+        wizard.action_check()
+        self.assertEqual((wizard.count_valid, wizard.count_invalid), (1, 1))
+        self.assertEqual(wizard.count_partner_created, 1, "the dry run counts the contacts that would be created")
+        self.assertEqual(Partner.search_count([]), before, "the dry run creates nothing")
+        wizard.action_import()
+        self.assertEqual(wizard.count_partner_created, 1)
+        self.assertEqual(Partner.search_count([]), before + 1)
+        self.assertFalse(Partner.search([("phone_sanitized", "=", "+905321000601")]),
+                         "no contact for a refused row")
+        self.assertTrue(Partner.search([("phone_sanitized", "=", "+905321000602")]))
+
+    def test_contacts_matched_on_every_phone_field(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        Partner = self.env["res.partner"]
+        tr = self.env.ref("base.tr")
+        # the number in Phone, another number in Mobile (phone_sanitized is the mobile's)
+        in_phone = Partner.create({"name": "Phone holder", "phone": "0532 100 06 11", "mobile": "0532 999 99 91",
+                                   "country_id": tr.id})
+        # the number in Phone as typed, no mobile
+        phone_only = Partner.create({"name": "Phone only", "phone": "(532) 100-0612", "country_id": tr.id})
+        # one number on two contacts
+        first = Partner.create({"name": "Shared 1", "mobile": "+90 532 100 06 13"})
+        second = Partner.create({"name": "Shared 2", "phone": "+90 532 100 06 13", "mobile": "0532 999 99 93",
+                                 "country_id": tr.id})
+        by_email = Partner.create({"name": "Mail", "email": "Ayse.Kaya@Example.com"})
+        rows = [[f"0532 100 06 1{n}", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""] for n in (1, 2, 3)]
+        rows.append(["ayse.kaya@example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""])
+        wizard = self._wizard(self._csv(rows), create_partners=True)
+        before = Partner.search_count([])
+        wizard.action_check()
+        self.assertEqual((wizard.count_partner_matched, wizard.count_partner_created, wizard.count_partner_shared),
+                         (4, 0, 1))
+        _header, report = self._report(wizard)
+        self.assertEqual(sorted(report), [4])
+        self.assertEqual(report[4][-2], "CONTACTS")
+        self.assertIn("Shared 1", report[4][-1])
+        self.assertIn("Shared 2", report[4][-1])
+        wizard.action_import()
+        self.assertEqual(wizard.count_valid, 4)
+        self.assertEqual(Partner.search_count([]), before, "no duplicate contact")
+        self.assertEqual(self._consent("+905321000611").event_ids.partner_id, in_phone)
+        self.assertEqual(self._consent("+905321000612").event_ids.partner_id, phone_only)
+        self.assertEqual(self._consent("ayse.kaya@example.com", channel="EPOSTA").event_ids.partner_id, by_email)
+        self.assertFalse(self._consent("+905321000613").event_ids.partner_id, "no contact chosen among several")
+        for partner in (first, second):
+            self.assertIn("+905321000613", partner.message_ids[:1].body)
+
+    def test_created_contact_is_readable_and_says_where_it_came_from(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        rows = [["05321000621", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["Yeni.Kisi@Example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows), name="kampanya.csv", create_partners=True)
+        wizard.action_check()
+        wizard.action_import()
+        phone = self._consent("+905321000621").event_ids.partner_id
+        self.assertEqual(phone.name, "+90 532 100 06 21")
+        self.assertEqual(phone.mobile, "+905321000621")
+        email = self._consent("yeni.kisi@example.com", channel="EPOSTA").event_ids.partner_id
+        self.assertEqual((email.name, email.email), ("yeni.kisi@example.com", "yeni.kisi@example.com"))
+        note = phone.message_ids.filtered(lambda message: "consent import" in (message.body or ""))
+        self.assertEqual(len(note), 1)
+        self.assertIn(f"consent import {wizard.id} (kampanya.csv), from row 2", note.body)
+        self.assertIn("row 3", email.message_ids[:1].body)
