@@ -1,4 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import ast
 import base64
 import csv
 import io
@@ -708,3 +709,85 @@ class TestConsentImport(IysCommon):
         self.assertEqual(len(note), 1)
         self.assertIn(f"consent import {wizard.id} (kampanya.csv), from row 2", note.body)
         self.assertIn("row 3", email.message_ids[:1].body)
+
+    # ------------------------------------------------------------------------------------------
+    # After the import: what the user is told (issue 11 §1)
+    # ------------------------------------------------------------------------------------------
+    def test_confirmation_and_notification_state_the_counts(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        rows = [["05321000701", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000702", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows), create_partners=True)
+        wizard.action_check()
+        confirm = wizard.action_confirm_import()
+        self.assertEqual((confirm["target"], confirm["res_id"]), ("new", wizard.id))
+        self.assertEqual(confirm["views"][0][0], self.env.ref("l10n_tr_iys.view_iys_consent_import_confirm").id)
+        self.assertIn("2 rows will be recorded", wizard.import_summary)
+        self.assertIn("1 refused rows are left out", wizard.import_summary)
+        self.assertIn("2 contacts will be created", wizard.import_summary)
+        self.assertEqual(wizard.state, "checked", "the confirmation records nothing")
+        action = wizard.action_import()
+        self.assertEqual(action["tag"], "display_notification")
+        params = action["params"]
+        self.assertIn("2 rows recorded, 1 refused", params["message"])
+        self.assertIn("2 contacts created", params["message"])
+        self.assertEqual(params["message"].count("%s"), len(params["links"]))
+        self.assertEqual(len(params["links"]), 2)
+        self.assertTrue(params["links"][0]["url"].endswith(
+            f"/{wizard.id}/action-l10n_tr_iys.action_iys_consent_import_consents"))
+        # what the links (and the smart buttons) open
+        consents = self.Consent.search(wizard.action_view_consents()["domain"])
+        self.assertEqual(sorted(consents.mapped("address")), ["+905321000701", "+905321000702"])
+        partners = self.env["res.partner"].search(wizard.action_view_partners()["domain"])
+        self.assertEqual(sorted(partners.mapped("mobile")), ["+905321000701", "+905321000702"])
+        self.assertEqual(consents.event_ids.partner_id, partners)
+
+    def test_first_errors_listed_on_the_import(self):
+        rows = [["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000711", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000712", "MESAJ", "HS_TELEPATI", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows))
+        wizard.action_check()
+        self.assertEqual(wizard.error_line_ids.mapped("row_no"), [2, 4])
+        self.assertEqual(wizard.error_line_ids.mapped("error_code"), ["H121", "H119"])
+        self.assertIn("0532 12 | MESAJ", wizard.error_line_ids[0].values)
+        wizard.action_import()
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual(wizard.error_line_ids.mapped("row_no"), [2, 4], "still listed after the import")
+        self.assertTrue(wizard.report_id, "the full report stays downloadable")
+
+    def test_templates_have_iys_columns(self):
+        from odoo.tools.misc import file_open
+
+        from ..wizards import iys_consent_import_reader as reader
+
+        for method in ("action_download_template_csv", "action_download_template_xlsx"):
+            url = getattr(self.Import, method)()["url"]
+            self.assertTrue(url.startswith("/l10n_tr_iys/static/templates/"))
+            with file_open(url.lstrip("/"), "rb") as template:
+                content = template.read()
+            read = reader.open_reader(io.BytesIO(content), url)
+            mapping, unknown, missing = reader.map_header(read.header)
+            self.assertEqual((list(mapping), unknown, missing), (list(reader.COLUMNS[:7]), [], []))
+            self.assertFalse(list(read.rows()), "a template holds no row to import by mistake")
+
+    def test_no_empty_draft_in_the_history_and_no_title_before_a_file(self):
+        self.assertEqual(self.Import.new({}).name, "New consent import")
+        history = self.env.ref("l10n_tr_iys.action_iys_consent_import_history")
+        domain = ast.literal_eval(history.domain or "[]")
+        # an upload refused by the check leaves its record at the upload step
+        wizard = self._wizard(self._csv([["MESAJ", "ONAY"]], header=["type", "status"]))
+        with self.assertRaises(UserError):
+            wizard.action_check()
+        done = self._wizard(self._csv([["05321000721", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
+        done.action_check()
+        listed = self.Import.search(domain)
+        self.assertNotIn(wizard, listed)
+        self.assertIn(done, listed)
+        # and abandoned drafts go after a day
+        self.env.cr.execute("UPDATE iys_consent_import SET write_date = now() - interval '2 days' WHERE id = %s",
+                            [wizard.id])
+        self.Import._gc_drafts()
+        self.assertFalse(wizard.exists())
+        self.assertTrue(done.exists())
