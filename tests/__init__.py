@@ -17,3 +17,4 @@ from . import test_consent_bulk
 from . import test_consent_import
 from . import test_i18n
 from . import test_security_import
+from . import test_tour_import
