@@ -1130,14 +1130,18 @@ class IysConsentImport(models.Model):
         # (the user's record rules; a few contacts per address)
         partners = Partner.search([("id", "in", ids)], order="id") if ids else Partner
         phone_set = set(phones)
+        keys_wanted = {phone_key(phone) for phone in phones}
         for partner in partners:
             keys = set()
             if partner.email_normalized and (True, partner.email_normalized) in wanted:
                 keys.add((True, partner.email_normalized))
             if partner.phone_sanitized in phone_set:
                 keys.add((False, partner.phone_sanitized))
+            sanitized_key = phone_key(partner.phone_sanitized)
             for number in (partner.phone, partner.mobile):
-                if number:
+                # (the number phone_sanitized comes from is not normalised again: most contacts
+                # have one number, and a chunk of 5000 addresses would parse 5000 numbers)
+                if number and phone_key(number) in keys_wanted and phone_key(number) != sanitized_key:
                     keys.update((False, phone) for phone in self._iys_partner_phones(partner, number) & phone_set)
             for key in keys:
                 found.setdefault(key, []).append(partner.id)
