@@ -1118,8 +1118,7 @@ class IysConsentImport(models.Model):
             keys = sorted({phone_key(phone) for phone in phones})
             conditions.append(SQL("phone_sanitized = ANY(%s)", phones))
             for column in ("phone", "mobile"):
-                conditions.append(SQL("(%s IS NOT NULL AND %s = ANY(%s))", SQL.identifier(column),
-                                      SQL(PHONE_KEY_SQL, SQL.identifier(column)), keys))
+                conditions.append(SQL("%s = ANY(%s)", SQL(PHONE_KEY_SQL, SQL.identifier(column)), keys))
         found = {}
         if not conditions:
             return {"wanted": wanted, "found": found}
