@@ -21,3 +21,5 @@ from . import test_sync_demo
 from . import test_security_ledger
 from . import test_security_matrix
 from . import test_security_contact
+from . import test_security_import
+from . import test_tour_import

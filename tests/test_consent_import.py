@@ -1,4 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import ast
 import base64
 import csv
 import io
@@ -473,7 +474,7 @@ class TestConsentImport(IysCommon):
         wizard = self._wizard(self._csv(self._ranged_rows()))
         wizard.action_check()
         expected = self._walk_counts(wizard)
-        wizard.write({"state": "importing"})
+        wizard.sudo().write({"state": "importing"})
         wizard._iys_start_walk("import")
         Consent = type(self.Consent)
         original_bulk = Consent._iys_record_movements_bulk
@@ -517,7 +518,7 @@ class TestConsentImport(IysCommon):
         # Conflicts on every try: the run gives up after MAX_CONFLICTS, nothing recorded.
         wizard = self._wizard(self._csv([["05321000299", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
         wizard.action_check()
-        wizard.write({"state": "importing"})
+        wizard.sudo().write({"state": "importing"})
         wizard._iys_start_walk("import")
         calls = []
 
@@ -575,7 +576,7 @@ class TestConsentImport(IysCommon):
              "source": "HS_WEB", "consent_date": self.now - timedelta(hours=1)} for n in range(2)
         ], "import")
         wizard.part_ids.sudo().unlink()
-        wizard.write({"state": "importing", "phase": "import"})
+        wizard.sudo().write({"state": "importing", "phase": "import"})
         self.assertEqual(wizard.count_valid, 0)
         self.Import._cron_run_imports()
         self.assertEqual(wizard.state, "done")
@@ -634,3 +635,159 @@ class TestConsentImport(IysCommon):
         self.assertEqual(reader.cell_text(905321112233.0), "905321112233")
         self.assertEqual(reader.detect_encoding(io.BytesIO("İzin;Şu".encode("cp1254"))), "cp1254")
         self.assertEqual(reader.detect_encoding(io.BytesIO("İzin;Şu".encode())), "utf-8-sig")
+
+    # ------------------------------------------------------------------------------------------
+    # Contacts: never damaged (issue 11 §1)
+    # ------------------------------------------------------------------------------------------
+    def test_contacts_created_only_for_recorded_rows(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        Partner = self.env["res.partner"]
+        rows = [["05321000601", "MESAJ", "HS_KARAR", "ONAY", self.recent, "BIREYSEL", ""],  # H408: refused
+                ["05321000602", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows), create_partners=True)
+        before = Partner.search_count([])
+        wizard.action_check()
+        self.assertEqual((wizard.count_valid, wizard.count_invalid), (1, 1))
+        self.assertEqual(wizard.count_partner_created, 1, "the dry run counts the contacts that would be created")
+        self.assertEqual(Partner.search_count([]), before, "the dry run creates nothing")
+        wizard.action_import()
+        self.assertEqual(wizard.count_partner_created, 1)
+        self.assertEqual(Partner.search_count([]), before + 1)
+        self.assertFalse(Partner.search([("phone_sanitized", "=", "+905321000601")]),
+                         "no contact for a refused row")
+        self.assertTrue(Partner.search([("phone_sanitized", "=", "+905321000602")]))
+
+    def test_contacts_matched_on_every_phone_field(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        Partner = self.env["res.partner"]
+        tr = self.env.ref("base.tr")
+        # the number in Phone, another number in Mobile (phone_sanitized is the mobile's)
+        in_phone = Partner.create({"name": "Phone holder", "phone": "0532 100 06 11", "mobile": "0532 999 99 91",
+                                   "country_id": tr.id})
+        # the number in Phone as typed, no mobile
+        phone_only = Partner.create({"name": "Phone only", "phone": "(532) 100-0612", "country_id": tr.id})
+        # one number on two contacts
+        first = Partner.create({"name": "Shared 1", "mobile": "+90 532 100 06 13"})
+        second = Partner.create({"name": "Shared 2", "phone": "+90 532 100 06 13", "mobile": "0532 999 99 93",
+                                 "country_id": tr.id})
+        by_email = Partner.create({"name": "Mail", "email": "Ayse.Kaya@Example.com"})
+        rows = [[f"0532 100 06 1{n}", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""] for n in (1, 2, 3)]
+        rows.append(["ayse.kaya@example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""])
+        wizard = self._wizard(self._csv(rows), create_partners=True)
+        before = Partner.search_count([])
+        wizard.action_check()
+        self.assertEqual((wizard.count_partner_matched, wizard.count_partner_created, wizard.count_partner_shared),
+                         (4, 0, 1))
+        _header, report = self._report(wizard)
+        self.assertEqual(sorted(report), [4])
+        self.assertEqual(report[4][-2], "CONTACTS")
+        self.assertIn("Shared 1", report[4][-1])
+        self.assertIn("Shared 2", report[4][-1])
+        wizard.action_import()
+        self.assertEqual(wizard.count_valid, 4)
+        self.assertEqual(Partner.search_count([]), before, "no duplicate contact")
+        self.assertEqual(self._consent("+905321000611").event_ids.partner_id, in_phone)
+        self.assertEqual(self._consent("+905321000612").event_ids.partner_id, phone_only)
+        self.assertEqual(self._consent("ayse.kaya@example.com", channel="EPOSTA").event_ids.partner_id, by_email)
+        self.assertFalse(self._consent("+905321000613").event_ids.partner_id, "no contact chosen among several")
+        for partner in (first, second):
+            self.assertIn("+905321000613", partner.message_ids[:1].body)
+
+    def test_created_contact_is_readable_and_says_where_it_came_from(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        rows = [["05321000621", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["Yeni.Kisi@Example.com", "EPOSTA", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows), name="kampanya.csv", create_partners=True)
+        wizard.action_check()
+        wizard.action_import()
+        phone = self._consent("+905321000621").event_ids.partner_id
+        self.assertEqual(phone.name, "+90 532 100 06 21")
+        self.assertEqual(phone.mobile, "+905321000621")
+        email = self._consent("yeni.kisi@example.com", channel="EPOSTA").event_ids.partner_id
+        self.assertEqual((email.name, email.email), ("yeni.kisi@example.com", "yeni.kisi@example.com"))
+        note = phone.message_ids.filtered(lambda message: "consent import" in (message.body or ""))
+        self.assertEqual(len(note), 1)
+        self.assertIn(f"consent import {wizard.id} (kampanya.csv), from row 2", note.body)
+        self.assertIn("row 3", email.message_ids[:1].body)
+
+    # ------------------------------------------------------------------------------------------
+    # After the import: what the user is told (issue 11 §1)
+    # ------------------------------------------------------------------------------------------
+    def test_confirmation_and_notification_state_the_counts(self):
+        self.iys_manager.groups_id += self.env.ref("base.group_partner_manager")
+        rows = [["05321000701", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000702", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows), create_partners=True)
+        wizard.action_check()
+        confirm = wizard.action_confirm_import()
+        self.assertEqual((confirm["target"], confirm["res_id"]), ("new", wizard.id))
+        self.assertEqual(confirm["views"][0][0], self.env.ref("l10n_tr_iys.view_iys_consent_import_confirm").id)
+        self.assertIn("2 rows will be recorded", wizard.import_summary)
+        self.assertIn("1 refused rows are left out", wizard.import_summary)
+        self.assertIn("2 contacts will be created", wizard.import_summary)
+        self.assertEqual(wizard.state, "checked", "the confirmation records nothing")
+        action = wizard.action_import()
+        self.assertEqual(action["tag"], "display_notification")
+        params = action["params"]
+        self.assertIn("2 rows recorded, 1 refused", params["message"])
+        self.assertIn("2 contacts created", params["message"])
+        self.assertEqual(params["message"].count("%s"), len(params["links"]))
+        self.assertEqual(len(params["links"]), 2)
+        self.assertTrue(params["links"][0]["url"].endswith(
+            f"/{wizard.id}/action-l10n_tr_iys.action_iys_consent_import_consents"))
+        # what the links (and the smart buttons) open
+        consents = self.Consent.search(wizard.action_view_consents()["domain"])
+        self.assertEqual(sorted(consents.mapped("address")), ["+905321000701", "+905321000702"])
+        partners = self.env["res.partner"].search(wizard.action_view_partners()["domain"])
+        self.assertEqual(sorted(partners.mapped("mobile")), ["+905321000701", "+905321000702"])
+        self.assertEqual(consents.event_ids.partner_id, partners)
+
+    def test_first_errors_listed_on_the_import(self):
+        rows = [["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000711", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],
+                ["05321000712", "MESAJ", "HS_TELEPATI", "ONAY", self.recent, "BIREYSEL", ""]]
+        wizard = self._wizard(self._csv(rows))
+        wizard.action_check()
+        self.assertEqual(wizard.error_line_ids.mapped("row_no"), [2, 4])
+        self.assertEqual(wizard.error_line_ids.mapped("error_code"), ["H121", "H119"])
+        self.assertIn("0532 12 | MESAJ", wizard.error_line_ids[0].values)
+        wizard.action_import()
+        self.assertEqual(wizard.state, "done")
+        self.assertEqual(wizard.error_line_ids.mapped("row_no"), [2, 4], "still listed after the import")
+        self.assertTrue(wizard.report_id, "the full report stays downloadable")
+
+    def test_templates_have_iys_columns(self):
+        from odoo.tools.misc import file_open
+
+        from ..wizards import iys_consent_import_reader as reader
+
+        for method in ("action_download_template_csv", "action_download_template_xlsx"):
+            url = getattr(self.Import, method)()["url"]
+            self.assertTrue(url.startswith("/l10n_tr_iys/static/templates/"))
+            with file_open(url.lstrip("/"), "rb") as template:
+                content = template.read()
+            read = reader.open_reader(io.BytesIO(content), url)
+            mapping, unknown, missing = reader.map_header(read.header)
+            self.assertEqual((list(mapping), unknown, missing), (list(reader.COLUMNS[:7]), [], []))
+            self.assertFalse(list(read.rows()), "a template holds no row to import by mistake")
+
+    def test_no_empty_draft_in_the_history_and_no_title_before_a_file(self):
+        self.assertEqual(self.Import.new({}).name, "New consent import")
+        history = self.env.ref("l10n_tr_iys.action_iys_consent_import_history")
+        domain = ast.literal_eval(history.domain or "[]")
+        # an upload refused by the check leaves its record at the upload step
+        wizard = self._wizard(self._csv([["MESAJ", "ONAY"]], header=["type", "status"]))
+        with self.assertRaises(UserError):
+            wizard.action_check()
+        done = self._wizard(self._csv([["05321000721", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]]))
+        done.action_check()
+        listed = self.Import.search(domain)
+        self.assertNotIn(wizard, listed)
+        self.assertIn(done, listed)
+        # and abandoned drafts go after a day
+        self.env.cr.execute("UPDATE iys_consent_import SET write_date = now() - interval '2 days' WHERE id = %s",
+                            [wizard.id])
+        self.Import._gc_drafts()
+        self.assertFalse(wizard.exists())
+        self.assertTrue(done.exists())

@@ -33,14 +33,16 @@ import gc
 import io
 import logging
 import os
+import re
 import tempfile
 import time
 import traceback
 
+from markupsafe import Markup
 from psycopg2 import errors as pg_errors
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.modules import module as odoo_module
 from odoo.tools import SQL
@@ -51,6 +53,7 @@ from ..iyslib.masking import mask_text
 from ..iyslib.normalize import normalize_recipient
 from ..models.iys_consent import iys_error_text
 from ..models.iys_consent_bulk import pg_array
+from . import iys_consent_import_line
 from . import iys_consent_import_reader as reader_lib
 
 _logger = logging.getLogger(__name__)
@@ -62,6 +65,9 @@ CODE_CSV = "CSV"
 CODE_COLUMNS = "COLUMNS"
 CODE_DUPLICATE = "DUPLICATE"
 CODE_RETAILER = "RETAILER"
+CODE_CELL = "CELL"
+#: not an error: a recorded row whose address several contacts hold
+CODE_CONTACTS = "CONTACTS"
 DEFAULT_CHUNK_SIZE = 5000
 #: address ranges the walk is split into, for the workers to share (l10n_tr_iys.import_parts)
 DEFAULT_PARTS = 4
@@ -75,13 +81,39 @@ CONCURRENCY_ERRORS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected
 MAX_CONFLICTS = 5
 #: the counts of the walk, kept per range (iys.consent.import.part) and summed on the import
 WALK_COUNTS = ("walked", "valid", "invalid", "unchanged", "duplicate", "multi", "local_only", "partner_matched",
-               "partner_created")
+               "partner_created", "partner_shared")
+#: the key a phone number is indexed by on the contacts (the import row model's ``init``): its
+#: last seven digits, whatever the spelling (+90 532 …, 0532 …, (532) …)
+PHONE_KEY_SQL = iys_consent_import_line.PHONE_KEY_SQL
+_NOT_DIGITS = re.compile(r"[^0-9]")
+#: the fields a client may set on an import (see IysConsentImport._iys_check_client_vals)
+CLIENT_FIELDS = frozenset(("file", "file_name", "brand_id", "mode", "create_partners"))
 #: files up to this size are checked and imported during the click, larger ones in the background
 DEFAULT_SYNC_MAX_BYTES = 1_000_000
+#: the largest file accepted (l10n_tr_iys.import_max_bytes): a million rows of CSV take about 70 MB
+DEFAULT_MAX_BYTES = 256 << 20
 #: seconds one cron call works before handing back (the cron calls again while work remains)
 CRON_TIME_BUDGET = 50
 #: progress (percent) at which the dry run's walk starts, after reading the file
 PARSE_SHARE = 40
+
+
+def phone_key(number):
+    """The Python twin of :data:`PHONE_KEY_SQL`."""
+    return _NOT_DIGITS.sub("", number or "")[-7:]
+
+
+def partner_key(row):
+    """``(is e-mail, address)`` of an import row: one contact per key."""
+    return (row[2] == "EPOSTA", row[4])
+
+
+def csv_safe(value):
+    """A cell of the error report as text no spreadsheet takes for a formula: as Odoo's CSV
+    export does (``web/controllers/export.py``), a leading ``=``, ``+`` or ``-`` (and ``@``, a tab
+    or a carriage return, which spreadsheets also read as the start of a formula) gets a ``'``."""
+    value = value or ""
+    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 @contextlib.contextmanager
@@ -181,8 +213,25 @@ class IysConsentImport(models.Model):
         "Odoo so that no message goes out, but not sent to İYS.",
     )
     count_partner_matched = fields.Integer("Contacts matched", compute="_compute_counts")
-    count_partner_created = fields.Integer("Contacts created", compute="_compute_counts")
+    count_partner_created = fields.Integer(
+        "Contacts created", compute="_compute_counts",
+        help="Contacts created for addresses no contact held (after a dry run: contacts that would be created), "
+        "only for addresses a row of which is recorded.")
+    count_partner_shared = fields.Integer(
+        "Addresses on several contacts", compute="_compute_counts",
+        help="Addresses several contacts hold: the consent applies to each of them, no contact is created "
+        "(the report lists the rows).")
     report_id = fields.Many2one("ir.attachment", string="Error report", readonly=True, copy=False)
+    error_line_ids = fields.One2many(
+        "iys.consent.import.line", "import_id", string="Rows with a problem", readonly=True,
+        domain=[("error_code", "!=", False)],
+    )
+    consent_ids = fields.Many2many("iys.consent", "iys_consent_import_consent_rel", "import_id", "consent_id",
+                                   string="Consents recorded", readonly=True, copy=False)
+    partner_created_ids = fields.Many2many("res.partner", "iys_consent_import_partner_rel", "import_id",
+                                           "partner_id", string="Contacts created by the import", readonly=True,
+                                           copy=False)
+    import_summary = fields.Text(compute="_compute_import_summary")
     message = fields.Text(readonly=True, copy=False)
     date_checked = fields.Datetime("Checked on", readonly=True, copy=False)
     date_done = fields.Datetime("Imported on", readonly=True, copy=False)
@@ -199,9 +248,29 @@ class IysConsentImport(models.Model):
     @api.depends("file_name", "create_date")
     def _compute_name(self):
         for record in self:
-            record.name = self.env._(
-                "Import %(number)s – %(file)s", number=record.id or "", file=record.file_name or ""
-            )
+            if not record.file_name:
+                record.name = self.env._("New consent import")
+            elif not record.id:
+                record.name = record.file_name
+            else:
+                record.name = self.env._("Import %(number)s – %(file)s", number=record.id, file=record.file_name)
+
+    @api.depends("count_valid", "count_invalid", "count_unchanged", "count_duplicate", "count_partner_created",
+                 "create_partners", "mode")
+    def _compute_import_summary(self):
+        for record in self:
+            lines = [self.env._("%(count)s rows will be recorded in the consent ledger.", count=record.count_valid)]
+            if record.mode == "send":
+                lines.append(self.env._("They are sent to İYS by the next synchronisation."))
+            if record.count_invalid:
+                lines.append(self.env._("%(count)s refused rows are left out (see the error report).",
+                                        count=record.count_invalid))
+            if record.count_unchanged or record.count_duplicate:
+                lines.append(self.env._("%(count)s rows change nothing and are left out.",
+                                        count=record.count_unchanged + record.count_duplicate))
+            if record.create_partners:
+                lines.append(self.env._("%(count)s contacts will be created.", count=record.count_partner_created))
+            record.import_summary = "\n".join(lines)
 
     @api.depends("state", "phase", "parse_progress", "count_staged", "count_parse_invalid",
                  *(f"part_ids.count_{name}" for name in WALK_COUNTS))
@@ -224,10 +293,12 @@ class IysConsentImport(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        self._iys_check_client_vals(vals_list)
         # The uploaded file is kept as an attachment: not worth indexing (see ir.attachment._index).
         return super(IysConsentImport, self.with_context(iys_no_index=True)).create(vals_list)
 
     def write(self, vals):
+        self._iys_check_client_vals([vals])
         records = self.with_context(iys_no_index=True) if "file" in vals else self  # see create
         if {"file", "brand_id", "mode", "create_partners"} & set(vals):
             if any(record.state in ("checking", "importing", "done") for record in self):
@@ -237,6 +308,34 @@ class IysConsentImport(models.Model):
             self.filtered(lambda r: r.state in ("checked", "failed"))._iys_reset()
             return result
         return super(IysConsentImport, records).write(vals)
+
+    def _iys_check_client_vals(self, vals_list):
+        """Refuse the fields the engine owns (state, phase, user, report, counts, resume points…)
+        to anyone but the engine itself, which writes them with :meth:`_iys_write` (sudo).
+
+        A client may send any field over RPC, ``readonly`` in the view or not: a state or user set
+        that way would make the background worker run the import as another user, and a report
+        pointed at any attachment would have it deleted by the next reset.
+        """
+        if self.env.su:
+            return
+        refused = set().union(*vals_list) - CLIENT_FIELDS
+        if refused:
+            raise AccessError(self.env._(
+                "These fields of a consent import are set by the import itself, not by hand: %(fields)s.",
+                fields=", ".join(sorted(refused))))
+
+    def _iys_write(self, vals):
+        """The engine's own writes (state, counts, resume points, report…): see
+        :meth:`_iys_check_client_vals`. Not callable over RPC (private)."""
+        return self.sudo().write(vals)
+
+    def _iys_own_attachments(self, attachments):
+        """Of *attachments*, those this import made (its reports): the only ones it may delete."""
+        return attachments.sudo().filtered(
+            lambda attachment: attachment.res_model == self._name and attachment.res_id in self.ids
+            and not attachment.res_field
+        )
 
     def _iys_check_manager(self):
         if not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
@@ -253,11 +352,28 @@ class IysConsentImport(models.Model):
             raise UserError(self.env._("This import is already running."))
         if not self._iys_file_attachment():
             raise UserError(self.env._("Choose a file first."))
+        self._iys_file_size()  # a file too large is refused now, not in the background
         if self.create_partners and not self.env["res.partner"].has_access("create"):
             raise UserError(self.env._("You may not create contacts: untick “Create missing contacts”."))
         self._iys_reset()
-        self.write({"state": "checking", "phase": "parse", "lang": self.env.lang, "user_id": self.env.uid})
+        self._iys_write({"state": "checking", "phase": "parse", "lang": self.env.lang, "user_id": self.env.uid})
         return self._iys_start()
+
+    def action_confirm_import(self):
+        """The confirmation of the import, with what it will do (a dialog on this import)."""
+        self.ensure_one()
+        self._iys_check_manager()
+        if self.state != "checked":
+            raise UserError(self.env._("Run the dry run first."))
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Import the consents?"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [(self.env.ref("l10n_tr_iys.view_iys_consent_import_confirm").id, "form")],
+            "target": "new",
+        }
 
     def action_import(self):
         """Record the checked rows: the same validation, now under lock and for good."""
@@ -266,13 +382,69 @@ class IysConsentImport(models.Model):
         if self.state != "checked":
             raise UserError(self.env._("Run the dry run first."))
         self._iys_start_walk("import")
-        self.write({"state": "importing", "lang": self.env.lang, "user_id": self.env.uid})
-        return self._iys_start()
+        self._iys_write({"state": "importing", "lang": self.env.lang, "user_id": self.env.uid})
+        self._iys_start()
+        if self.state == "done":
+            return self._iys_done_notification()
+        return {"type": "ir.actions.act_window_close"}
+
+    def _iys_done_notification(self):
+        """After an import done in the click: the counts, and links to what it recorded and created."""
+        base = f"/odoo/action-l10n_tr_iys.action_iys_consent_import_history/{self.id}"
+        links = [{"label": self.env._("the recorded consents"),
+                  "url": f"{base}/action-l10n_tr_iys.action_iys_consent_import_consents"}]
+        message = self.env._(
+            "%(valid)s rows recorded, %(invalid)s refused, %(unchanged)s unchanged.",
+            valid=self.count_valid, invalid=self.count_invalid, unchanged=self.count_unchanged + self.count_duplicate,
+        ).replace("%", "%%") + " " + self.env._("See %s.")
+        if self.count_partner_created:
+            message += " " + self.env._(
+                "%(count)s contacts created:", count=self.count_partner_created).replace("%", "%%") + " %s."
+            links.append({"label": self.env._("the created contacts"),
+                          "url": f"{base}/action-l10n_tr_iys.action_iys_consent_import_partners"})
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "warning" if self.count_invalid else "success",
+                "title": self.env._("Consents imported"),
+                "message": message,
+                "links": links,
+                "sticky": False,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def action_view_consents(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("l10n_tr_iys.action_iys_consent_import_consents")
+        action["domain"] = [("iys_import_ids", "in", self.ids)]
+        return action
+
+    def action_view_partners(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("l10n_tr_iys.action_iys_consent_import_partners")
+        action["domain"] = [("iys_import_created_ids", "in", self.ids)]
+        return action
+
+    def action_download_template_csv(self):
+        return {"type": "ir.actions.act_url", "target": "download",
+                "url": "/l10n_tr_iys/static/templates/iys_consents_template.csv"}
+
+    def action_download_template_xlsx(self):
+        return {"type": "ir.actions.act_url", "target": "download",
+                "url": "/l10n_tr_iys/static/templates/iys_consents_template.xlsx"}
+
+    @api.autovacuum
+    def _gc_drafts(self):
+        """Imports left at the upload step for a day (a page left, an upload that failed)."""
+        self.sudo().search([("state", "=", "draft"),
+                            ("write_date", "<", fields.Datetime.subtract(fields.Datetime.now(), days=1))]).unlink()
 
     def action_stop(self):
         self._iys_check_manager()
         for record in self.filtered(lambda r: r.state in ("checking", "importing")):
-            record.write({"state": "failed", "message": self.env._(
+            record._iys_write({"state": "failed", "message": self.env._(
                 "Stopped by %(user)s. Resume continues where it stopped.", user=self.env.user.name)})
         return True
 
@@ -282,7 +454,7 @@ class IysConsentImport(models.Model):
         if self.state != "failed" or not self.phase:
             raise UserError(self.env._("There is nothing to resume."))
         state = "importing" if self.phase == "import" else "checking"
-        self.write({"state": state, "message": False, "lang": self.env.lang, "user_id": self.env.uid})
+        self._iys_write({"state": state, "message": False, "lang": self.env.lang, "user_id": self.env.uid})
         return self._iys_start()
 
     def action_reset(self):
@@ -318,8 +490,60 @@ class IysConsentImport(models.Model):
             [("res_model", "=", self._name), ("res_id", "=", self.id), ("res_field", "=", "file")], limit=1
         )
 
+    @staticmethod
+    def _iys_open_binary(attachment):
+        """The attachment's content as a seekable binary file (the caller closes it)."""
+        if attachment.store_fname:
+            return open(attachment._full_path(attachment.store_fname), "rb")
+        return io.BytesIO(attachment.raw or b"")
+
+    def _iys_unsafe_file_error(self, exc):
+        """The user's message for a file refused before it is read (reader_lib.UnsafeFile)."""
+        size, limit = tools.misc.human_size(exc.size), tools.misc.human_size(exc.limit)
+        if exc.reason == "too_large":
+            return UserError(self.env._(
+                "The file is %(size)s; files up to %(limit)s are accepted. Split it into several files.",
+                size=size, limit=limit))
+        if exc.reason == "unpacked":
+            return UserError(self.env._(
+                "The XLSX file unpacks to %(size)s; files that unpack to at most %(limit)s are accepted. "
+                "Save it as CSV or split it into several files.", size=size, limit=limit))
+        if exc.reason == "shared_strings":
+            return UserError(self.env._(
+                "The texts of the XLSX file unpack to %(size)s; at most %(limit)s are accepted. Save it as CSV "
+                "or split it into several files.", size=size, limit=limit))
+        if exc.reason == "run":
+            return UserError(self.env._(
+                "The XLSX file holds a cell or a tag longer than %(limit)s, which no İYS file has. Check the "
+                "file, or save it as CSV.", limit=limit))
+        if exc.reason == "members":
+            return UserError(self.env._(
+                "The XLSX file has %(count)s parts; a workbook has at most %(limit)s. Save it as CSV.",
+                count=exc.size, limit=exc.limit))
+        return UserError(self.env._(
+            "The file is not a readable XLSX workbook (%(error)s). Save it again from your spreadsheet, or as CSV.",
+            error=exc.detail or exc.reason))
+
+    def _iys_file_size(self):
+        """The size that decides where the file is worked on (in the click or in the background):
+        what the file unpacks to. Refuses a file larger than ``l10n_tr_iys.import_max_bytes`` or,
+        for XLSX, declaring more than ``l10n_tr_iys.import_max_unpacked_bytes`` once unpacked."""
+        attachment = self._iys_file_attachment()
+        size = attachment.file_size or 0
+        limit = self._iys_param("import_max_bytes", DEFAULT_MAX_BYTES)
+        if size > limit:
+            raise self._iys_unsafe_file_error(reader_lib.UnsafeFile("too_large", size, limit))
+        with self._iys_open_binary(attachment) as binary:
+            if not reader_lib.is_xlsx(binary, self.file_name):
+                return size
+            try:
+                return reader_lib.xlsx_unpacked_size(
+                    binary, self._iys_param("import_max_unpacked_bytes", reader_lib.MAX_UNPACKED_BYTES))
+            except reader_lib.UnsafeFile as exc:
+                raise self._iys_unsafe_file_error(exc) from None
+
     def _iys_start(self):
-        size = self._iys_file_attachment().file_size or 0
+        size = self._iys_file_size()
         if size > self._iys_param("import_sync_max_bytes", DEFAULT_SYNC_MAX_BYTES):
             self._iys_trigger_workers()
         else:
@@ -343,8 +567,8 @@ class IysConsentImport(models.Model):
         """Back to the upload step: forget the rows read, the counts and the report."""
         self._iys_delete_lines()
         self.env["iys.consent.import.part"].sudo().search([("import_id", "in", self.ids)]).unlink()
-        reports = self.report_id
-        self.write({
+        reports = self._iys_own_attachments(self.report_id)
+        self._iys_write({
             "state": "draft", "phase": False, "resume_row": 0, "parse_progress": 0,
             "file_kind": False, "file_encoding": False, "file_delimiter": False, "column_map": False,
             "header_names": False, "ignored_columns": False, "report_id": False, "message": False,
@@ -381,7 +605,7 @@ class IysConsentImport(models.Model):
                 self.env.cr.rollback()
                 self.env.invalidate_all()
                 user_env = record.with_context(lang=record.lang or "en_US").env
-                record.write({"state": "failed", "message": user_env._(
+                record._iys_write({"state": "failed", "message": user_env._(
                     "The import stopped on an error: %(error)s. Resume continues at the last saved chunk.",
                     error=str(exc.args[0] if isinstance(exc, (UserError, AccessError)) else exc))})
                 # a cron saves what it did, chunk by chunk
@@ -496,12 +720,15 @@ class IysConsentImport(models.Model):
         attachment = self._iys_file_attachment()
         if not attachment:
             raise UserError(self.env._("The file of this import is missing."))
-        if attachment.store_fname:
-            # streamed from the filestore, closed by _iys_close_file
-            binary = open(attachment._full_path(attachment.store_fname), "rb")
-        else:
-            binary = io.BytesIO(attachment.raw or b"")
+        binary = self._iys_open_binary(attachment)  # streamed from the filestore, closed by _iys_close_file
         run["binary"] = binary
+        if reader_lib.is_xlsx(binary, self.file_name):
+            # what it really unpacks to, before openpyxl reads any of it
+            try:
+                reader_lib.check_xlsx(
+                    binary, self._iys_param("import_max_unpacked_bytes", reader_lib.MAX_UNPACKED_BYTES))
+            except reader_lib.UnsafeFile as exc:
+                raise self._iys_unsafe_file_error(exc) from None
         try:
             reader = reader_lib.open_reader(
                 binary, self.file_name, encoding=self.file_encoding or None, delimiter=self.file_delimiter or None
@@ -524,6 +751,10 @@ class IysConsentImport(models.Model):
     def _iys_step_parse(self, run):
         reader = self._iys_open_file(run)
         if not self.column_map:
+            if len(reader.header) > reader_lib.MAX_COLUMNS:
+                raise UserError(self.env._(
+                    "The file has %(count)s columns; at most %(limit)s are read. Keep İYS's columns only.",
+                    count=len(reader.header), limit=reader_lib.MAX_COLUMNS))
             mapping, unknown, missing = reader_lib.map_header(reader.header)
             if missing:
                 raise UserError(self.env._(
@@ -532,7 +763,7 @@ class IysConsentImport(models.Model):
                     columns=", ".join(missing), expected=", ".join(reader_lib.COLUMNS[:7]),
                 ))
             ordered = {column: mapping[column] for column in reader_lib.COLUMNS if column in mapping}
-            self.write({
+            self._iys_write({
                 "file_kind": reader.kind, "file_encoding": reader.encoding, "file_delimiter": reader.delimiter,
                 "column_map": ordered, "header_names": reader.header, "ignored_columns": ", ".join(unknown) or False,
             })
@@ -558,7 +789,7 @@ class IysConsentImport(models.Model):
             "count_staged": self.count_staged + len(lines) - invalid,
             "parse_progress": min(1.0, (reader.position() or 0) / run["size"]),
         }
-        self.write(vals)
+        self._iys_write(vals)
         if finished:
             if not self.count_rows:
                 raise UserError(self.env._("The file holds no row after its header."))
@@ -576,13 +807,20 @@ class IysConsentImport(models.Model):
 
     def _iys_parse_row(self, number, cells, problem, mapping, width):
         """One file row as an import row: original values, normalised fields, or the first error."""
-        raw = SEP.join(cells[index] if index < len(cells) else "" for index in mapping.values())
+        kept = [cells[index] if index < len(cells) else "" for index in mapping.values()]
+        too_long = any(len(cell) > reader_lib.MAX_CELL_CHARS for cell in kept)
+        raw = SEP.join(cell[:reader_lib.MAX_CELL_CHARS] for cell in kept)
         line = dict.fromkeys(("channel", "recipient_type", "address", "status", "source", "consent_date",
                               "retailer_code", "transaction_id", "creation_date", "error_code", "error_message"))
         line.update(row_no=number, raw=raw)
         if problem:
             line.update(error_code=CODE_CSV, error_message=self.env._(
                 "The line cannot be read as CSV (%(error)s).", error=problem))
+            return line
+        if too_long:
+            line.update(error_code=CODE_CELL, error_message=self.env._(
+                "A cell of the row is longer than %(limit)s characters (cut in this report).",
+                limit=reader_lib.MAX_CELL_CHARS))
             return line
         if len(cells) != width:
             line.update(error_code=CODE_COLUMNS, error_message=self.env._(
@@ -638,7 +876,7 @@ class IysConsentImport(models.Model):
     # ------------------------------------------------------------------------------------------
     def _iys_start_walk(self, phase):
         """Start walking the rows from the first address (dry run or import), in address ranges."""
-        self.write({"phase": phase})
+        self._iys_write({"phase": phase})
         if phase == "import":
             # Errors found by the dry run are found again (or not) under lock.
             self.env.cr.execute(SQL(
@@ -743,7 +981,8 @@ class IysConsentImport(models.Model):
             part.write({"done": True})
             return 0
         dry_run = self.phase == "check"
-        counts = dict.fromkeys(("valid", "invalid", "unchanged", "duplicate", "multi", "local_only"), 0)
+        counts = dict.fromkeys(("valid", "invalid", "unchanged", "duplicate", "multi", "local_only",
+                                "partner_created"), 0)
         errors = []  # (line id, code, message)
         candidates = []  # (line row, key)
         previous_key, seen = None, {}
@@ -772,15 +1011,31 @@ class IysConsentImport(models.Model):
                     "brand's own without the retailer code %(code)s. Send it from the İYS portal.", code=retailer)))
                 continue
             candidates.append(row)
-        partners = self._iys_partners(candidates, create=self.create_partners and not dry_run)
-        movements = self._iys_movements(candidates, partners)
         send = self.mode == "send"
+        partners = self._iys_match_partners(candidates)
+        movements = self._iys_movements(candidates, partners)
         # No chatter note per consent on the contacts (a million of them for a large file): their
         # states are refreshed, and the events keep the file row as evidence.
-        results = self.env["iys.consent"].with_context(iys_skip_chatter=True)._iys_record_movements_bulk(
-            movements, "import", mode="local" if send else "registered", strict=True, dry_run=dry_run,
-            normalized=True,
-        )
+        Consent = self.env["iys.consent"].with_context(iys_skip_chatter=True)
+        options = {"mode": "local" if send else "registered", "strict": True, "normalized": True}
+        missing = {key for key in partners["wanted"] if key not in partners["found"]}
+        if self.create_partners and missing and not dry_run:
+            # A contact only for an address a row of which is recorded: the rows of the addresses
+            # without a contact are validated first (all their rows, in order: the same result as
+            # the run below), and the contacts created for those that pass.
+            subset = [index for index, row in enumerate(candidates) if partner_key(row) in missing]
+            checked = Consent._iys_record_movements_bulk([movements[index] for index in subset], "import",
+                                                         dry_run=True, **options)
+            first_rows = {}
+            for index, result in zip(subset, checked, strict=True):
+                if not result.error and not result.skipped:
+                    first_rows.setdefault(partner_key(candidates[index]), candidates[index])
+            created = self._iys_create_partners(first_rows)
+            for index in subset:
+                movements[index]["evidence"]["partner_id"] = created.get(partner_key(candidates[index]))
+        results = Consent._iys_record_movements_bulk(movements, "import", dry_run=dry_run, **options)
+        recorded = set()  # the addresses (partner keys) of which a row is (or would be) recorded
+        shared_rows = []  # recorded rows of addresses several contacts hold
         for row, result in zip(candidates, results, strict=True):
             if result.error:
                 counts["invalid"] += 1
@@ -789,8 +1044,21 @@ class IysConsentImport(models.Model):
                 counts["unchanged"] += 1
             else:
                 counts["valid"] += 1
+                recorded.add(partner_key(row))
                 if send and not result.to_send:
                     counts["local_only"] += 1
+                if len(partners["found"].get(partner_key(row), ())) > 1:
+                    shared_rows.append(row)
+        if shared_rows:
+            self._iys_note_shared_contacts(shared_rows, partners["found"], errors, dry_run)
+        if not dry_run:
+            self._iys_link("iys_consent_import_consent_rel", "consent_id", {
+                result.consent.id for result in results
+                if result.consent and not result.error and not result.skipped})
+        if self.create_partners:
+            counts["partner_created"] = len(missing & recorded)
+        counts["partner_matched"] = len(partners["found"])
+        counts["partner_shared"] = sum(1 for ids in partners["found"].values() if len(ids) > 1)
         if errors:
             self.env.cr.execute(SQL(
                 """UPDATE iys_consent_import_line AS l SET error_code = v.code, error_message = v.message
@@ -799,7 +1067,7 @@ class IysConsentImport(models.Model):
                 pg_array([e[0] for e in errors]), pg_array([e[1] for e in errors]), pg_array([e[2] for e in errors]),
             ))
             self.env["iys.consent.import.line"].invalidate_model()
-        counts.update(walked=len(rows), partner_matched=partners["matched"], partner_created=partners["created"])
+        counts["walked"] = len(rows)
         vals = {f"count_{name}": part[f"count_{name}"] + count for name, count in counts.items()}
         vals["resume_key"] = rows[-1][4]
         part.write(vals)
@@ -810,7 +1078,7 @@ class IysConsentImport(models.Model):
         # One translation per chunk, not per row.
         note_template = self.env._("Import %(number)s, %(file)s, row %(row)s")
         retailer_template = self.env._("Retailer code: %(code)s")
-        brand_id, registered, partner_ids = self.brand_id.id, self.mode == "registered", partners["ids"]
+        brand_id, registered, found = self.brand_id.id, self.mode == "registered", partners["found"]
         base = {"number": self.id, "file": self.file_name or ""}
         movements = []
         for _line_id, row_no, channel, rtype, address, status, source, consent_date, retailer, transaction, created \
@@ -818,52 +1086,150 @@ class IysConsentImport(models.Model):
             note = note_template % dict(base, row=row_no)
             if retailer:
                 note += "\n" + retailer_template % {"code": retailer}
+            # the contact, when one contact holds the address (several: see _iys_note_shared_contacts)
+            holders = found.get((channel == "EPOSTA", address), ())
             movement = {
                 "brand_id": brand_id, "channel": channel, "recipient_type": rtype, "address": address,
                 "status": status, "source": source, "consent_date": consent_date,
-                "evidence": {"note": note, "partner_id": partner_ids.get((channel == "EPOSTA", address))},
+                "evidence": {"note": note, "partner_id": holders[0] if len(holders) == 1 else None},
             }
             if registered:
                 movement.update(transaction_id=transaction, creation_date=created)
             movements.append(movement)
         return movements
 
-    def _iys_partners(self, rows, create=False):
-        """Contacts of the rows' addresses: {'ids': {(is e-mail, address): partner id}, 'matched', 'created'}.
+    def _iys_match_partners(self, rows):
+        """The contacts holding the rows' addresses: ``{'wanted': {key: recipient type}, 'found':
+        {key: [partner ids, oldest first]}}``, keys ``(is e-mail, address)`` (:func:`partner_key`).
 
-        Matched on ``email_normalized`` (e-mail) or ``phone_sanitized`` (phones); the oldest contact
-        wins. With *create*, a contact is created for each address without one; on a dry run they
-        are counted as created.
+        An e-mail matches ``email_normalized``; a phone matches ``phone_sanitized`` (the number
+        Odoo sends SMS to) and also the *Phone* and *Mobile* fields as typed, normalised as
+        phone_validation does (with the contact's country) or as İYS does: the candidates are
+        found by the last seven digits of those fields (indexed, see the import row model's
+        ``init``), then normalised here. Only the active contacts the user may read.
         """
-        wanted = {(row[2] == "EPOSTA", row[4]): row[3] for row in rows}
+        wanted = {partner_key(row): row[3] for row in rows}
+        emails = [address for is_email, address in wanted if is_email]
+        phones = [address for is_email, address in wanted if not is_email]
+        conditions = []
+        if emails:
+            conditions.append(SQL("email_normalized = ANY(%s)", emails))
+        if phones:
+            keys = sorted({phone_key(phone) for phone in phones})
+            conditions.append(SQL("phone_sanitized = ANY(%s)", phones))
+            for column in ("phone", "mobile"):
+                conditions.append(SQL("%s = ANY(%s)", SQL(PHONE_KEY_SQL, SQL.identifier(column)), keys))
         found = {}
+        if not conditions:
+            return {"wanted": wanted, "found": found}
+        self.env.cr.execute(SQL(
+            "SELECT id FROM res_partner WHERE active AND (%s) ORDER BY id", SQL(" OR ").join(conditions)))
+        ids = [row[0] for row in self.env.cr.fetchall()]
         Partner = self.env["res.partner"]
-        for is_email, column in ((True, "email_normalized"), (False, "phone_sanitized")):
-            addresses = [address for (email, address) in wanted if email == is_email]
-            if addresses:
-                for value, partner_id in Partner._read_group([(column, "in", addresses)], [column], ["id:min"]):
-                    found[(is_email, value)] = partner_id
-        missing = [key for key in wanted if key not in found]
-        created = len(missing) if (self.create_partners and self.phase == "check") else 0
-        if create and missing:
-            new = Partner.with_context(tracking_disable=True, mail_create_nolog=True).create([
-                {"name": address, ("email" if is_email else "mobile"): address,
-                 "iys_recipient_type": wanted[(is_email, address)] if wanted[(is_email, address)] in (
-                     "BIREYSEL", "TACIR") else "BIREYSEL"}
-                for is_email, address in missing
-            ])
-            found.update(zip(missing, new.ids, strict=True))
-            created = len(new)
-        return {"ids": found, "matched": len(wanted) - len(missing), "created": created}
+        # (the user's record rules; a few contacts per address)
+        partners = Partner.search([("id", "in", ids)], order="id") if ids else Partner
+        phone_set = set(phones)
+        keys_wanted = {phone_key(phone) for phone in phones}
+        for partner in partners:
+            keys = set()
+            if partner.email_normalized and (True, partner.email_normalized) in wanted:
+                keys.add((True, partner.email_normalized))
+            if partner.phone_sanitized in phone_set:
+                keys.add((False, partner.phone_sanitized))
+            sanitized_key = phone_key(partner.phone_sanitized)
+            for number in (partner.phone, partner.mobile):
+                # (the number phone_sanitized comes from is not normalised again: most contacts
+                # have one number, and a chunk of 5000 addresses would parse 5000 numbers)
+                if number and phone_key(number) in keys_wanted and phone_key(number) != sanitized_key:
+                    keys.update((False, phone) for phone in self._iys_partner_phones(partner, number) & phone_set)
+            for key in keys:
+                found.setdefault(key, []).append(partner.id)
+        return {"wanted": wanted, "found": found}
+
+    @staticmethod
+    def _iys_partner_phones(partner, number):
+        """A number typed on a contact, normalised as phone_validation does (the contact's or the
+        company's country) and as İYS does (Türkiye by default)."""
+        phones = {partner._phone_format(number=number)}
+        try:
+            phones.add(normalize_recipient("MESAJ", number))
+        except IysValidationError:
+            pass
+        phones.discard(False)
+        return phones
+
+    def _iys_create_partners(self, first_rows):
+        """Contacts for addresses no contact holds, *first_rows* ``{key: the address's first
+        recorded row}``: named after the address as people write it, with a note saying which
+        import and row created them. Returns ``{key: partner id}``."""
+        if not first_rows:
+            return {}
+        Partner = self.env["res.partner"]
+        keys = list(first_rows)
+        vals_list = []
+        for is_email, address in keys:
+            rtype = first_rows[(is_email, address)][3]
+            vals = {"iys_recipient_type": rtype if rtype in ("BIREYSEL", "TACIR") else "BIREYSEL"}
+            if is_email:
+                vals.update(name=address, email=address)
+            else:
+                vals.update(name=Partner._phone_format(number=address, force_format="INTERNATIONAL") or address,
+                            mobile=address)
+            vals_list.append(vals)
+        new = Partner.with_context(tracking_disable=True, mail_create_nolog=True).create(vals_list)
+        self._iys_link("iys_consent_import_partner_rel", "partner_id", new.ids)
+        template = self.env._("Created by the consent import %(import)s (%(file)s), from row %(row)s.")
+        new.sudo()._message_log_batch({
+            partner.id: template % {"import": self.id, "file": self.file_name or "",
+                                    "row": first_rows[key][1]}
+            for key, partner in zip(keys, new, strict=True)
+        }, author_id=self.env.user.partner_id.id)
+        return dict(zip(keys, new.ids, strict=True))
+
+    def _iys_link(self, table, column, ids):
+        """Link this import to what it recorded or created (SQL: workers walking other ranges of
+        the import at the same time do not touch the import's row)."""
+        if ids:
+            self.env.cr.execute(SQL(
+                "INSERT INTO %s (import_id, %s) SELECT %s, unnest(%s::int4[]) ON CONFLICT DO NOTHING",
+                SQL.identifier(table), SQL.identifier(column), self.id, sorted(ids)))
+            self.invalidate_recordset(["consent_ids", "partner_created_ids"])
+
+    def _iys_note_shared_contacts(self, rows, found, errors, dry_run):
+        """Rows recorded for an address several contacts hold: no contact is created and none is
+        chosen for the event; the report says so and, on the import, each contact gets a note."""
+        Partner = self.env["res.partner"]
+        names = {partner.id: partner.display_name for partner in Partner.browse(
+            {pid for row in rows for pid in found[partner_key(row)]})}
+        notice = self.env._("This address is on %(count)s contacts (%(names)s): the consent applies to each of them; "
+                            "no contact was created.")
+        notes = {}
+        line = self.env._("İYS consent import %(import)s (%(file)s), row %(row)s: %(channel)s %(address)s, %(status)s. "
+                          "This address is also on other contacts.")
+        for row in rows:
+            ids = found[partner_key(row)]
+            errors.append((row[0], CODE_CONTACTS, notice % {
+                "count": len(ids), "names": ", ".join(names[pid] for pid in ids)}))
+            for pid in ids:
+                notes.setdefault(pid, []).append(line % {
+                    "import": self.id, "file": self.file_name or "", "row": row[1], "channel": row[2],
+                    "address": row[4], "status": row[5]})
+        if not dry_run and notes:
+            Partner.sudo().browse(list(notes))._message_log_batch(
+                {pid: Markup("<br/>").join(lines) for pid, lines in notes.items()},
+                author_id=self.env.user.partner_id.id)
 
     def _iys_finish_walk(self):
         """End of the dry run or of the import: the error report, the counts, the next step."""
         self._iys_write_report()
         if self.phase == "check":
-            self.write({"state": "checked", "date_checked": fields.Datetime.now()})
+            self._iys_write({"state": "checked", "date_checked": fields.Datetime.now()})
         else:
-            self._iys_delete_lines()
-            self.write({"state": "done", "date_done": fields.Datetime.now()})
+            # the rows are the import's working table; those with a problem stay, listed on the import
+            self.env.cr.execute(SQL(
+                "DELETE FROM iys_consent_import_line WHERE import_id = %s AND error_code IS NULL", self.id))
+            self.env["iys.consent.import.line"].invalidate_model()
+            self._iys_write({"state": "done", "date_done": fields.Datetime.now()})
         _logger.info(
             "İYS import %s (%s): %s rows, %s valid, %s invalid, %s unchanged, %s duplicates",
             self.id, self.phase, self.count_rows, self.count_valid, self.count_invalid, self.count_unchanged,
@@ -875,12 +1241,12 @@ class IysConsentImport(models.Model):
     # ------------------------------------------------------------------------------------------
     def _iys_write_report(self):
         """The rows with a problem, in file order, as CSV: row, the original values, code, message."""
-        old = self.report_id
-        self.report_id = False
-        old.sudo().unlink()
+        old = self._iys_own_attachments(self.report_id)
+        self._iys_write({"report_id": False})
+        old.unlink()
         delimiter = self.file_delimiter or ";"
         header = [self.env._("Row")]
-        header += [self.header_names[index] for index in self._iys_column_map().values()]
+        header += [csv_safe(self.header_names[index]) for index in self._iys_column_map().values()]
         header += [self.env._("Code"), self.env._("Message")]
         with tempfile.TemporaryFile() as spool:
             text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
@@ -896,7 +1262,7 @@ class IysConsentImport(models.Model):
                 if not rows:
                     break
                 for row_no, raw, code, message in rows:
-                    writer.writerow([row_no, *((raw or "").split(SEP)), code, message])
+                    writer.writerow([row_no, *map(csv_safe, (raw or "").split(SEP)), code, csv_safe(message)])
                 count += len(rows)
                 last = rows[-1][0]
             text.flush()
@@ -907,10 +1273,28 @@ class IysConsentImport(models.Model):
             data = spool.read()
             text.detach()
         stem = os.path.splitext(self.file_name or "consents")[0]
-        self.report_id = self.env["ir.attachment"].with_context(iys_no_index=True).create({
+        report = self.env["ir.attachment"].with_context(iys_no_index=True).create({
             "name": self.env._("%(file)s - errors.csv", file=stem),
             "raw": data,
             "mimetype": "text/csv",
             "res_model": self._name,
             "res_id": self.id,
         })
+        self._iys_write({"report_id": report.id})
+
+
+class IysConsent(models.Model):
+    _inherit = "iys.consent"
+
+    # the other side of iys.consent.import.consent_ids: the consents an import recorded
+    iys_import_ids = fields.Many2many("iys.consent.import", "iys_consent_import_consent_rel", "consent_id",
+                                      "import_id", string="Imports", readonly=True, copy=False)
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    # the other side of iys.consent.import.partner_created_ids
+    iys_import_created_ids = fields.Many2many("iys.consent.import", "iys_consent_import_partner_rel", "partner_id",
+                                              "import_id", string="Created by the İYS imports", readonly=True,
+                                              copy=False, groups="l10n_tr_iys.group_iys_manager")

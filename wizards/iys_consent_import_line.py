@@ -4,6 +4,9 @@ from odoo.tools import SQL, create_index
 
 from ..models.iys_selections import CHANNEL_SELECTION
 
+#: the key a phone number typed on a contact is found by (see iys.consent.import._iys_match_partners)
+PHONE_KEY_SQL = "right(regexp_replace(%s, '[^0-9]', '', 'g'), 7)"
+
 
 class IysConsentImportLine(models.Model):
     """One row of a consent file, read and normalised: the import's working table.
@@ -34,11 +37,16 @@ class IysConsentImportLine(models.Model):
     creation_date = fields.Datetime(readonly=True)
     error_code = fields.Char(readonly=True)
     error_message = fields.Text(readonly=True)
+    values = fields.Char("Values", compute="_compute_values", help="The row's cells, as in the file.")
 
     _sql_constraints = [
         # a resumed import never reads a row twice
         ("import_row_uniq", "unique(import_id, row_no)", "A row of the file is read only once per import."),
     ]
+
+    def _compute_values(self):
+        for line in self:
+            line.values = " | ".join((line.raw or "").split("\x1f"))
 
     def init(self):
         res = super().init()
@@ -57,6 +65,15 @@ class IysConsentImportLine(models.Model):
             self.env.cr.execute(SQL(
                 "CREATE INDEX IF NOT EXISTS %s ON res_partner (%s) WHERE %s IS NOT NULL",
                 SQL.identifier(f"res_partner_iys_{column}_idx"), SQL.identifier(column), SQL.identifier(column),
+            ))
+        # ... and by the numbers typed in Phone and Mobile, which Odoo does not normalise (only the
+        # first of them is, in phone_sanitized): found by their last seven digits, then normalised.
+        # (Not partial: with "WHERE phone IS NOT NULL", the planner may prefer Odoo's partial trigram
+        # index on phone, scanned whole, when few contacts have a phone.)
+        for column in ("phone", "mobile"):
+            self.env.cr.execute(SQL(
+                "CREATE INDEX IF NOT EXISTS %s ON res_partner ((%s))",
+                SQL.identifier(f"res_partner_iys_{column}_key_idx"), SQL(PHONE_KEY_SQL, SQL.identifier(column)),
             ))
         return res
 
@@ -97,3 +114,4 @@ class IysConsentImportPart(models.Model):
     count_local_only = fields.Integer("Kept here, not sent", readonly=True)
     count_partner_matched = fields.Integer("Contacts matched", readonly=True)
     count_partner_created = fields.Integer("Contacts created", readonly=True)
+    count_partner_shared = fields.Integer("Addresses on several contacts", readonly=True)

@@ -19,11 +19,26 @@ import datetime as dt
 import io
 import itertools
 import re
+import zipfile
+import zlib
 
 #: İYS's column set (the İYS CSV tool), then the extra columns of İYS's reconciliation file.
 COLUMNS = ("recipient", "type", "source", "status", "consentDate", "recipientType", "retailerCode",
            "transactionId", "creationDate")
 REQUIRED_COLUMNS = ("recipient", "type", "status")
+
+#: at most this many columns are read (İYS's files have nine); the rest of a wider sheet is ignored
+MAX_COLUMNS = 64
+#: the longest cell kept (İYS's longest value, an e-mail address, has at most 254 characters)
+MAX_CELL_CHARS = 1000
+#: what an XLSX file may unpack to, in all and for its table of texts (which openpyxl loads whole)
+MAX_UNPACKED_BYTES = 1 << 30
+MAX_SHARED_STRINGS_BYTES = 64 << 20
+#: the longest text an XLSX part may hold between two tags (a cell, an attribute): openpyxl reads
+#: it whole, and a few such cells (a 100 KB file may unpack to a 100 MB cell) take gigabytes
+MAX_XML_RUN = 32 << 10
+#: the most parts a workbook may have
+MAX_MEMBERS = 10000
 
 _FOLD = str.maketrans({
     "İ": "i", "I": "i", "ı": "i", "Ş": "s", "ş": "s", "Ğ": "g", "ğ": "g", "Ü": "u", "ü": "u", "Ö": "o", "ö": "o",
@@ -120,6 +135,86 @@ def detect_encoding(binary):
     return "utf-8-sig"
 
 
+class UnsafeFile(ValueError):
+    """A file refused before it is read: *reason* says why (``bad_zip``, ``members``, ``unpacked``,
+    ``shared_strings``, ``run``), *size* what was found and *limit* the bound."""
+
+    def __init__(self, reason, size=0, limit=0, detail=""):
+        super().__init__(reason, size, limit, detail)
+        self.reason, self.size, self.limit, self.detail = reason, size, limit, detail
+
+
+def _zip_infos(archive):
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise UnsafeFile("members", len(infos), MAX_MEMBERS)
+    return infos
+
+
+def xlsx_unpacked_size(binary, max_unpacked=MAX_UNPACKED_BYTES):
+    """What an XLSX file says it unpacks to (the sizes its directory declares), checked against
+    the bounds; cheap (only the zip's directory is read). Raises :class:`UnsafeFile`."""
+    try:
+        with zipfile.ZipFile(binary) as archive:
+            infos = _zip_infos(archive)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise UnsafeFile("bad_zip", detail=str(exc)) from exc
+    finally:
+        binary.seek(0)
+    total = sum(info.file_size for info in infos)
+    if total > max_unpacked:
+        raise UnsafeFile("unpacked", total, max_unpacked)
+    for info in infos:
+        if info.filename.lower().endswith("sharedstrings.xml") and info.file_size > MAX_SHARED_STRINGS_BYTES:
+            raise UnsafeFile("shared_strings", info.file_size, MAX_SHARED_STRINGS_BYTES)
+    return total
+
+
+def check_xlsx(binary, max_unpacked=MAX_UNPACKED_BYTES, max_run=MAX_XML_RUN):
+    """Unpack every part of an XLSX file once, as a stream, before openpyxl reads it: what it
+    declares and what it really unpacks to are bounded, and no XML part holds a text (a cell, an
+    attribute) longer than *max_run* bytes. Returns the unpacked size; raises :class:`UnsafeFile`.
+    """
+    declared = xlsx_unpacked_size(binary, max_unpacked)
+    # (from a '<': ten times faster than a search for the run alone)
+    too_long = re.compile(rb"<[^<]{%d}" % (max_run + 1))
+    real = 0
+    try:
+        with zipfile.ZipFile(binary) as archive:
+            for info in _zip_infos(archive):
+                is_xml = info.filename.lower().endswith((".xml", ".rels", ".vml"))
+                run = 0  # bytes since the last '<', across blocks
+                with archive.open(info) as member:
+                    # (zipfile stops at the declared size, then checks the CRC: a part that
+                    # unpacks to more than it declares is refused as damaged)
+                    while block := member.read(1 << 20):
+                        real += len(block)
+                        if real > max_unpacked:
+                            raise UnsafeFile("unpacked", real, max_unpacked)
+                        if not is_xml:
+                            continue
+                        first = block.find(b"<")
+                        if first < 0:
+                            run += len(block)
+                        else:
+                            run += first
+                            if run > max_run or too_long.search(block, first):
+                                raise UnsafeFile("run", limit=max_run)
+                            run = len(block) - block.rfind(b"<") - 1
+                        if run > max_run:
+                            raise UnsafeFile("run", limit=max_run)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError, ValueError,
+            OSError) as exc:
+        if isinstance(exc, UnsafeFile):
+            raise
+        raise UnsafeFile("bad_zip", detail=str(exc)) from exc
+    finally:
+        binary.seek(0)
+    if real != declared:
+        raise UnsafeFile("bad_zip", detail=f"{real} != {declared}")
+    return real
+
+
 def is_xlsx(binary, file_name=""):
     head = binary.read(4)
     binary.seek(0)
@@ -195,7 +290,9 @@ class XlsxReader:
         self.binary = binary
         self.workbook = openpyxl.load_workbook(binary, read_only=True, data_only=True)
         self.sheet = self.workbook.worksheets[0]
-        self._rows = self.sheet.iter_rows(values_only=True)
+        # at most MAX_COLUMNS columns: openpyxl gives every row the width the sheet declares
+        width = min(self.sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)
+        self._rows = self.sheet.iter_rows(values_only=True, max_col=width)
         self.header = [cell_text(value) for value in next(self._rows, ())]
         self._read = 1
 
