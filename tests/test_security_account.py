@@ -3,6 +3,7 @@ import os
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.modules.migration import load_script
 from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
 
@@ -91,7 +92,8 @@ class TestIysAccountSecrets(IysCommon):
         self.env.cr.execute(SQL("ALTER TABLE iys_account ADD COLUMN push_password varchar"))
         self.env.cr.execute(SQL("UPDATE iys_account SET push_username = 'old-user', push_password = 'clear' "
                                 "WHERE id = %s", self.account.id))
-        self.env["iys.account"].init()
+        post_migrate = load_script("l10n_tr_iys/migrations/18.0.1.2.0/post-migrate.py", "iys_post_migrate_1_2")
+        post_migrate.migrate(self.env.cr, "18.0.1.1.0")
         self.env.cr.execute(SQL("SELECT 1 FROM information_schema.columns "
                                 "WHERE table_name = 'iys_account' AND column_name = 'push_password'"))
         self.assertFalse(self.env.cr.fetchone(), "the clear column is gone")

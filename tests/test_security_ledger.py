@@ -163,7 +163,7 @@ class TestSecurityLedger(IysCommon):
         Wizard = self.env["iys.consent.wizard"].with_user(self.iys_user).with_context(
             active_model="res.partner", active_id=partner.id, iys_channel="MESAJ", iys_mode="consent")
         form = Form(Wizard)
-        form.source = "HS_WEB"
+        form.source_consent = "HS_WEB"
         wizard = form.save()
         # what a client can send whatever the field's domain says
         wizard.write({"brand_id": self.other_brand.id})
@@ -199,7 +199,7 @@ class TestSecurityLedger(IysCommon):
 
     def test_manager_resend_still_works_through_its_button(self):
         row = self.env["iys.outbox"].search([("consent_id", "=", self.refused.id)], order="id desc", limit=1)
-        row._iys_refuse("H178", "refused")
+        row._iys_refuse("H015", "İYS failed")  # İYS's own failure: a resend can succeed
         self.assertEqual(row.state, "failed")
         with self.assertRaises(AccessError):
             row.with_user(self.iys_user).action_iys_resend()

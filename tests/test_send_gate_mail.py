@@ -516,7 +516,7 @@ class TestSendGateMailEvidence(IysGateCommon):
         names = ("A", "B") if individual_first else ("B", "A")
         individual = self.env["res.partner"].create({"name": f"{names[0]} Ayşe Yılmaz", "email": shared})
         company = self.env["res.partner"].create({"name": f"{names[1]} Yılmaz Ltd", "email": shared,
-                                                  "is_company": True})
+                                                  "is_company": True, "vat": "1234567890"})
         return shared, individual, company
 
     def test_shared_address_allowed_recipient_gets_one_message(self):

@@ -323,7 +323,7 @@ class TestSendGateSmsEvidence(IysGateCommon):
                 names = ("A", "B") if individual_first else ("B", "A")
                 individual = self.env["res.partner"].create({"name": f"{names[0]} Ayşe", "mobile": shared})
                 company = self.env["res.partner"].create({"name": f"{names[1]} Ltd", "mobile": shared,
-                                                          "is_company": True})
+                                                          "is_company": True, "vat": "1234567890"})
                 mailing = self.create_mailing(individual | company)
                 with self.mockSMSGateway():
                     mailing.action_send_sms()
