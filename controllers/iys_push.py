@@ -97,7 +97,7 @@ class IysPushController(http.Controller):
             return request.make_json_response({"error": "too large"}, status=413)
         try:
             data = json.loads(body or b"")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting past Python's limit
             data = None
         items = data.get("list") if isinstance(data, dict) else None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):

@@ -23,3 +23,4 @@ from . import test_security_matrix
 from . import test_security_contact
 from . import test_security_import
 from . import test_tour_import
+from . import test_security_hostile
