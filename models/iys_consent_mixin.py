@@ -586,31 +586,30 @@ class IysConsentMixin(models.AbstractModel):
         """One sentence saying whether a commercial message may go now on ``channel`` and why
         (not): the policy's answer (the stored state) told with the consent it read."""
         self.ensure_one()
-        _ = self.env._
         state = self[STATE_FIELDS[channel]]
         if not state:
-            return _("Nothing to send to: no usable number.") if channel != "EPOSTA" \
-                else _("Nothing to send to: no usable e-mail address.")
+            return self.env._("Nothing to send to: no usable number.") if channel != "EPOSTA" \
+                else self.env._("Nothing to send to: no usable e-mail address.")
         rtype = self.iys_recipient_type or "BIREYSEL"
         if state == iys_policy.ALLOWED:
             if consent.status == "ONAY" and consent.sync_state == "confirmed":
-                return _("May go now: consent confirmed by İYS.")
+                return self.env._("May go now: consent confirmed by İYS.")
             if consent.status == "ONAY" and rtype != "TACIR":
-                return _("May go now: consent recorded; your company sends before İYS confirms it.")
-            return _("May go now: a merchant (TACIR) may be messaged until it refuses.")
+                return self.env._("May go now: consent recorded; your company sends before İYS confirms it.")
+            return self.env._("May go now: a merchant (TACIR) may be messaged until it refuses.")
         if state == iys_policy.REFUSED:
-            return _("Blocked: the recipient refused (RET).")
+            return self.env._("Blocked: the recipient refused (RET).")
         if consent.sync_state == "rejected":
-            return _("Blocked: İYS rejected the consent (%(code)s). Check it and record it again.",
-                     code=consent.iys_error_code or "?")
+            return self.env._("Blocked: İYS rejected the consent (%(code)s). Check it and record it again.",
+                              code=consent.iys_error_code or "?")
         if state == iys_policy.UNCONFIRMED:
             if consent.sync_state == "none":
-                return _("Blocked: the consent is recorded in Odoo only and will not reach İYS.")
-            return _("Blocked until İYS confirms the consent recorded in Odoo.")
+                return self.env._("Blocked: the consent is recorded in Odoo only and will not reach İYS.")
+            return self.env._("Blocked until İYS confirms the consent recorded in Odoo.")
         if state == iys_policy.NO_CONSENT:
-            return _("Blocked: an individual (BIREYSEL) needs a consent (ONAY) first.")
+            return self.env._("Blocked: an individual (BIREYSEL) needs a consent (ONAY) first.")
         label = dict(self._fields[STATE_FIELDS[channel]]._description_selection(self.env)).get(state, state)
-        return _("Blocked: %(state)s.", state=label)
+        return self.env._("Blocked: %(state)s.", state=label)
 
     @api.depends("phone_sanitized")
     def _compute_iys_phone_field(self):

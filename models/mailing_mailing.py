@@ -140,7 +140,7 @@ class MailingMailing(models.Model):
         """Record (transactional) or forget (commercial) the content a manager approved."""
         for mailing in self:
             stamp = mailing._iys_fingerprint() if mailing.iys_message_class == "transactional" else False
-            super(MailingMailing, mailing.sudo()).write({"iys_transactional_fingerprint": stamp})
+            mailing.sudo().write({"iys_transactional_fingerprint": stamp})
 
     def _iys_transactional_approved(self):
         """Transactional, and still the content and recipients the manager approved."""

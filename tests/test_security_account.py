@@ -33,7 +33,7 @@ class TestIysAccountSecrets(IysCommon):
             with self.assertRaises(AccessError, msg=user.login):
                 account.read(["password"])
             with self.assertRaises(AccessError, msg=user.login):
-                account.password  # noqa: B018
+                _secret = account.password
             with self.assertRaises(AccessError, msg=user.login):
                 Account.search([("password", "=like", "iys-demo%")])
             with self.assertRaises(AccessError, msg=user.login):

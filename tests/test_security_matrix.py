@@ -44,7 +44,11 @@ POLICY = {
     "iys.consent.import.part": {"iys_manager": "r"},
 }
 
-DENIED = (AccessError, UserError, ValidationError, MissingError)
+class _NotFound(Exception):
+    """A record the user's search does not return: not visible to the user."""
+
+
+DENIED = (AccessError, UserError, ValidationError, MissingError, _NotFound)
 
 
 class _Undo(Exception):
@@ -146,7 +150,7 @@ class TestAccessMatrix(IysCommon):
                     record.invalidate_recordset()
                     # search must not reveal it either
                     if not record.search([("id", "=", record.id)]):
-                        raise AccessError("not found by search")
+                        raise _NotFound("not found by search")
                 elif op == "w":
                     record.write(self.WRITES[model])
                     record.flush_recordset()

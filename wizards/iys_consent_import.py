@@ -1151,10 +1151,8 @@ class IysConsentImport(models.Model):
         """A number typed on a contact, normalised as phone_validation does (the contact's or the
         company's country) and as İYS does (Türkiye by default)."""
         phones = {partner._phone_format(number=number)}
-        try:
+        with contextlib.suppress(IysValidationError):  # not a number İYS would take: phone_validation's only
             phones.add(normalize_recipient("MESAJ", number))
-        except IysValidationError:
-            pass
         phones.discard(False)
         return phones
 

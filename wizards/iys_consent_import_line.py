@@ -37,7 +37,7 @@ class IysConsentImportLine(models.Model):
     creation_date = fields.Datetime(readonly=True)
     error_code = fields.Char(readonly=True)
     error_message = fields.Text(readonly=True)
-    values = fields.Char("Values", compute="_compute_values", help="The row's cells, as in the file.")
+    values = fields.Char(compute="_compute_values", help="The row's cells, as in the file.")
 
     _sql_constraints = [
         # a resumed import never reads a row twice
