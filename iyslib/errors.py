@@ -166,12 +166,12 @@ H_CODES: dict[str, tuple[int | None, str, str, str]] = {
              'Tarih YYYY-AA-GG SS:dd:ss biçiminde (Türkiye saati) olmalıdır.', _N),
     'H160': (422, 'Phone numbers cannot be longer than 15 characters.',
              'Telefon numarası 15 karakterden uzun olamaz.', _N),
-    'H162': (422, 'The consent date is in the future for İYS. Usually clock drift between the HS and İYS: '
-                  'the same request succeeds once İYS\'s clock has passed the date (retry in about a minute); '
-                  'a date far ahead is a data error.',
-             'İzin tarihi İYS için ileri bir tarih. Genellikle HS ile İYS arasındaki saat farkından kaynaklanır: '
-             'İYS saati bu tarihi geçince aynı istek başarılı olur (yaklaşık bir dakika sonra yeniden deneyin); '
-             'çok ileri bir tarih veri hatasıdır.', _W),
+    'H162': (422, 'The consent date is in the future. A few seconds or minutes ahead is usually clock drift '
+                  'between the HS and İYS (the same request succeeds once İYS\'s clock has passed the date); '
+                  'a date further ahead is a data error: correct the date.',
+             'İzin tarihi ileri bir tarih. Birkaç saniye ya da dakikalık fark genellikle HS ile İYS arasındaki '
+             'saat farkıdır (İYS saati bu tarihi geçince aynı istek başarılı olur); daha ileri bir tarih veri '
+             'hatasıdır: tarihi düzeltin.', _W),
     'H163': (422, 'The retailer list is empty.',
              'Bayi listesi boş.', _N),
     'H164': (422, 'The recipients list is empty.',

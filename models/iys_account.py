@@ -95,6 +95,7 @@ class IysAccount(models.Model):
         "Sandbox: İYS's test environment.\nProduction: the live İYS.",
     )
     simulator_url = fields.Char(
+        "Simulator URL",
         default=lambda self: _default_simulator_url(),
         help="Base URL of the local İYS simulator (python -m iyslib.simulator).",
     )
@@ -609,11 +610,13 @@ class IysAccount(models.Model):
         )
         low = ratio is not None and ratio < HEALTH_WARNING_RATIO
         if low:
-            body += Markup("<p class='text-danger'><b>%s</b></p>") % self.env._(
+            limit = f"{IYS_WHITELIST_RATIO:.0%}"
+            warning = self.env._(
                 "Warning: İYS removes an IP address from its whitelist when its success ratio stays below "
                 "%(limit)s for 96 hours. Look at the refused movements and fix their data.",
-                limit=f"{IYS_WHITELIST_RATIO:.0%}",
+                limit=limit,
             )
+            body += Markup("<p class='text-danger'><b>%s</b></p>") % warning
             _logger.warning("İYS account %s: success ratio of the last 24 h is %s", self.id, ratio_text)
         else:
             _logger.info(
@@ -646,12 +649,17 @@ class IysAccount(models.Model):
         known = {str(brand.get("brandCode")) for brand in brands if isinstance(brand, dict)}
         missing = self.brand_ids.filtered(lambda b: b.active and b.code not in known)
         if missing:
-            return self._iys_notify(title, self.env._(
+            message = self.env._(
                 "Connected to İYS, but it does not know these brand codes of the account: %(brands)s.",
-                brands=", ".join(missing.mapped("display_name"))), "warning", sticky=True)
-        return self._iys_notify(title, self.env._(
-            "Connected to İYS (%(url)s): the credentials are accepted and İYS knows the %(count)s brand(s) "
-            "of this account.", url=self.base_url, count=len(self.brand_ids.filtered("active"))), "success")
+                brands=", ".join(missing.mapped("display_name")),
+            )
+            return self._iys_notify(title, message, "warning", sticky=True)
+        message = self.env._(
+            "Connected to İYS (%(url)s): the credentials are accepted and İYS knows every brand of this "
+            "account (%(count)s).",
+            url=self.base_url, count=len(self.brand_ids.filtered("active")),
+        )
+        return self._iys_notify(title, message, "success")
 
     def action_view_outbox(self):
         self.ensure_one()

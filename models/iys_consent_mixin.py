@@ -238,11 +238,12 @@ class IysConsentMixin(models.AbstractModel):
         if not changes or not hasattr(self, "_message_log"):
             return
         labels = dict(self._fields["iys_recipient_type"]._description_selection(self.env))
+        none = self.env._("none")
         for record, old in changes:
             record.sudo()._message_log(
                 body=self.env._(
                     "İYS recipient type: %(old)s → %(new)s, by %(user)s. %(reason)s",
-                    old=labels.get(old, self.env._("none")), new=labels.get(record.iys_recipient_type),
+                    old=labels.get(old, none), new=labels.get(record.iys_recipient_type),
                     user=self.env.user.name, reason=record.iys_recipient_type_reason,
                 ),
                 author_id=self.env.user.partner_id.id,
@@ -602,9 +603,9 @@ class IysConsentMixin(models.AbstractModel):
         if consent.sync_state == "rejected":
             return self.env._("Blocked: İYS rejected the consent (%(code)s). Check it and record it again.",
                               code=consent.iys_error_code or "?")
+        if consent.status == "ONAY" and consent.sync_state == "none":
+            return self.env._("Blocked: the consent is recorded in Odoo only and will not reach İYS.")
         if state == iys_policy.UNCONFIRMED:
-            if consent.sync_state == "none":
-                return self.env._("Blocked: the consent is recorded in Odoo only and will not reach İYS.")
             return self.env._("Blocked until İYS confirms the consent recorded in Odoo.")
         if state == iys_policy.NO_CONSENT:
             return self.env._("Blocked: an individual (BIREYSEL) needs a consent (ONAY) first.")

@@ -28,8 +28,9 @@ STATE_SELECTION = [
 
 #: sync states in which İYS is known to hold the local status
 CONFIRMED_STATES = ("confirmed",)
-#: sync states in which the local status is recorded but İYS has not accepted it (yet)
-UNCONFIRMED_STATES = ("none", "pending", "sent", "rejected")
+#: sync states in which the local status is on its way to İYS: an ONAY in them waits for İYS
+#: (an ONAY İYS rejected, or kept in Odoo only, will never be confirmed: no consent)
+UNCONFIRMED_STATES = ("pending", "sent")
 
 
 def decide(recipient_type, status, sync_state, pending_policy="block"):
@@ -40,7 +41,8 @@ def decide(recipient_type, status, sync_state, pending_policy="block"):
     :param sync_state: the consent's sync state (see iys.consent), None without record
     :param pending_policy: the company's setting: 'block' (default) blocks an individual's ONAY
         until İYS confirms it; 'allow' accepts an ONAY recorded locally while it waits for İYS.
-        An ONAY that İYS rejected never allows.
+        An ONAY that İYS rejected (or that is kept in Odoo only) never allows, and is no consent:
+        İYS does not hold it and never will.
     """
     if status == "RET":
         return REFUSED
@@ -50,7 +52,9 @@ def decide(recipient_type, status, sync_state, pending_policy="block"):
         return NO_CONSENT
     if sync_state in CONFIRMED_STATES:
         return ALLOWED
-    if pending_policy == "allow" and sync_state in ("pending", "sent"):
+    if sync_state not in UNCONFIRMED_STATES:
+        return NO_CONSENT
+    if pending_policy == "allow":
         return ALLOWED
     return UNCONFIRMED
 
@@ -68,13 +72,15 @@ def decide_sql(recipient_type, status, sync_state, pending_policy="block"):
             WHEN %(rtype)s = 'TACIR' THEN %(allowed)s
             WHEN %(status)s IS DISTINCT FROM 'ONAY' THEN %(no_consent)s
             WHEN %(sync)s IN %(confirmed)s THEN %(allowed)s
-            WHEN %(allow_pending)s AND %(sync)s IN ('pending', 'sent') THEN %(allowed)s
+            WHEN %(sync)s IS NULL OR %(sync)s NOT IN %(unconfirmed_states)s THEN %(no_consent)s
+            WHEN %(allow_pending)s THEN %(allowed)s
             ELSE %(unconfirmed)s
         END)""",
         status=status,
         rtype=recipient_type,
         sync=sync_state,
         confirmed=CONFIRMED_STATES,
+        unconfirmed_states=UNCONFIRMED_STATES,
         allow_pending=allow_pending,
         allowed=ALLOWED,
         refused=REFUSED,

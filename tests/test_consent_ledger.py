@@ -234,7 +234,10 @@ class TestPolicy(IysCommon):
         self.assertEqual(decide("BIREYSEL", "ONAY", "confirmed"), iys_policy.ALLOWED)
         self.assertEqual(decide("BIREYSEL", "ONAY", "pending"), iys_policy.UNCONFIRMED)
         self.assertEqual(decide("BIREYSEL", "ONAY", "pending", "allow"), iys_policy.ALLOWED)
-        self.assertEqual(decide("BIREYSEL", "ONAY", "rejected", "allow"), iys_policy.UNCONFIRMED)
+        # İYS rejected the ONAY (or it is kept in Odoo only): İYS holds no consent, and never will
+        self.assertEqual(decide("BIREYSEL", "ONAY", "rejected", "allow"), iys_policy.NO_CONSENT)
+        self.assertEqual(decide("BIREYSEL", "ONAY", "rejected", "block"), iys_policy.NO_CONSENT)
+        self.assertEqual(decide("BIREYSEL", "ONAY", "none", "allow"), iys_policy.NO_CONSENT)
         self.assertEqual(decide("BIREYSEL", "RET", "confirmed"), iys_policy.REFUSED)
         self.assertEqual(decide("TACIR", None, None), iys_policy.ALLOWED)
         self.assertEqual(decide("TACIR", "ONAY", "pending"), iys_policy.ALLOWED)

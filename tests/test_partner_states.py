@@ -74,7 +74,7 @@ class TestPartnerStates(PartnerStatesCommon):
             "Nothing": "no_consent",
             "Tacir A.Ş.": "allowed",
             "Tacir RET": "refused",
-            "Rejected": "unconfirmed",
+            "Rejected": "no_consent",
             "No phone": False,
         })
         self.assertEqual(self.p_confirmed.iys_email_state, "allowed")
@@ -109,7 +109,7 @@ class TestPartnerStates(PartnerStatesCommon):
         groups = self.env["res.partner"].read_group([("id", "in", self.mine.ids)], ["iys_sms_state"],
                                                    ["iys_sms_state"])
         counts = {g["iys_sms_state"]: g["iys_sms_state_count"] for g in groups}
-        self.assertEqual(counts, {"allowed": 2, "unconfirmed": 2, "refused": 2, "no_consent": 1, False: 1})
+        self.assertEqual(counts, {"allowed": 2, "unconfirmed": 1, "refused": 2, "no_consent": 2, False: 1})
 
     def test_bulk_recompute_after_pending_policy_changes(self):
         self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
@@ -118,7 +118,8 @@ class TestPartnerStates(PartnerStatesCommon):
         self.assertLess(self.cr.sql_log_count - queries_before, 40)  # SQL, not one compute per record
         self.assertEqual(self.p_pending.iys_sms_state, "allowed")
         self.assertEqual(self.p_refused.iys_sms_state, "refused")
-        self.assertEqual(self.p_rejected.iys_sms_state, "unconfirmed")  # İYS refused it: never allowed
+        # İYS refused it: never allowed, and no longer "waiting" (the badge and the sentence agree)
+        self.assertEqual(self.p_rejected.iys_sms_state, "no_consent")
         self.assertEqual(self.env["res.partner"].search([("iys_sms_state", "=", "allowed"),
                                                           ("id", "in", self.mine.ids)]),
                          self.p_confirmed | self.p_pending | self.p_tacir)

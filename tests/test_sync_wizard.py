@@ -114,6 +114,9 @@ class TestIysSyncWizard(IysSyncCommon):
         self.assertEqual(action["params"]["type"], "info")
         self.assertIn("Nothing to do", action["params"]["message"])
         self.assertEqual(action["params"]["next"]["res_id"], wiz.id, "the wizard stays open")
+        # The web client opens a notification's "next" action as it is: an act_window without
+        # views fails there ("Cannot read properties of undefined (reading 'map')").
+        self.assertEqual(action["params"]["next"]["views"], [(False, "form")])
         self.assertEqual(wiz.state, "draft")
 
     def test_push_result_links_reloads_and_says_when_answers_are_due(self):

@@ -259,17 +259,17 @@ class IysConsentImport(models.Model):
                  "create_partners", "mode")
     def _compute_import_summary(self):
         for record in self:
-            lines = [self.env._("%(count)s rows will be recorded in the consent ledger.", count=record.count_valid)]
+            lines = [self.env._("Rows to record in the consent ledger: %(count)s.", count=record.count_valid)]
             if record.mode == "send":
                 lines.append(self.env._("They are sent to İYS by the next synchronisation."))
             if record.count_invalid:
-                lines.append(self.env._("%(count)s refused rows are left out (see the error report).",
+                lines.append(self.env._("Refused rows, left out (see the error report): %(count)s.",
                                         count=record.count_invalid))
             if record.count_unchanged or record.count_duplicate:
-                lines.append(self.env._("%(count)s rows change nothing and are left out.",
+                lines.append(self.env._("Rows that change nothing, left out: %(count)s.",
                                         count=record.count_unchanged + record.count_duplicate))
             if record.create_partners:
-                lines.append(self.env._("%(count)s contacts will be created.", count=record.count_partner_created))
+                lines.append(self.env._("Contacts to create: %(count)s.", count=record.count_partner_created))
             record.import_summary = "\n".join(lines)
 
     @api.depends("state", "phase", "parse_progress", "count_staged", "count_parse_invalid",
@@ -394,12 +394,12 @@ class IysConsentImport(models.Model):
         links = [{"label": self.env._("the recorded consents"),
                   "url": f"{base}/action-l10n_tr_iys.action_iys_consent_import_consents"}]
         message = self.env._(
-            "%(valid)s rows recorded, %(invalid)s refused, %(unchanged)s unchanged.",
+            "Rows recorded: %(valid)s, refused: %(invalid)s, unchanged: %(unchanged)s.",
             valid=self.count_valid, invalid=self.count_invalid, unchanged=self.count_unchanged + self.count_duplicate,
         ).replace("%", "%%") + " " + self.env._("See %s.")
         if self.count_partner_created:
             message += " " + self.env._(
-                "%(count)s contacts created:", count=self.count_partner_created).replace("%", "%%") + " %s."
+                "Contacts created (%(count)s):", count=self.count_partner_created).replace("%", "%%") + " %s."
             links.append({"label": self.env._("the created contacts"),
                           "url": f"{base}/action-l10n_tr_iys.action_iys_consent_import_partners"})
         return {
@@ -426,14 +426,6 @@ class IysConsentImport(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id("l10n_tr_iys.action_iys_consent_import_partners")
         action["domain"] = [("iys_import_created_ids", "in", self.ids)]
         return action
-
-    def action_download_template_csv(self):
-        return {"type": "ir.actions.act_url", "target": "download",
-                "url": "/l10n_tr_iys/static/templates/iys_consents_template.csv"}
-
-    def action_download_template_xlsx(self):
-        return {"type": "ir.actions.act_url", "target": "download",
-                "url": "/l10n_tr_iys/static/templates/iys_consents_template.xlsx"}
 
     @api.autovacuum
     def _gc_drafts(self):

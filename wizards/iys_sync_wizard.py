@@ -45,7 +45,7 @@ class IysSyncWizard(models.TransientModel):
             ("query", "Ask İYS for the current status"),
             ("pull", "Pull citizen changes now"),
         ],
-        required=True, default="push",
+        string="Action", required=True, default="push",
     )
     fetch_details = fields.Boolean(
         "Look up differences one by one",
@@ -416,6 +416,9 @@ class IysSyncWizard(models.TransientModel):
             "res_model": self._name,
             "res_id": self.id,
             "view_mode": "form",
+            # explicit views: a notification's "next" action reaches the web client as it is (no
+            # server-side clean-up generates them), and without views it fails to open
+            "views": [(False, "form")],
             "target": "new",
             "name": self.env._("Synchronise with İYS"),
         }

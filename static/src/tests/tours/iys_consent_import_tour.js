@@ -22,8 +22,8 @@ registry.category("web_tour.tours").add("l10n_tr_iys_consent_import", {
             trigger: ".o_form_view .oe_title:contains('New consent import')",
         },
         {
-            content: "The templates are offered",
-            trigger: ".o_form_view button[name='action_download_template_xlsx']",
+            content: "The templates are offered before any file (links: nothing to save first)",
+            trigger: ".o_form_view a.o_iys_template_xlsx[href$='iys_consents_template.xlsx']",
         },
         {
             content: "Upload a CSV file",
@@ -64,7 +64,7 @@ registry.category("web_tour.tours").add("l10n_tr_iys_consent_import", {
         },
         {
             content: "The confirmation states the counts",
-            trigger: ".modal .o_iys_import_summary:contains('1 rows will be recorded')",
+            trigger: ".modal .o_iys_import_summary:contains('Rows to record in the consent ledger: 1.')",
         },
         {
             content: "Confirm",
@@ -73,7 +73,7 @@ registry.category("web_tour.tours").add("l10n_tr_iys_consent_import", {
         },
         {
             content: "The notification gives the counts and a link to the consents",
-            trigger: ".o_notification:contains('1 rows recorded, 1 refused') a:contains('the recorded consents')",
+            trigger: ".o_notification:contains('Rows recorded: 1, refused: 1') a:contains('the recorded consents')",
         },
         {
             content: "The import is done",
