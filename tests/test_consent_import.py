@@ -1,6 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 import ast
-import base64
 import csv
 import io
 import re
@@ -14,13 +13,11 @@ from odoo.tests import tagged
 
 from ..iyslib.dates import to_iys_date
 from .common import IysCommon
-
-ENGLISH = ("recipient", "type", "source", "status", "consentDate", "recipientType", "retailerCode")
-TURKISH = ("Alıcı", "İzin Tipi", "Kaynak", "Durum", "İzin Tarihi", "Alıcı Tipi", "Bayi Kodu")
+from .common_import import ENGLISH, TURKISH, ImportFilesMixin
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
-class TestConsentImport(IysCommon):
+class TestConsentImport(ImportFilesMixin, IysCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -34,33 +31,6 @@ class TestConsentImport(IysCommon):
     # ------------------------------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------------------------------
-    @staticmethod
-    def _csv(rows, header=ENGLISH, delimiter=",", encoding="utf-8"):
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=delimiter)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow(row)
-        return out.getvalue().encode(encoding)
-
-    @staticmethod
-    def _xlsx(rows, header=TURKISH):
-        import openpyxl
-
-        workbook = openpyxl.Workbook()
-        sheet = workbook.active
-        sheet.append(header)
-        for row in rows:
-            sheet.append(row)
-        out = io.BytesIO()
-        workbook.save(out)
-        return out.getvalue()
-
-    def _wizard(self, content, name="consents.csv", user=None, **vals):
-        return self.Import.with_user(user or self.iys_manager).create({
-            "file": base64.b64encode(content), "file_name": name, "brand_id": self.brand.id, **vals,
-        })
-
     def _ledger_size(self):
         self.env.flush_all()
         sizes = []

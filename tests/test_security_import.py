@@ -15,43 +15,16 @@ from odoo.tests import new_test_user, tagged
 from ..iyslib.dates import to_iys_date
 from ..wizards import iys_consent_import_reader as reader_lib
 from .common import IysCommon
-
-ENGLISH = ("recipient", "type", "source", "status", "consentDate", "recipientType", "retailerCode")
+from .common_import import ENGLISH, ImportFilesMixin
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
-class TestImportSecurity(IysCommon):
+class TestImportSecurity(ImportFilesMixin, IysCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.Import = cls.env["iys.consent.import"]
         cls.recent = to_iys_date(cls._now() - timedelta(hours=1))
-
-    @staticmethod
-    def _csv(rows, header=ENGLISH):
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-        return out.getvalue().encode()
-
-    @staticmethod
-    def _xlsx(rows, header=ENGLISH):
-        import openpyxl
-
-        workbook = openpyxl.Workbook()
-        sheet = workbook.active
-        sheet.append(header)
-        for row in rows:
-            sheet.append(row)
-        out = io.BytesIO()
-        workbook.save(out)
-        return out.getvalue()
-
-    def _wizard(self, content, name="consents.csv", user=None, **vals):
-        return self.Import.with_user(user or self.iys_manager).create({
-            "file": base64.b64encode(content), "file_name": name, "brand_id": self.brand.id, **vals,
-        })
 
     def _row(self, recipient="05321000501"):
         return [recipient, "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""]
