@@ -78,6 +78,7 @@ class MailingMailing(models.Model):
             self._iys_refuse_fingerprint_write()
         if any(vals.get("iys_message_class") == "transactional" for vals in vals_list):
             self.env["iys.send.gate"]._iys_check_transactional_right()
+        self.env["iys.send.gate"]._iys_check_brand_choice(vals_list)
         mailings = super().create(vals_list)
         transactional = mailings.filtered(lambda m: m.iys_message_class == "transactional")
         transactional._iys_approve_content()
@@ -88,6 +89,7 @@ class MailingMailing(models.Model):
     def write(self, vals):
         if "iys_transactional_fingerprint" in vals:
             self._iys_refuse_fingerprint_write()
+        self.env["iys.send.gate"]._iys_check_brand_choice([vals])
         may_declare = self.env["iys.send.gate"]._iys_may_declare_transactional()
         marked = reverted = self.browse()
         if vals.get("iys_message_class") == "transactional":

@@ -2,7 +2,7 @@
 """A second probe (after issue 15's fixes): what each kind of user can still do over the ORM, with
 any context a JSON-RPC client can send, in a database with two companies."""
 from odoo.exceptions import AccessError
-from odoo.tests import Form, new_test_user, tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import IysCommon
 
@@ -122,3 +122,40 @@ class TestSecurityReview(IysCommon):
         # the same value a form may send back unchanged is no change
         partner.with_user(editor).write({"iys_sms_state": "no_consent", "name": "Durum Kişisi 2"})
         self.assertEqual(partner.name, "Durum Kişisi 2")
+
+    # A mailing's brand is one of the user's companies -------------------------------------------
+    def test_mailing_brand_of_another_company_refused(self):
+        """The gate checks the consents of the mailing's brand: a marketing user must not point a
+        mailing at another company's brand, whose recipients consented to that company only."""
+        self.record("konsent@example.com", channel="EPOSTA", brand=self.other_brand)
+        Mailing = self.env["mailing.mailing"].with_user(self.marketing_user)
+        values = {"name": "Başka marka", "subject": "Kampanya", "body_html": "<p>İndirim</p>", "mailing_type": "mail",
+                  "mailing_model_id": self.env["ir.model"]._get("res.partner").id}
+        with self.assertRaises(AccessError):
+            Mailing.create(dict(values, iys_brand_id=self.other_brand.id))
+        mailing = Mailing.create(values)
+        self.assertEqual(mailing.iys_brand_id, self.brand)
+        with self.assertRaises(AccessError):
+            mailing.write({"iys_brand_id": self.other_brand.id})
+        self.assertEqual(mailing.iys_brand_id, self.brand)
+
+    def test_composer_brand_of_another_company_refused(self):
+        """The mass e-mail and SMS composers (any employee's) name a brand when no mailing is given:
+        the same rule."""
+        partner = self.env["res.partner"].create({"name": "Kompozitör", "email": "konsent@example.com",
+                                                  "mobile": "+90 532 666 77 88"})
+        composers = (
+            ("mail.compose.message", {"composition_mode": "mass_mail", "model": "res.partner",
+                                      "res_ids": repr(partner.ids), "subject": "Kampanya", "body": "<p>İndirim</p>"}),
+            ("sms.composer", {"composition_mode": "mass", "res_model": "res.partner", "res_ids": repr(partner.ids),
+                              "body": "İndirim"}),
+        )
+        for model, values in composers:
+            with self.subTest(model=model):
+                Composer = self.env[model].with_user(self.plain_user)
+                with self.assertRaises(AccessError):
+                    Composer.create(dict(values, iys_brand_id=self.other_brand.id))
+                composer = Composer.create(values)
+                self.assertEqual(composer.iys_brand_id, self.brand)
+                with self.assertRaises(AccessError):
+                    composer.write({"iys_brand_id": self.other_brand.id})
