@@ -494,7 +494,8 @@ class IysConsent(models.Model):
 
         For each address (any spelling; what İYS cannot accept is skipped), a RET is recorded
         for every active brand of each company that holds a consent of the address on this
-        channel, plus the default brand of the current company; for the recipient types on
+        channel (of the user's companies only, unless superuser), plus the default brand of the
+        current company; for the recipient types on
         record (consents of the address, and partners, leads or mailing contacts carrying it;
         individual when nothing is known). A RET with nothing on record in İYS stays in Odoo
         (İYS refuses a first RET) but still blocks the address. Refusals the ledger does not
@@ -526,7 +527,12 @@ class IysConsent(models.Model):
         now = fields.Datetime.now().replace(microsecond=0)
         for address in sorted(normalized):
             mine = existing.filtered(lambda c, address=address: c.address == address)
-            brands = Brand.search([("company_id", "in", mine.company_id.ids)]) if mine else Brand
+            companies = mine.company_id
+            if not self.env.su:
+                # a user's blacklist is a decision of the user's companies: it does not withdraw, on
+                # İYS, a consent another company holds (the recipient's own opt-outs run as superuser)
+                companies &= self.env.user.company_ids
+            brands = Brand.search([("company_id", "in", companies.ids)]) if companies else Brand
             brands |= default_brand
             types = set(mine.mapped("recipient_type")) | holder_types[address] or {"BIREYSEL"}
             for brand in brands.sorted("id"):

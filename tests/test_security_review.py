@@ -159,3 +159,19 @@ class TestSecurityReview(IysCommon):
                 self.assertEqual(composer.iys_brand_id, self.brand)
                 with self.assertRaises(AccessError):
                     composer.write({"iys_brand_id": self.other_brand.id})
+
+    # A user's blacklist is a decision of the user's companies ---------------------------------
+    def test_user_blacklist_does_not_refuse_for_another_company(self):
+        """A marketing user of one company blacklisting an address records the company's own decision
+        (HS_KARAR) for the brands of the user's companies: not a refusal sent to İYS in the name of a
+        company the user does not belong to, which would withdraw the consent it holds there."""
+        self.record("iki.sirket@example.com", channel="EPOSTA", brand=self.other_brand)
+        self.assertNotIn(self.other_company, self.marketing_user.company_ids)
+        self.env["mail.blacklist"].with_user(self.marketing_user)._add("iki.sirket@example.com")
+        consents = self.Consent.search([("address", "=", "iki.sirket@example.com")])
+        self.assertEqual(consents.filtered(lambda c: c.brand_id == self.other_brand).status, "ONAY")
+        self.assertEqual(consents.filtered(lambda c: c.brand_id == self.brand).status, "RET")
+        # the superuser (e.g. the recipient's own unsubscribe link) still refuses everywhere
+        self.env["mail.blacklist"]._remove("iki.sirket@example.com")
+        self.env["mail.blacklist"].sudo()._add("iki.sirket@example.com")
+        self.assertEqual(consents.filtered(lambda c: c.brand_id == self.other_brand).status, "RET")
