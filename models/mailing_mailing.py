@@ -164,12 +164,15 @@ class MailingMailing(models.Model):
         return set(self.env[model].sudo().search(domain).ids)
 
     def _iys_snapshot(self, fnames):
-        """Comparable stored values of fields (ids for relations)."""
+        """Comparable stored values of fields (ids for relations; for attachments, ids and content
+        checksums: an attachment of the mailing may be rewritten in place by its editors)."""
         self.ensure_one()
         values = []
         for fname in fnames:
             value = self[fname]
-            if isinstance(value, models.BaseModel):
+            if isinstance(value, models.BaseModel) and value._name == "ir.attachment":
+                value = tuple(sorted((attachment.id, attachment.checksum or "") for attachment in value.sudo()))
+            elif isinstance(value, models.BaseModel):
                 value = tuple(sorted(value.ids))
             values.append(value or False)
         return values

@@ -175,3 +175,21 @@ class TestSecurityReview(IysCommon):
         self.env["mail.blacklist"]._remove("iki.sirket@example.com")
         self.env["mail.blacklist"].sudo()._add("iki.sirket@example.com")
         self.assertEqual(consents.filtered(lambda c: c.brand_id == self.other_brand).status, "RET")
+
+    # An approved transactional mailing's attachments are approved as they were -----------------
+    def test_attachment_content_swapped_behind_a_transactional_mailing(self):
+        """A manager approved this content, attachments included: a marketing user who replaces an
+        attached file's content (the attachment is the mailing's, so its editors may write it) makes
+        the mailing commercial again, as any other change of content does."""
+        invoice = self.env["ir.attachment"].create({"name": "fatura.pdf", "raw": b"%PDF-1.4 fatura"})
+        mailing = self.env["mailing.mailing"].create({
+            "name": "Fatura", "subject": "Faturanız", "body_html": "<p>Faturanız ektedir.</p>", "mailing_type": "mail",
+            "mailing_model_id": self.env["ir.model"]._get("res.partner").id,
+            "attachment_ids": [(6, 0, invoice.ids)],
+        })
+        mailing.with_context(iys_transactional_reason="Fatura").write({"iys_message_class": "transactional"})
+        self.assertEqual((invoice.res_model, invoice.res_id), ("mailing.mailing", mailing.id))
+        self.assertFalse(mailing._iys_is_commercial())
+        invoice.with_user(self.marketing_user).write({"raw": b"%PDF-1.4 BUYUK INDIRIM"})
+        mailing.invalidate_recordset()
+        self.assertTrue(mailing._iys_is_commercial())
