@@ -14,18 +14,21 @@ from odoo.http import request
 
 from odoo.addons.mass_mailing.controllers.main import MassMailController
 
+from ..models.iys_consent import OptOut
+
 
 def iys_optout_context(source, channel=None, note=None):
     """Tell the blacklist and subscription hooks (through the request's context) that an opt-out
-    comes from the recipient, by which channel, with the request's IP and user agent as evidence."""
+    comes from the recipient, by which channel, with the request's IP and user agent as evidence.
+    An :class:`OptOut`, which no client can send: a dict under this key is ignored."""
     httprequest = request.httprequest
-    optout = {
+    optout = OptOut({
         "origin": "unsubscribe",
         "source": source,
         "note": note,
         "ip_address": httprequest.remote_addr,
         "user_agent": (httprequest.user_agent.string or "")[:500] or None,
-    }
+    })
     if channel:
         optout["channel"] = channel
     request.update_context(iys_optout=optout)

@@ -41,6 +41,20 @@ STATE_FIELDS_DEPS = {"brand_id", "channel", "recipient_type", "address", "status
 OPTOUT_DEFAULTS = {"origin": "blacklist", "source": "HS_KARAR"}
 
 
+class OptOut(dict):
+    """The details of an opt-out the recipient made on an unsubscribe page (origin, source, note,
+    IP address, user agent, channel), as the controllers put them in the request's context under
+    ``iys_optout``. A JSON-RPC client can put a dict there, never an instance of this class: the
+    hooks trust only this type, so that no client makes the ledger say that İYS reported a refusal
+    or that the recipient clicked a link from some address."""
+
+
+def optout_from_context(env):
+    """The opt-out details the unsubscribe pages set (see :class:`OptOut`), or ``{}``."""
+    optout = env.context.get("iys_optout")
+    return dict(optout) if isinstance(optout, OptOut) else {}
+
+
 def ledger(records):
     """*records* (consents or events) opened for the ledger's own writes: as superuser (no group
     has write access to them) and with the ledger's key in the context. For the ledger's ways in
@@ -469,7 +483,7 @@ class IysConsent(models.Model):
         """:meth:`_iys_record_refusals` with the details of the opt-out in the context, if any
         (``iys_optout``: source, note, origin … set by the unsubscribe pages; its ``channel`` tells
         the caller which channel the page was about and is not passed on)."""
-        optout = dict(self.env.context.get("iys_optout") or {})
+        optout = optout_from_context(self.env)
         optout.pop("channel", None)
         return self._iys_record_refusals(channel, addresses, **optout)
 
@@ -480,7 +494,8 @@ class IysConsent(models.Model):
 
         For each address (any spelling; what İYS cannot accept is skipped), a RET is recorded
         for every active brand of each company that holds a consent of the address on this
-        channel, plus the default brand of the current company; for the recipient types on
+        channel (of the user's companies only, unless superuser), plus the default brand of the
+        current company; for the recipient types on
         record (consents of the address, and partners, leads or mailing contacts carrying it;
         individual when nothing is known). A RET with nothing on record in İYS stays in Odoo
         (İYS refuses a first RET) but still blocks the address. Refusals the ledger does not
@@ -512,7 +527,12 @@ class IysConsent(models.Model):
         now = fields.Datetime.now().replace(microsecond=0)
         for address in sorted(normalized):
             mine = existing.filtered(lambda c, address=address: c.address == address)
-            brands = Brand.search([("company_id", "in", mine.company_id.ids)]) if mine else Brand
+            companies = mine.company_id
+            if not self.env.su:
+                # a user's blacklist is a decision of the user's companies: it does not withdraw, on
+                # İYS, a consent another company holds (the recipient's own opt-outs run as superuser)
+                companies &= self.env.user.company_ids
+            brands = Brand.search([("company_id", "in", companies.ids)]) if companies else Brand
             brands |= default_brand
             types = set(mine.mapped("recipient_type")) | holder_types[address] or {"BIREYSEL"}
             for brand in brands.sorted("id"):

@@ -190,8 +190,18 @@ class IysConsentMixin(models.AbstractModel):
             "messages without consent. Ask an İYS user to change it."
         ))
 
+    def _iys_states_denied(self):
+        return AccessError(self.env._(
+            "The İYS states of a contact are computed from the consent ledger and cannot be written: "
+            "record a consent or a refusal instead."
+        ))
+
     @api.model_create_multi
     def create(self, vals_list):
+        # The stored states are the ledger's answer (the screens, filters and forecasts read them):
+        # a client gives none (readonly is a hint to the web client only, not to the ORM).
+        if not self.env.su and any(vals.get(fname) for vals in vals_list for fname in STATE_FIELDS.values()):
+            raise self._iys_states_denied()
         allowed = self._iys_may_set_recipient_type()
         # The safe value is harmless (it is also the default); any other choice needs the right.
         if not allowed and any(vals.get("iys_recipient_type") not in (None, False, "BIREYSEL")
@@ -206,6 +216,13 @@ class IysConsentMixin(models.AbstractModel):
         return records
 
     def write(self, vals):
+        if not self.env.su and any(
+            fname in vals and any(record[fname] != (vals[fname] or False) for record in self)
+            for fname in STATE_FIELDS.values()
+        ):
+            raise self._iys_states_denied()
+        if not self.env.su:  # an unchanged value sent back is dropped: the ledger keeps computing them
+            vals = {fname: value for fname, value in vals.items() if fname not in STATE_FIELDS.values()}
         allowed = self._iys_may_set_recipient_type()
         if not allowed and (
             "iys_recipient_type_manual" in vals

@@ -73,6 +73,16 @@ class IysSendGate(models.AbstractModel):
         return self.env.su or self.env.user.has_group("l10n_tr_iys.group_iys_manager")
 
     @api.model
+    def _iys_check_brand_choice(self, vals_list):
+        """The gate checks the consents of the brand a mailing or a composer names (as superuser):
+        a user may only name a brand of their companies, not another company's, whose recipients
+        consented to that company only."""
+        if self.env.su:
+            return
+        brand_ids = {vals.get("iys_brand_id") for vals in vals_list if vals.get("iys_brand_id")}
+        self.env["iys.brand"].browse(sorted(brand_ids)).check_access("read")
+
+    @api.model
     def _iys_queued_commercial_by_brand(self, table, ids, records_of):
         """{brand (iys.brand, maybe empty): [ids]} of the outgoing ``mail_mail`` / ``sms_sms`` rows of
         mailings among *ids* that the last check before sending must look at again: those of

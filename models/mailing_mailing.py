@@ -78,6 +78,7 @@ class MailingMailing(models.Model):
             self._iys_refuse_fingerprint_write()
         if any(vals.get("iys_message_class") == "transactional" for vals in vals_list):
             self.env["iys.send.gate"]._iys_check_transactional_right()
+        self.env["iys.send.gate"]._iys_check_brand_choice(vals_list)
         mailings = super().create(vals_list)
         transactional = mailings.filtered(lambda m: m.iys_message_class == "transactional")
         transactional._iys_approve_content()
@@ -88,6 +89,7 @@ class MailingMailing(models.Model):
     def write(self, vals):
         if "iys_transactional_fingerprint" in vals:
             self._iys_refuse_fingerprint_write()
+        self.env["iys.send.gate"]._iys_check_brand_choice([vals])
         may_declare = self.env["iys.send.gate"]._iys_may_declare_transactional()
         marked = reverted = self.browse()
         if vals.get("iys_message_class") == "transactional":
@@ -162,12 +164,15 @@ class MailingMailing(models.Model):
         return set(self.env[model].sudo().search(domain).ids)
 
     def _iys_snapshot(self, fnames):
-        """Comparable stored values of fields (ids for relations)."""
+        """Comparable stored values of fields (ids for relations; for attachments, ids and content
+        checksums: an attachment of the mailing may be rewritten in place by its editors)."""
         self.ensure_one()
         values = []
         for fname in fnames:
             value = self[fname]
-            if isinstance(value, models.BaseModel):
+            if isinstance(value, models.BaseModel) and value._name == "ir.attachment":
+                value = tuple(sorted((attachment.id, attachment.checksum or "") for attachment in value.sudo()))
+            elif isinstance(value, models.BaseModel):
                 value = tuple(sorted(value.ids))
             values.append(value or False)
         return values

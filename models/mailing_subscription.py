@@ -1,6 +1,8 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import api, models
 
+from .iys_consent import optout_from_context
+
 
 class MailingSubscription(models.Model):
     """A mailing-list opt-out made by the recipient through an unsubscribe page (the controllers
@@ -22,7 +24,7 @@ class MailingSubscription(models.Model):
         return result
 
     def _iys_record_refusals(self):
-        channel = (self.env.context.get("iys_optout") or {}).get("channel")
+        channel = optout_from_context(self.env).get("channel")
         if not self or not channel:
             return []
         contacts = self.contact_id

@@ -24,3 +24,4 @@ from . import test_security_contact
 from . import test_security_import
 from . import test_tour_import
 from . import test_security_hostile
+from . import test_security_review

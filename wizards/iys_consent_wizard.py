@@ -154,6 +154,7 @@ class IysConsentWizard(models.TransientModel):
         record = self._iys_record()
         if not record:
             raise UserError(self.env._("The contact no longer exists."))
+        self._iys_check_record(record)
         if not self.address_ids:
             channel = dict(self._fields["channel"]._description_selection(self.env))[self.channel]
             raise UserError(self.env._(
@@ -190,6 +191,16 @@ class IysConsentWizard(models.TransientModel):
             }
             for line in lines
         ]
+
+    def _iys_check_record(self, record):
+        """The wizard's record names the movement's contact in its evidence and gets the chatter note:
+        a client creates the wizard with any model and id, so the record must be one that carries
+        İYS consents (as ``default_get`` asks) and one the user may read (e.g. not another company's)."""
+        if record._name not in self.env["iys.consent.mixin"]._iys_models():
+            raise AccessError(self.env._(
+                "Nothing was recorded: consents are recorded for contacts, leads and mailing contacts only."
+            ))
+        record.check_access("read")
 
     def _iys_check_evidence_files(self):
         """Evidence may only be files the current user uploads into this wizard now, as Odoo's mail

@@ -29,9 +29,11 @@ class IysGateComposerMixin(models.AbstractModel):
     def create(self, vals_list):
         if any(vals.get("iys_transactional") for vals in vals_list):
             self.env["iys.send.gate"]._iys_check_transactional_right()
+        self.env["iys.send.gate"]._iys_check_brand_choice(vals_list)
         return super().create(vals_list)
 
     def write(self, vals):
         if vals.get("iys_transactional"):
             self.env["iys.send.gate"]._iys_check_transactional_right()
+        self.env["iys.send.gate"]._iys_check_brand_choice([vals])
         return super().write(vals)
