@@ -438,17 +438,25 @@ class IysConsent(models.Model):
             if targets:
                 line = self._iys_chatter_line(event)
                 for target in targets:
-                    bodies[target].append(line)
+                    bodies[target].append((line, consent.company_id.id))
         by_model = defaultdict(dict)
         for (name, rid), lines in bodies.items():
-            by_model[name][rid] = Markup("<br/>").join(lines)
-        for name, model_bodies in by_model.items():
-            records = self.env[name].sudo().browse(list(model_bodies)).exists()
-            if records:
-                records._message_log_batch(
-                    {rid: body for rid, body in model_bodies.items() if rid in records.ids},
-                    author_id=self.env.user.partner_id.id,
-                )
+            by_model[name][rid] = lines
+        for name, model_lines in by_model.items():
+            records = self.env[name].sudo().browse(list(model_lines)).exists()
+            if not records:
+                continue
+            # A record of another company does not hear of this company's brands (shared records,
+            # without a company, carry the notes of every company's brands).
+            company_of = {r.id: r.company_id.id for r in records} if "company_id" in records._fields else {}
+            notes = {}
+            for record in records:
+                lines = [line for line, company in model_lines[record.id]
+                         if not company_of.get(record.id) or company_of[record.id] == company]
+                if lines:
+                    notes[record.id] = Markup("<br/>").join(lines)
+            if notes:
+                records._message_log_batch(notes, author_id=self.env.user.partner_id.id)
 
     def _iys_chatter_line(self, event):
         """One line of the chatter note about a movement: who, channel, old -> new status, source."""

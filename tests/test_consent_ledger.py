@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from psycopg2 import IntegrityError
 
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL, mute_logger
 
 from ..iyslib.masking import mask_recipient
@@ -307,6 +307,14 @@ class TestRecipientTypes(IysCommon):
         orphan = self.env["crm.lead"].create({"name": "Walk-in", "email_from": "x@example.com"})
         self.assertEqual(lead.iys_recipient_type, "TACIR")
         self.assertEqual(orphan.iys_recipient_type, "BIREYSEL")
+        # Linking a lead with an address of its own to a merchant does not make that address a
+        # merchant's (anyone who may edit a lead could then message it without consent).
+        salesman = new_test_user(self.env, login="iys_t_salesman", groups="sales_team.group_sale_salesman")
+        walk_in = self.env["crm.lead"].with_user(salesman).create({"name": "Walk-in", "mobile": "0532 555 66 77"})
+        walk_in.write({"partner_id": company.id})
+        self.assertEqual(walk_in.phone_sanitized, "+905325556677", "the lead keeps its own number")
+        self.assertEqual(walk_in.iys_recipient_type, "BIREYSEL")
+        self.assertIn("not its merchant contact's", walk_in.iys_recipient_type_reason)
         contact = self.env["mailing.contact"].create({"name": "Acme", "email": "INFO@acme.com.tr"})
         stranger = self.env["mailing.contact"].create({"name": "S", "email": "s@example.com"})
         self.assertEqual(contact.iys_recipient_type, "TACIR")

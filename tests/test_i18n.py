@@ -1,6 +1,7 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
+from odoo.tools.misc import file_open
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
@@ -27,3 +28,21 @@ class TestTurkishTranslation(TransactionCase):
         message = caught.exception.args[0]
         self.assertNotIn("Consents are recorded", message)
         self.assertIn("izin", message.lower())
+
+    def test_odoo_terms_and_no_literal_renderings(self):
+        """Odoo's own Turkish terms for the same concepts; the literal renderings are gone."""
+        def tr(model, field):
+            return self.env[model].with_context(lang="tr_TR").fields_get([field])[field]["string"]
+
+        self.assertEqual(tr("iys.consent", "partner_ids"), "Kontaklar")  # Odoo: Contact = Kontak, not kişi
+        import_states = dict(self.env["iys.consent.import"].with_context(lang="tr_TR")
+                             .fields_get(["state"])["state"]["selection"])
+        self.assertEqual(import_states["checked"], "Test")  # as base_import says, not "Deneme çalıştırması"
+        self.assertEqual(tr("iys.consent.import", "count_local_only"), "Yalnızca Odoo'da kaydedilen")
+        wizard = self.env["iys.consent.wizard"].with_context(lang="tr_TR")
+        modes = dict(wizard.fields_get(["mode"])["mode"]["selection"])
+        self.assertEqual(modes["refusal"], "Ret")  # not the double "Ret (RET)"
+        po = file_open("l10n_tr_iys/i18n/tr.po").read()
+        for literal in ("Deneme çalıştırması", "Burada tutulan, gönderilmeyen", "Ret (RET)",
+                        "Dosyanın kontrol edilmesi hiçbir şey kaydetmez", "Kişiler\"", "TICARI"):
+            self.assertNotIn(literal, po)

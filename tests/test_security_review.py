@@ -193,3 +193,19 @@ class TestSecurityReview(IysCommon):
         invoice.with_user(self.marketing_user).write({"raw": b"%PDF-1.4 BUYUK INDIRIM"})
         mailing.invalidate_recordset()
         self.assertTrue(mailing._iys_is_commercial())
+
+    def test_ledger_notes_stay_in_their_company(self):
+        """A movement of one company's brand is noted on the records of that company and on shared
+        records, never on another company's record of the same address."""
+        theirs = self.env["res.partner"].create(
+            {"name": "Their contact", "email": "shared.note@example.com", "company_id": self.other_company.id})
+        ours = self.env["res.partner"].create(
+            {"name": "Our contact", "email": "shared.note@example.com", "company_id": self.env.company.id})
+        shared = self.env["res.partner"].create({"name": "Shared contact", "email": "shared.note@example.com"})
+        self.env.invalidate_all()
+        before = {p: len(p.message_ids) for p in theirs | ours | shared}
+        self.record("shared.note@example.com", channel="EPOSTA")
+        self.env.invalidate_all()
+        self.assertEqual(len(theirs.message_ids), before[theirs], "another company's record hears nothing")
+        self.assertEqual(len(ours.message_ids), before[ours] + 1)
+        self.assertEqual(len(shared.message_ids), before[shared] + 1)

@@ -58,6 +58,18 @@ registry.category("web_tour.tours").add("l10n_tr_iys_consent_import", {
             trigger: ".o_iys_import_errors .o_data_row:contains('H121')",
         },
         {
+            // Odoo uppercases section titles with CSS, and its page carries no language: a Turkish
+            // title came out as "TICARI ILETILER". The addon's forms keep the written case.
+            content: "Section titles keep the case they are written in",
+            trigger: ".o_iys_form .o_horizontal_separator:contains('Rows')",
+            run() {
+                const transform = getComputedStyle(this.anchor).textTransform;
+                if (transform !== "none") {
+                    throw new Error(`section title uppercased by CSS (text-transform: ${transform})`);
+                }
+            },
+        },
+        {
             content: "Import",
             trigger: ".o_form_view .o_statusbar_buttons button[name='action_confirm_import']",
             run: "click",
