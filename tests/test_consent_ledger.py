@@ -310,7 +310,7 @@ class TestRecipientTypes(IysCommon):
         # Linking a lead with an address of its own to a merchant does not make that address a
         # merchant's (anyone who may edit a lead could then message it without consent).
         salesman = new_test_user(self.env, login="iys_t_salesman", groups="sales_team.group_sale_salesman")
-        walk_in = self.env["crm.lead"].with_user(salesman).create({"name": "Walk-in", "mobile": "0532 555 66 77"})
+        walk_in = self.env["crm.lead"].with_user(salesman).create({"name": "Walk-in", "phone": "+90 532 555 66 77"})
         walk_in.write({"partner_id": company.id})
         self.assertEqual(walk_in.phone_sanitized, "+905325556677", "the lead keeps its own number")
         self.assertEqual(walk_in.iys_recipient_type, "BIREYSEL")
