@@ -13,26 +13,35 @@ class MailingContact(models.Model):
 
     @api.depends("email_normalized", "iys_recipient_type_manual")
     def _compute_iys_recipient_type(self):
-        # A mailing contact has no partner: it takes the type of a contact with the same address.
+        # A mailing contact has no partner: it takes the type of the contacts with the same address.
         todo = self.filtered(lambda c: not (c.iys_recipient_type_manual and c.iys_recipient_type))
-        emails = [e for e in todo.mapped("email_normalized") if e]
-        partner_types = {}
-        if emails:
-            for partner in self.env["res.partner"].sudo().search([("email_normalized", "in", emails)]):
-                partner_types.setdefault(partner.email_normalized, partner.iys_recipient_type)
+        types = self._iys_partner_types(todo.mapped("email_normalized"))
         for contact in todo:
-            contact.iys_recipient_type = partner_types.get(contact.email_normalized) or "BIREYSEL"
+            contact.iys_recipient_type = types.get(contact.email_normalized) or "BIREYSEL"
+
+    @api.model
+    def _iys_partner_types(self, emails):
+        """{e-mail: type} of the contacts holding these addresses, shared ones or the current
+        company's (another company's contacts say nothing here): a merchant only when every such
+        contact is one (the strict choice when they disagree)."""
+        emails = [e for e in emails if e]
+        types = {}
+        if emails:
+            partners = self.env["res.partner"].sudo().search([
+                ("email_normalized", "in", emails), ("company_id", "in", [False, self.env.company.id]),
+            ])
+            for partner in partners:
+                previous = types.get(partner.email_normalized)
+                rtype = partner.iys_recipient_type or "BIREYSEL"
+                types[partner.email_normalized] = rtype if previous in (None, rtype) else "BIREYSEL"
+        return types
 
     def _iys_default_recipient_type(self):
         self.ensure_one()
-        partner = self.env["res.partner"].sudo().search([("email_normalized", "=", self.email_normalized)], limit=1) \
-            if self.email_normalized else None
-        return (partner and partner.iys_recipient_type) or "BIREYSEL"
+        return self._iys_partner_types([self.email_normalized]).get(self.email_normalized) or "BIREYSEL"
 
     def _iys_default_recipient_type_reason(self):
         self.ensure_one()
-        if self.email_normalized and self.env["res.partner"].sudo().search_count(
-            [("email_normalized", "=", self.email_normalized)], limit=1
-        ):
+        if self.email_normalized in self._iys_partner_types([self.email_normalized]):
             return self.env._("Same as the contact with this e-mail address.")
         return super()._iys_default_recipient_type_reason()

@@ -211,3 +211,19 @@ class TestSecurityReview(IysCommon):
         self.assertFalse(notes(theirs), "another company's record hears nothing")
         self.assertEqual(len(notes(ours)), 1)
         self.assertEqual(len(notes(shared)), 1)
+
+    def test_mailing_contact_type_from_this_companys_contacts_only(self):
+        """A mailing contact takes the type of the contacts holding its e-mail: shared ones or the
+        current company's, and a merchant only when they all are."""
+        self.env["res.partner"].create({"name": "Their merchant", "is_company": True, "vat": "1234567890",
+                                        "email": "theirs.merchant@example.com",
+                                        "company_id": self.other_company.id})
+        borrowed = self.env["mailing.contact"].create({"name": "X", "email": "theirs.merchant@example.com"})
+        self.assertEqual(borrowed.iys_recipient_type, "BIREYSEL", "another company's merchant says nothing here")
+        self.env["res.partner"].create({"name": "Shared merchant", "is_company": True, "vat": "1234567891",
+                                        "email": "mixed@example.com"})
+        merchant = self.env["mailing.contact"].create({"name": "Y", "email": "mixed@example.com"})
+        self.assertEqual(merchant.iys_recipient_type, "TACIR")
+        self.env["res.partner"].create({"name": "A person", "email": "mixed@example.com"})
+        mixed = self.env["mailing.contact"].create({"name": "Z", "email": "mixed@example.com"})
+        self.assertEqual(mixed.iys_recipient_type, "BIREYSEL", "contacts that disagree: the strict choice")

@@ -411,6 +411,19 @@ class TestSendGateTransactionalMail(IysGateCommon):
             [("model", "=", "res.partner"), ("res_id", "=", none.id)], order="id desc", limit=1)
         self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
 
+    def test_approved_content_without_the_exclusion_list_is_checked(self):
+        """The approved content to approved recipients, but with Odoo's exclusion list (blacklist,
+        opt-outs) turned off: not how the mailing sends, so not what the manager approved."""
+        none = self.partners[0]
+        self.mailing.mailing_domain = repr([("id", "in", self.partners.ids)])  # approved again (superuser)
+        composer = self.compose(self.user_marketing, self.mailing.subject, self.mailing.body_html, none)
+        composer.use_exclusion_list = False
+        with self.mock_mail_gateway(mail_unlink_sent=False):
+            composer._action_send_mail()
+        mail = self.env["mail.mail"].sudo().search(
+            [("model", "=", "res.partner"), ("res_id", "=", none.id)], order="id desc", limit=1)
+        self.assertEqual(mail.failure_type, MAIL_NO_CONSENT)
+
     def test_approved_mailing_still_sends_to_everybody(self):
         self.mailing.mailing_domain = repr([("id", "in", self.partners.ids)])
         # changed by a manager (here the superuser): still approved, for the new recipients

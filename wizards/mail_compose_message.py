@@ -58,6 +58,8 @@ class MailComposeMessage(models.TransientModel):
         self.ensure_one()
         if self.model != mailing.mailing_model_real or self.template_id or self.partner_ids:
             return False
+        if not self.use_exclusion_list:
+            return False  # the mailing's own sending checks Odoo's exclusion list (blacklist, opt-outs)
         # the body as mass_mailing hands it to the composer, stored the way the composer stores it
         body = self._fields["body"].convert_to_cache(
             mailing._prepend_preview(mailing.body_html or "", mailing.preview), self
