@@ -62,6 +62,7 @@ class SyncStats:
     waiting: int = 0         # movements İYS still processes
     applied: int = 0         # İYS movements applied to the ledger (pull, push, query)
     unchanged: int = 0       # movements/addresses that needed no change
+    behind: int = 0          # movements waiting for İYS's answer to an earlier one of their consent
     differences: int = 0     # addresses where İYS and the ledger disagree
     pages: int = 0           # pull pages fetched
     reasons: Counter = field(default_factory=Counter)   # H-code -> count of refusals
@@ -71,7 +72,7 @@ class SyncStats:
 
     def add(self, other):
         for name in ("sent", "confirmed", "refused", "retried", "waiting", "applied", "unchanged",
-                     "differences", "pages"):
+                     "behind", "differences", "pages"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
         self.errors.extend(other.errors)

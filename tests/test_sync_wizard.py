@@ -119,6 +119,22 @@ class TestIysSyncWizard(IysSyncCommon):
         self.assertEqual(action["params"]["next"]["views"], [(False, "form")])
         self.assertEqual(wiz.state, "draft")
 
+    def test_push_says_what_waits_behind_an_earlier_movement(self):
+        # A refusal recorded while İYS has not answered the consent sent before it goes to İYS only
+        # after that answer: the result says so instead of "Unchanged".
+        self.account.poll_delay = 300
+        first = self.outbox_of(self.record("+905321160012"))
+        self.wizard(mode="push").action_run()
+        self.assertEqual(first.state, "sent")
+        refusal = self.outbox_of(self.record("+905321160012", status="RET"))
+        wiz = self.wizard(mode="push")
+        wiz.action_preview()
+        action = wiz.action_run()
+        self.assertEqual(refusal.state, "pending")
+        self.assertIn("Waiting for İYS's answer to an earlier movement of the same address: 1",
+                      action["params"]["message"])
+        self.assertNotIn("Unchanged", action["params"]["message"])
+
     def test_push_result_links_reloads_and_says_when_answers_are_due(self):
         self.account.poll_delay = 300
         row = self.outbox_of(self.record("+905321160011"))

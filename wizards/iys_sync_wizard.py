@@ -10,6 +10,7 @@ from odoo.tools.misc import format_datetime
 
 from ..iyslib.errors import IysError, IysRateLimitError
 from ..iyslib.masking import mask_recipient
+from ..models.iys_outbox import OPEN_STATES
 from ..models.iys_selections import CHANNEL_SELECTION, RECIPIENT_TYPE_SELECTION
 from ..models.iys_sync_common import SyncStats, error_code_and_text
 
@@ -226,6 +227,7 @@ class IysSyncWizard(models.TransientModel):
             (self.env._("Refused"), stats.refused),
             (self.env._("Still processed by İYS"), stats.waiting),
             (self.env._("Applied from İYS"), stats.applied),
+            (self.env._("Waiting for İYS's answer to an earlier movement of the same address"), stats.behind),
             (self.env._("Unchanged"), stats.unchanged),
             (self.env._("Differences"), stats.differences),
         ]
@@ -295,7 +297,17 @@ class IysSyncWizard(models.TransientModel):
         # İYS wants 300 s, then the cron fetches them).
         stats.add(Outbox._iys_poll(brands=brands, outbox_ids=rows.ids))
         rows.invalidate_recordset()
-        stats.unchanged += len(rows.filtered(lambda r: r.state == "pending"))
+        pending = rows.filtered(lambda r: r.state == "pending")
+        if pending:
+            # A movement goes to İYS only once İYS has answered the earlier movement of its consent
+            # (one movement per address at a time): say so, rather than "unchanged".
+            earlier = Outbox.search([("consent_id", "in", pending.consent_id.ids), ("state", "in", OPEN_STATES)])
+            first_open = {}
+            for row in earlier:
+                first_open[row.consent_id.id] = min(first_open.get(row.consent_id.id, row.id), row.id)
+            behind = pending.filtered(lambda r: first_open.get(r.consent_id.id, r.id) < r.id)
+            stats.behind += len(behind)
+            stats.unchanged += len(pending - behind)
         return stats
 
     def _run_poll(self):
