@@ -1,5 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import api, models
+from odoo import api, fields, models
 
 
 class CrmLead(models.Model):
@@ -7,6 +7,10 @@ class CrmLead(models.Model):
     _inherit = ["crm.lead", "iys.consent.mixin"]
     # its type follows a contact whose own type is guarded
     _iys_guard_derived_recipient_type = False
+
+    # it compares the lead's addresses with its contact's, and the lead's normalised e-mail and
+    # phone are not precomputed: neither can this be
+    iys_recipient_type = fields.Selection(precompute=False)
 
     @api.depends("partner_id.iys_recipient_type", "partner_id.email_normalized", "partner_id.phone_sanitized",
                  "email_normalized", "phone_sanitized", "iys_recipient_type_manual")
