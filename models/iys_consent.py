@@ -224,7 +224,7 @@ class IysConsent(models.Model):
 
     def write(self, vals):
         # Only the chatter's own fields (followers, attachments …) may be written outside the ledger.
-        if set(vals) - set(self.env["mail.thread"]._fields) and not is_ledger(self.env):
+        if not is_ledger(self.env) and set(vals) - set(self.env["mail.thread"]._fields):
             raise UserError(
                 self.env._(
                     "A consent's status, date and source change only through a new movement "

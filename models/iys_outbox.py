@@ -125,8 +125,9 @@ class IysOutbox(models.Model):
     def write(self, vals):
         # Only the synchronisation (as superuser) writes a row; a manager's buttons are server
         # methods that do it (action_iys_resend). The chatter's own fields stay open to readers.
-        chatter_fields = set(self.env["mail.thread"]._fields) | set(self.env["mail.activity.mixin"]._fields)
-        if not self.env.su and set(vals) - chatter_fields:
+        if not self.env.su and set(vals) - set(self.env["mail.thread"]._fields) - set(
+            self.env["mail.activity.mixin"]._fields
+        ):
             raise AccessError(self.env._(
                 "Outbox rows are written by the İYS synchronisation only: use the Resend button to send a "
                 "refused movement again."
@@ -282,18 +283,37 @@ class IysOutbox(models.Model):
     # Push: send pending movements
     # ------------------------------------------------------------------------------------------
     @api.model
+    def _iys_earlier_open_sql(self):
+        """Row ``o`` waits for an earlier movement of its consent still on its way to İYS: one
+        movement per address at a time, in order."""
+        return SQL(
+            "EXISTS (SELECT 1 FROM iys_outbox p WHERE p.consent_id = o.consent_id AND p.id < o.id "
+            "AND p.state IN %s)", OPEN_STATES,
+        )
+
+    @api.model
     def _iys_sendable_sql(self, now, brand=None, ids=None):
         return SQL(
             """o.state = 'pending'
                AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= %(now)s)
                %(brand)s %(ids)s
-               AND NOT EXISTS (SELECT 1 FROM iys_outbox p
-                                WHERE p.consent_id = o.consent_id AND p.id < o.id AND p.state IN %(open)s)""",
+               AND NOT %(earlier)s""",
             now=now,
             brand=SQL("AND o.brand_id = %s", brand.id) if brand else SQL(),
             ids=SQL("AND o.id IN %s", tuple(ids)) if ids else SQL(),
-            open=OPEN_STATES,
+            earlier=self._iys_earlier_open_sql(),
         )
+
+    def _iys_behind_earlier(self):
+        """Those of these pending rows that wait for an earlier movement of their consent."""
+        if not self:
+            return self
+        self.flush_model(["consent_id", "state"])
+        self.env.cr.execute(SQL(
+            "SELECT o.id FROM iys_outbox o WHERE o.id IN %s AND o.state = 'pending' AND %s",
+            tuple(self.ids), self._iys_earlier_open_sql(),
+        ))
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
     def _iys_claim_pending(self, brand, limit, ids=None, now=None):

@@ -10,7 +10,6 @@ from odoo.tools.misc import format_datetime
 
 from ..iyslib.errors import IysError, IysRateLimitError
 from ..iyslib.masking import mask_recipient
-from ..models.iys_outbox import OPEN_STATES
 from ..models.iys_selections import CHANNEL_SELECTION, RECIPIENT_TYPE_SELECTION
 from ..models.iys_sync_common import SyncStats, error_code_and_text
 
@@ -301,11 +300,7 @@ class IysSyncWizard(models.TransientModel):
         if pending:
             # A movement goes to İYS only once İYS has answered the earlier movement of its consent
             # (one movement per address at a time): say so, rather than "unchanged".
-            earlier = Outbox.search([("consent_id", "in", pending.consent_id.ids), ("state", "in", OPEN_STATES)])
-            first_open = {}
-            for row in earlier:
-                first_open[row.consent_id.id] = min(first_open.get(row.consent_id.id, row.id), row.id)
-            behind = pending.filtered(lambda r: first_open.get(r.consent_id.id, r.id) < r.id)
+            behind = pending.sudo()._iys_behind_earlier()
             stats.behind += len(behind)
             stats.unchanged += len(pending - behind)
         return stats
