@@ -8,15 +8,13 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools.misc import format_datetime
 
-from ..iyslib.errors import IysError, IysRateLimitError
-from ..iyslib.masking import mask_recipient
+from ..iyslib.errors import IysError
+from ..models.iys_query_run import LOOKUP_MAX
 from ..models.iys_selections import CHANNEL_SELECTION, RECIPIENT_TYPE_SELECTION
 from ..models.iys_sync_common import SyncStats, error_code_and_text
 
 _logger = logging.getLogger(__name__)
 
-#: single status look-ups one run may make for differences (İYS allows 1000 an hour per IP)
-LOOKUP_MAX = 100
 #: pull pages one run fetches per brand
 PULL_PAGES_MAX = 50
 
@@ -61,6 +59,7 @@ class IysSyncWizard(models.TransientModel):
     applied_count = fields.Integer("Applied from İYS", readonly=True)
     unchanged_count = fields.Integer("Unchanged", readonly=True)
     difference_count = fields.Integer("Differences", readonly=True)
+    query_run_ids = fields.Many2many("iys.query.run", string="Status queries in the background", readonly=True)
 
     # ------------------------------------------------------------------------------------------
     # Access and defaults
@@ -177,11 +176,20 @@ class IysSyncWizard(models.TransientModel):
                     "sending. They are due from %(time)s; the scheduled action fetches them then.",
                     count=len(sent), time=self._format_time(self._due_at(sent))))
         elif self.mode == "query":
-            plan = self._query_plan()
-            rows = [
-                (brand.display_name, f"{channels.get(channel)} · {rtypes.get(rtype)}", len(addresses))
-                for (brand, rtype, channel), addresses in sorted(plan.items(), key=lambda kv: (kv[0][0].id, kv[0][1:]))
-            ]
+            if self.scope == "all":
+                # the whole ledger: counted by one grouped query, never loaded
+                brands = self.env["iys.brand"].browse
+                rows = [
+                    (brands(brand_id).display_name, f"{channels.get(channel)} · {rtypes.get(rtype)}", count)
+                    for brand_id, rtype, channel, count in self.env["iys.query.run"]._iys_ledger_plan(self._brands())
+                ]
+            else:
+                plan = self._query_plan()
+                rows = [
+                    (brand.display_name, f"{channels.get(channel)} · {rtypes.get(rtype)}", len(addresses))
+                    for (brand, rtype, channel), addresses in sorted(plan.items(),
+                                                                     key=lambda kv: (kv[0][0].id, kv[0][1:]))
+                ]
             header = (self.env._("Brand"), self.env._("Channel"), self.env._("Addresses to query"))
         else:
             rows = [
@@ -193,7 +201,12 @@ class IysSyncWizard(models.TransientModel):
             header = (self.env._("Brand"), self.env._("Account"), self.env._("Last pull"))
         if not rows:
             return self._notify_nothing(self.env._("Nothing to do for this selection."))
-        self.write({"state": "preview", "preview_html": self._html_table(header, rows)})
+        html = self._html_table(header, rows)
+        if self.mode == "query" and self._query_in_background(sum(row[2] for row in rows)):
+            html += Markup("<p class='text-muted'>%s</p>") % self.env._(
+                "This query runs in the background, in chunks of 1000 addresses: the result is kept as a status "
+                "query record, and you get a message when it ends.")
+        self.write({"state": "preview", "preview_html": html})
         return self._reopen()
 
     def _notify_nothing(self, message):
@@ -217,7 +230,10 @@ class IysSyncWizard(models.TransientModel):
         elif self.mode == "poll":
             stats = wizard._run_poll()
         elif self.mode == "query":
-            stats = wizard._run_query()
+            plan = None if self.scope == "all" else self._query_plan()
+            if self._query_in_background(sum(map(len, plan.values())) if plan is not None else None):
+                return wizard._start_background_query(plan)
+            stats = wizard._run_query(plan)
         else:
             stats = wizard._run_pull()
         lines = [
@@ -318,12 +334,45 @@ class IysSyncWizard(models.TransientModel):
             stats.add(brand._iys_pull(max_pages=PULL_PAGES_MAX))
         return stats
 
-    def _run_query(self):
+    def _query_in_background(self, count=None):
+        """Whether “Ask İYS for the current status” runs in the background: always for the whole
+        ledger, and for selections of more than ``l10n_tr_iys.query_sync_max`` addresses (1000)."""
+        return self.scope == "all" or (count or 0) > self.env["iys.query.run"]._iys_sync_max()
+
+    def _start_background_query(self, plan=None):
+        """Queue the query as a status query record (one per company) and say so, with a link."""
+        runs = self.env["iys.query.run"]._iys_create_runs(self._brands(), self.scope, self.fetch_details, plan)
+        total = sum(runs.mapped("total_count"))
+        message = self.env._(
+            "The status query of %(count)s addresses started in the background. You get a message when it ends; "
+            "follow it here:", count=total).replace("%", "%%") + " " + ", ".join(["%s"] * len(runs))
+        links = [{"label": run.name, "url": f"/odoo/action-l10n_tr_iys.action_iys_query_run/{run.id}"} for run in runs]
+        self.write({
+            "state": "done", "query_run_ids": [(6, 0, runs.ids)],
+            "result_html": Markup("<p>%s</p>") % self.env._(
+                "The status query of %(count)s addresses runs in the background. Its result is kept as a status "
+                "query record (Synchronisation > Status queries); you get a message when it ends.", count=total),
+        })
+        return self._notify(self.env._("Synchronisation with İYS"), message, "info", links=links,
+                            next_action=self._reopen())
+
+    def action_open_query_runs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("l10n_tr_iys.action_iys_query_run")
+        if len(self.query_run_ids) == 1:
+            action.update(res_id=self.query_run_ids.id, views=[(False, "form")], view_mode="form")
+        else:
+            action["domain"] = [("id", "in", self.query_run_ids.ids)]
+        return action
+
+    def _run_query(self, plan=None):
+        """Ask İYS in the click (small selections); the comparison is the background runs'
+        (:meth:`iys.query.run._iys_compare_addresses`)."""
         stats = SyncStats()
-        plan = self._query_plan()
-        Consent = self.env["iys.consent"].sudo()
+        plan = self._query_plan() if plan is None else plan
+        Run = self.env["iys.query.run"]
         channels = dict(CHANNEL_SELECTION)
-        lookups = 0
+        lookups_left = LOOKUP_MAX if self.fetch_details else 0
         for (brand, rtype, channel), addresses in sorted(plan.items(), key=lambda kv: (kv[0][0].id, kv[0][1:])):
             account = brand.account_id
             lang = account._iys_lang()
@@ -334,71 +383,18 @@ class IysSyncWizard(models.TransientModel):
                 except IysError as exc:
                     stats.errors.append(f"{brand.display_name}: {error_code_and_text(exc, lang)[1]}")
                     continue
-                local = {
-                    c.address: c for c in Consent.search([
-                        ("brand_id", "=", brand.id), ("channel", "=", channel), ("recipient_type", "=", rtype),
-                        ("address", "in", list(addresses)),
-                    ])
-                }
-                for address in sorted(addresses):
-                    consent = local.get(address)
-                    difference = self._compare(consent, address in onay)
-                    if not difference:
-                        stats.unchanged += 1
-                        continue
-                    stats.differences += 1
-                    note = difference
-                    if self.fetch_details and lookups < LOOKUP_MAX:
-                        lookups += 1
-                        note = self._look_up(client, brand, rtype, channel, address, stats, lang)
-                        if note is None:  # hourly quota reached: keep the rest for later
-                            lookups = LOOKUP_MAX
-                            note = difference
-                    stats.details.append((
-                        address, brand.display_name, f"{channels.get(channel)} · {rtype}",
-                        self._local_text(consent), "ONAY" if address in onay else self.env._("not ONAY"), note,
-                    ))
+                local = Run._iys_local_consents(brand, rtype, channel, list(addresses))
+                lines, used, quota_reached = Run._iys_compare_addresses(
+                    client, brand, rtype, channel, addresses, onay, local, stats, lookups_left, lang)
+                lookups_left = 0 if quota_reached else lookups_left - used
+                stats.details.extend(
+                    (line["address"], brand.display_name, f"{channels.get(channel)} · {rtype}", line["odoo_status"],
+                     line["iys_status"], line["note"])
+                    for line in lines
+                )
             finally:
                 client.token_store.release()
         return stats
-
-    def _compare(self, consent, onay_on_iys):
-        """Why the ledger and İYS's answer disagree, or False. İYS lists only ONAY addresses: an
-        absent address is RET or unknown to İYS, so nothing is concluded from absence alone."""
-        status = consent.status if consent else False
-        sync = consent.sync_state if consent else False
-        if onay_on_iys:
-            if status == "ONAY":
-                return False
-            return self.env._("İYS holds an ONAY that Odoo does not have")
-        if status == "ONAY" and sync == "confirmed":
-            return self.env._("Confirmed ONAY in Odoo, but İYS does not list it as ONAY")
-        return False
-
-    def _local_text(self, consent):
-        if not consent:
-            return self.env._("no record")
-        return f"{consent.status} ({dict(consent._fields['sync_state'].selection).get(consent.sync_state)})"
-
-    def _look_up(self, client, brand, rtype, channel, address, stats, lang):
-        """Ask İYS for the record of one address and apply it; returns the note to show (None when
-        the hourly quota is used up). Without a record on İYS nothing is changed: a missing
-        address is no evidence of a refusal."""
-        try:
-            record = client.get_consent_status(address, channel, rtype, brand_code=int(brand.code))
-        except IysRateLimitError as exc:
-            stats.errors.append(error_code_and_text(exc, lang)[1])
-            return None
-        except IysError as exc:
-            return error_code_and_text(exc, lang)[1]
-        if record is None or not record.status:
-            _logger.info("İYS status query: no record for %s (%s)", mask_recipient(address), channel)
-            return self.env._("İYS has no record of this address: left unchanged")
-        applied = brand._iys_apply_incoming([record], "iys_query")
-        stats.applied += applied.applied
-        if applied.applied:
-            return self.env._("İYS holds %(status)s: applied", status=record.status)
-        return self.env._("İYS holds %(status)s: Odoo already has a newer movement", status=record.status)
 
     # ------------------------------------------------------------------------------------------
     # Helpers
