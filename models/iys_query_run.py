@@ -26,6 +26,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
+from odoo.tools.misc import format_datetime
 
 from ..iyslib.const import MULTI_STATUS_MAX
 from ..iyslib.errors import IysAuthError, IysError, IysRateLimitError
@@ -403,7 +404,7 @@ class IysQueryRun(models.Model):
             return
         until = fields.Datetime.now() + timedelta(seconds=max(1, int(delay)))
         self.write({"retry_count": retries, "next_try_at": until, "message": self.env._(
-            "Paused until %(time)s: %(error)s", time=fields.Datetime.to_string(until), error=text)})
+            "Paused until %(time)s (UTC): %(error)s", time=fields.Datetime.to_string(until), error=text)})
         _logger.info("İYS status query %s paused for %ss", self.id, int(delay))
 
     def _iys_chunk_refused(self, brand, rtype, channel, addresses, last, exc, lang):
@@ -575,7 +576,8 @@ class IysQueryRun(models.Model):
                 "value": last.difference_count,
                 "level": "danger" if last.state == "failed" else ("warning" if last.difference_count else "success"),
                 "hint": self.env._("%(name)s, %(state)s on %(date)s", name=last.name, state=states.get(last.state),
-                                   date=fields.Datetime.to_string(last.date_finished or last.create_date)),
+                                   date=format_datetime(self.env, last.date_finished or last.create_date,
+                                                        tz=self.env.user.tz, dt_format="short")),
                 "action": {"res_model": "iys.query.run.line", "name": last.name, "domain": lines_domain,
                            "views": [[False, "list"], [False, "form"]], "context": {}},
             })
