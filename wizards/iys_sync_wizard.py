@@ -342,6 +342,8 @@ class IysSyncWizard(models.TransientModel):
     def _start_background_query(self, plan=None):
         """Queue the query as a status query record (one per company) and say so, with a link."""
         runs = self.env["iys.query.run"]._iys_create_runs(self._brands(), self.scope, self.fetch_details, plan)
+        if not runs:
+            return self._notify_nothing(self.env._("Nothing to do for this selection."))
         total = sum(runs.mapped("total_count"))
         message = self.env._(
             "The status query of %(count)s addresses started in the background. You get a message when it ends; "
