@@ -183,8 +183,8 @@ class IysReconciliation(models.Model):
                 self.env._("Recipient type"), self.env._("Channel"), self.env._("Recorded by (HS: us, IYS: citizen)"),
                 self.env._("Consents (ONAY)"), self.env._("Refusals (RET)"), self.env._("Pending"),
                 self.env._("Total"))
-            rec.summary_html = Markup("<table class='table table-sm o_iys_recon_summary'>%s<tbody>%s</tbody></table>") % (
-                head, Markup("").join(rows))
+            table = Markup("<table class='table table-sm o_iys_recon_summary'>%s<tbody>%s</tbody></table>")
+            rec.summary_html = table % (head, Markup("").join(rows))
 
     # ------------------------------------------------------------------------------------------
     # Days
@@ -555,12 +555,15 @@ class IysReconciliation(models.Model):
         cr.execute(SQL(
             r"""
             CREATE TEMP TABLE iys_recon_rows ON COMMIT DROP AS
-            SELECT line_no, transaction_id, recipient, COALESCE(NULLIF(recipient_type, ''), 'BIREYSEL') AS recipient_type,
+            SELECT line_no, transaction_id, recipient,
+                   COALESCE(NULLIF(recipient_type, ''), 'BIREYSEL') AS recipient_type,
                    channel, status, NULLIF(source, '') AS source, creation_date AS creation_raw,
                    CASE WHEN creation_date ~ %(re)s
-                        THEN (creation_date::timestamp AT TIME ZONE 'Europe/Istanbul') AT TIME ZONE 'UTC' END AS created_utc,
+                        THEN (creation_date::timestamp AT TIME ZONE 'Europe/Istanbul') AT TIME ZONE 'UTC'
+                   END AS created_utc,
                    CASE WHEN consent_date ~ %(re)s
-                        THEN (consent_date::timestamp AT TIME ZONE 'Europe/Istanbul') AT TIME ZONE 'UTC' END AS consent_utc,
+                        THEN (consent_date::timestamp AT TIME ZONE 'Europe/Istanbul') AT TIME ZONE 'UTC'
+                   END AS consent_utc,
                    (COALESCE(transaction_id, '') <> '' AND COALESCE(recipient, '') <> ''
                     AND channel IN ('ARAMA', 'MESAJ', 'EPOSTA') AND status IN ('ONAY', 'RET')
                     AND COALESCE(NULLIF(recipient_type, ''), 'BIREYSEL') IN ('BIREYSEL', 'TACIR')
@@ -584,7 +587,7 @@ class IysReconciliation(models.Model):
                 self._iys_load_file(content)
         except UserError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a malformed CSV must give a clear message
+        except Exception as exc:  # a malformed CSV (COPY refuses it) must give a clear message
             raise UserError(self.env._("İYS's file cannot be read as CSV (%(error)s).",
                                        error=type(exc).__name__)) from exc
         start, end = day_bounds(self.report_date)

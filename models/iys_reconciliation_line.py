@@ -47,8 +47,8 @@ class IysReconciliationLine(models.Model):
     odoo_status = fields.Selection(STATUS_SELECTION, string="Status in Odoo", readonly=True)
     odoo_consent_date = fields.Datetime("Consent date in Odoo", readonly=True)
     odoo_creation_date = fields.Datetime("Recorded by İYS on (Odoo)", readonly=True)
-    consent_id = fields.Many2one("iys.consent", string="Consent", readonly=True)
-    event_id = fields.Many2one("iys.consent.event", string="Event", readonly=True)
+    consent_id = fields.Many2one("iys.consent", readonly=True)
+    event_id = fields.Many2one("iys.consent.event", readonly=True)
     note = fields.Char(readonly=True, help="Odoo's address / channel / type when they differ, or why a movement "
                        "from İYS was not applied.")
     resolution = fields.Selection(RESOLUTION_SELECTION, readonly=True)

@@ -162,7 +162,7 @@ class TestIysReconciliation(IysSyncCommon):
             rec.with_user(self.iys_manager)._iys_accept("  ")
         self.assertFalse(self.agreed_on_iys())
         action = rec.with_user(self.iys_manager).action_iys_open_accept()
-        wizard = Form(self.env[action["res_model"]].with_user(self.iys_manager).with_context(action["context"]))
+        wizard = Form(self.env[action["res_model"]].with_user(self.iys_manager).with_context(**action["context"]))
         wizard.reason = "Sent again by hand on İYS's web panel"
         wizard.save().action_accept()
         self.assertEqual(rec.state, "accepted")

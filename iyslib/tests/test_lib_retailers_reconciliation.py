@@ -308,9 +308,10 @@ def test_reconciliation_disagreement_helpers(client, sim, clock):
 
 
 def test_reconciliation_control_routes(sim):
-    from iyslib.simulator.app import make_wsgi_app
     import io
     import json
+
+    from iyslib.simulator.app import make_wsgi_app
 
     app = make_wsgi_app(sim)
 
