@@ -483,7 +483,8 @@ class IysReconciliation(models.Model):
     def _iys_attach(self, name, content, mimetype, previous):
         if previous:
             previous.sudo().unlink()
-        return self.env["ir.attachment"].sudo().create({
+        # (iys_no_index: a day's file is not copied as text into index_content; see ir_attachment.py)
+        return self.env["ir.attachment"].sudo().with_context(iys_no_index=True).create({
             "name": name, "raw": content, "mimetype": mimetype, "res_model": self._name, "res_id": self.id,
         }).id
 
