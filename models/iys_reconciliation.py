@@ -257,7 +257,10 @@ class IysReconciliation(models.Model):
             rec = self.sudo().browse(locked[0])
             try:
                 with self.env.cr.savepoint():
-                    rec._iys_reconcile(now=now)
+                    if rec.state == "differences" and rec.accepted_by_id:
+                        rec._iys_record_agreement(now)   # accepted, but İYS did not take the agreement yet
+                    else:
+                        rec._iys_reconcile(now=now)
             except Exception:  # one day's failure must not stop the other days
                 _logger.exception("İYS reconciliation %s failed", locked[0])
                 self.env.invalidate_all()
@@ -279,7 +282,9 @@ class IysReconciliation(models.Model):
         """Ids of the days the scheduled action should work on now (oldest first)."""
         if not brands:
             return []
-        domain = [("brand_id", "in", brands.ids), ("report_date", "in", list(days)), ("state", "in", TODO_STATES),
+        domain = [("brand_id", "in", brands.ids), ("report_date", "in", list(days)),
+                  "|", ("state", "in", TODO_STATES),
+                  "&", ("state", "=", "differences"), ("accepted_by_id", "!=", False),
                   "|", ("next_attempt_on", "=", False), ("next_attempt_on", "<=", now)]
         if exclude:
             domain.append(("id", "not in", list(exclude)))

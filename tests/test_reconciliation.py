@@ -276,6 +276,13 @@ class TestIysReconciliation(IysSyncCommon):
             rec.with_user(self.plain_user).read(["state"])
         self.assertEqual(rec.with_user(self.iys_user).read(["state"])[0]["state"], "new")
         self.assertFalse(self.iys_requests())
+        # what the reconciliation applies is recorded by the synchronisation only, as the pull's
+        with self.assertRaises(AccessError):
+            self.Consent.with_user(self.iys_manager)._iys_record_movements([{
+                "brand_id": self.brand.id, "channel": "MESAJ", "address": PHONE_A, "status": "RET",
+                "source": "IYS_MOBIL", "transaction_id": "f" * 64, "creation_date": self.at(10, 0),
+            }], "reconciliation")
+        self.assertFalse(self.Consent.search([("address", "=", PHONE_A)]))
 
     def test_panel_section_counts_and_drilldowns(self):
         mv = self.on_iys(PHONE_A, "ONAY", hour=10)
@@ -298,3 +305,21 @@ class TestIysReconciliation(IysSyncCommon):
         self.assertEqual(row["cells"][1:4], [2, 1, 1])
         self.assertIn("12 more day(s)", cards["not_reconciled"]["hint"])
         self.assertIsNone(self.Recon._iys_panel_section(self.env["iys.brand"]))
+
+    def test_accepted_agreement_refused_by_iys_is_retried_by_the_cron(self):
+        own = self.own_confirmed(PHONE_A)
+        self.sim.drop_movement(own.event.transaction_id)
+        self.own_confirmed(PHONE_B, hour=10)
+        rec = self.reconcile()
+        self.assertEqual(rec.state, "differences")
+        self.sim.inject_fault("500", count=20, path_prefix="/sps", method="PUT")
+        rec.with_user(self.iys_manager)._iys_accept("Known loss on İYS's side, ticket 42")
+        self.assertEqual(rec.state, "differences", "not accepted on İYS yet")
+        self.assertTrue(rec.error_message and rec.next_attempt_on and rec.accepted_by_id)
+        self.assertFalse(self.agreed_on_iys())
+        self.sim.clear_faults()
+        self.Recon._cron_iys_reconcile(now=rec.next_attempt_on + datetime.timedelta(minutes=1), days_per_call=100)
+        self.assertEqual(rec.state, "accepted")
+        self.assertEqual(rec.accept_reason, "Known loss on İYS's side, ticket 42")
+        self.assertTrue(self.agreed_on_iys())
+
