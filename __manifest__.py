@@ -41,6 +41,8 @@
         "data/iys_consent_import_data.xml",
         "views/iys_query_run_views.xml",
         "data/iys_query_run_data.xml",
+        "data/iys_reconciliation_data.xml",
+        "views/iys_reconciliation_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -1313,16 +1313,20 @@ class IysClient:
                                    safe_to_retry=True)
         return data or {'changeStats': []}
 
-    def get_change_file(self, report_date, brand_code=None) -> tuple:
+    def get_change_file(self, report_date, brand_code=None, parse: bool = True) -> tuple:
         """The daily movement CSV (``GET …/changes/{reportDate}/file``) as ``(bytes, rows)``.
 
-        *rows* are dicts keyed by the CSV header.  A 204 (no movement) gives ``(b'', [])``.
+        *rows* are dicts keyed by the CSV header.  A 204 (no movement) gives ``(b'', [])``.  With
+        ``parse=False`` *rows* is ``None``: the caller streams the bytes itself (a day of 100k
+        movements as dicts takes far more memory than the file).
         """
         rd = self._report_date(report_date)
         status, content, _ = self._request('GET', self._sps(brand_code) + f'/changes/{rd}/file', safe_to_retry=True,
                                            expect=(200, 204), parse='bytes')
         if status == 204 or not content:
             return b'', []
+        if not parse:
+            return content, None
         try:
             text = content.decode('utf-8-sig')
             rows = list(csv.DictReader(io.StringIO(text, newline='')))

@@ -24,3 +24,5 @@ from . import mail_mail
 from . import sms_sms
 from . import iys_query_run
 from . import iys_query_run_line
+from . import iys_reconciliation
+from . import iys_reconciliation_line

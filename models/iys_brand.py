@@ -219,7 +219,7 @@ class IysBrand(models.Model):
         """Apply movements İYS reports (pull, push, status query) to the ledger, as facts.
 
         :param records: :class:`iyslib.client.ConsentRecord` objects of this brand
-        :param origin: 'iys_pull', 'iys_push' or 'iys_query'
+        :param origin: 'iys_pull', 'iys_push', 'iys_query' or 'reconciliation' (the daily file)
         """
         self.ensure_one()
         stats = SyncStats()

@@ -319,7 +319,7 @@ class IysConsent(models.Model):
             ``partner_id``) and, for movements reported by İYS, ``transaction_id`` and
             ``creation_date``.
         :param origin: one of the event origins (form, wizard, import, blacklist, unsubscribe,
-            iys_pull, iys_push, iys_query, api). İYS origins are applied as facts (newest consent
+            iys_pull, iys_push, iys_query, reconciliation, api). İYS origins are applied as facts (newest consent
             date wins, de-duplicated by transaction id) and never sent back to İYS.
         :param raise_on_error: raise a ValidationError on the first invalid movement (nothing is
             recorded), or else record the valid ones and report the others in the results.

@@ -69,8 +69,11 @@ ORIGIN_SELECTION = [
     ("iys_push", "İYS push notification"),
     ("iys_query", "İYS status query"),
     ("api", "Program (API)"),
+    ("reconciliation", "İYS daily reconciliation"),
 ]
-IYS_ORIGINS = ("iys_pull", "iys_push", "iys_query")
+#: origins whose movements are facts İYS reported (applied when newer, never sent back, recorded by
+#: the synchronisation only: see ``iys.consent._iys_check_may_record``)
+IYS_ORIGINS = ("iys_pull", "iys_push", "iys_query", "reconciliation")
 
 
 def stored_source(code):

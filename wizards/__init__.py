@@ -8,3 +8,5 @@ from . import mail_compose_message
 from . import sms_composer
 from . import iys_consent_import
 from . import iys_consent_import_line
+from . import iys_reconciliation_wizard
+from . import iys_reconciliation_accept

@@ -23,6 +23,13 @@ Control API (JSON in, JSON out, no authentication, never subject to faults):
 ``POST /_sim/change-file`` ``{brandCode, reportDate, content}``: serve *content* (text, UTF-8) as that
                            day's movement file while the agreement keeps the true hash (tests of the
                            hash check); ``"content": null`` restores the true file
+``POST /_sim/movement``   ``{brandCode, recipient, type, status, source, recipientType, consentDate,
+                           creationDate}``: record a movement only İYS knows (any source, backdated
+                           to *creationDate*, no push)
+``POST /_sim/drop-movement`` ``{transactionId}``: leave a movement out of its day's file, hash and
+                           summary (İYS never recorded it)
+``POST /_sim/process-status`` ``{brandCode, reportDate, status}``: force the agreement's processStatus
+                           (``null`` restores the simulator's own)
 ``POST /_sim/config``      ``{token_limit, access_ttl, refresh_ttl, pull_lag, status_limit, history_limit,
                            rate_limit_per_second, fault_delay, allow_http_push}``
 =========================  ==========================================================================
@@ -109,6 +116,17 @@ def _control(sim: IysSimulator, method: str, path: str, query: str, body: bytes)
             content = data['content']
             sim.tamper_change_file(data.get('brandCode', sim.master_brand), data['reportDate'],
                                    None if content is None else str(content).encode('utf-8'))
+            return Response(200, {'ok': True})
+        if route == '/movement' and method == 'POST':
+            mv = sim.inject_movement(
+                data.get('brandCode', sim.master_brand), data['recipient'], data['type'], data['status'],
+                source=data.get('source', 'HS_WEB'), recipient_type=data.get('recipientType', 'BIREYSEL'),
+                consent_date=data.get('consentDate'), creation_date=data.get('creationDate'))
+            return Response(200, mv)
+        if route == '/drop-movement' and method == 'POST':
+            return Response(200, {'dropped': sim.drop_movement(data['transactionId'])})
+        if route == '/process-status' and method == 'POST':
+            sim.set_process_status(data.get('brandCode', sim.master_brand), data['reportDate'], data.get('status'))
             return Response(200, {'ok': True})
         if route == '/faults' and method == 'DELETE':
             sim.clear_faults()

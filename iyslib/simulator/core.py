@@ -226,6 +226,7 @@ class IysSimulator:
         self.push_log = []
         self._faults = []
         self._tampered_files = {}
+        self._process_status = {}
         self._reset_state()
         self._load()
 
@@ -295,6 +296,7 @@ class IysSimulator:
             self._reset_state()
             self._faults = []
             self._tampered_files = {}
+            self._process_status = {}
             self.requests_log = []
             self.push_log = []
             self.store.clear()
@@ -401,9 +403,13 @@ class IysSimulator:
         raw = f'{self.iys_code}|{brand}|{rtype}|{type_}|{recipient}|{ts}'
         return hashlib.sha256(raw.encode()).hexdigest()
 
-    def _record(self, brand: int, body: dict, citizen_name: str | None = None) -> dict:
-        """Record one accepted movement and update the current state; returns the movement."""
-        ts = int(self.now())
+    def _record(self, brand: int, body: dict, citizen_name: str | None = None, ts: int | None = None) -> dict:
+        """Record one accepted movement and update the current state; returns the movement.
+
+        *ts* (epoch seconds) backdates the movement (:meth:`inject_movement`); the current state
+        then only follows it when it is the newest movement of the address."""
+        backdated = ts is not None
+        ts = int(self.now()) if ts is None else int(ts)
         creation = to_iys_date(dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None))
         rtype = body.get('recipientType') or 'BIREYSEL'
         txid = self._txid(brand, rtype, body['type'], body['recipient'], ts)
@@ -423,6 +429,8 @@ class IysSimulator:
             mv['citizenName'] = citizen_name
         self.movements.append(mv)
         self._mark('movements', f'{self._seq:012d}', mv)
+        if backdated and prev is not None and (prev.get('creationDate') or '') > creation:
+            return mv
         state = {'status': body['status'], 'consentDate': consent_date,
                  'source': body.get('source') or (prev or {}).get('source'), 'creationDate': creation,
                  'transactionId': txid, 'recipient': body['recipient'], 'recipientType': rtype, 'type': body['type'],
@@ -485,6 +493,66 @@ class IysSimulator:
             for conn in targets:
                 self._deliver_push(conn, {'list': [item]})
         return mv
+
+    def inject_movement(self, brand_code, recipient, type_, status, source: str = 'HS_WEB',
+                        recipient_type: str = 'BIREYSEL', consent_date=None, creation_date=None) -> dict:
+        """Record a movement only İYS knows (tests of the reconciliation), without İYS's rules or push.
+
+        Any source (``HS_*``: e.g. recorded by another integrator of the brand, or an answer the HS
+        lost; ``IYS_*``: a citizen's).  *consent_date* and *creation_date* are İYS strings, naive-UTC
+        datetimes or ``None`` (now); a past *creation_date* puts the movement in that day's file.
+        Returns the movement.
+        """
+        if status not in ('ONAY', 'RET'):
+            raise ValueError(f'status must be ONAY or RET, got {status!r}')
+        if recipient_type not in RECIPIENT_TYPES:
+            raise ValueError(f'bad recipient type {recipient_type!r}')
+
+        def as_utc(value):
+            if value is None or isinstance(value, dt.datetime):
+                return value
+            return parse_iys_date(value, 'date')
+
+        with self.lock:
+            brand = int(brand_code)
+            if brand not in self.brands:
+                raise ValueError(f'unknown brand {brand}')
+            created = as_utc(creation_date)
+            ts = int(created.replace(tzinfo=dt.timezone.utc).timestamp()) if created else int(self.now())
+            consent = as_utc(consent_date)
+            cd = to_iys_date(consent) if consent else to_iys_date(
+                dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None))
+            body = {'recipient': normalize_recipient(type_, recipient), 'type': type_, 'status': status,
+                    'source': source, 'consentDate': cd, 'recipientType': recipient_type}
+            mv = self._record(brand, body, ts=ts)
+            self._flush()
+            return dict(mv)
+
+    def drop_movement(self, transaction_id: str) -> int:
+        """Leave the movement(s) of *transaction_id* out of the daily file, its hash and the summary,
+        as if İYS had never recorded them (tests of "in Odoo as confirmed but not on İYS").
+        Returns how many movements were dropped."""
+        count = 0
+        with self.lock:
+            for m in self.movements:
+                if m['transactionId'] == transaction_id and not m.get('dropped'):
+                    m['dropped'] = True
+                    self._mark('movements', f'{m["seq"]:012d}', m)
+                    count += 1
+            self._flush()
+        return count
+
+    def set_process_status(self, brand_code, report_date, status: str | None):
+        """Force the agreement's ``processStatus`` of one day (``queued``, ``inprogress``, ``error``,
+        ``completed``); ``None`` restores the simulator's own (completed for past days, inprogress today)."""
+        if status not in (None, 'queued', 'inprogress', 'completed', 'error'):
+            raise ValueError(f'unknown processStatus {status!r}')
+        key = f'{int(brand_code)}|{report_date}'
+        with self.lock:
+            if status is None:
+                self._process_status.pop(key, None)
+            else:
+                self._process_status[key] = status
 
     def _push_item(self, mv: dict) -> dict:
         item = {'iysCode': self.iys_code, 'brandCode': mv['brandCode']}
@@ -1474,7 +1542,8 @@ class IysSimulator:
 
     def _day_movements(self, brand, day: dt.date):
         prefix = day.strftime('%Y-%m-%d')
-        rows = [m for m in self.movements if m['brandCode'] == brand and m['creationDate'].startswith(prefix)]
+        rows = [m for m in self.movements
+                if m['brandCode'] == brand and m['creationDate'].startswith(prefix) and not m.get('dropped')]
         rows.sort(key=lambda m: (m['creationDate'], m['transactionId'], m['seq']))
         return rows
 
@@ -1545,9 +1614,10 @@ class IysSimulator:
         if not content:
             return Response(204, None)
         today = dt.datetime.fromtimestamp(self.now(), TR_TZ).date()
-        out = {'processStatus': 'completed' if day < today else 'inprogress', 'hashMethod': 'SHA-384',
+        status = self._process_status.get(f'{brand}|{date}') or ('completed' if day < today else 'inprogress')
+        out = {'processStatus': status, 'hashMethod': 'SHA-384',
                'agreementStatus': bool(self.agreements.get(f'{brand}|{date}'))}
-        if day < today:
+        if status == 'completed':
             out['hashValue'] = hashlib.sha384(content).hexdigest()
         return Response(200, out)
 

@@ -267,3 +267,65 @@ def test_simulator_refuses_empty_optional_retailer_fields(client, sim, field, va
                       json.dumps(body).encode())
     assert resp.status == 400 and resp.json()['errors'][0]['code'] == 'H016'
     assert not sim.retailers
+
+
+def test_reconciliation_disagreement_helpers(client, sim, clock):
+    """The simulator can be made to disagree with an HS's ledger: a movement only İYS knows, a
+    movement İYS lost, a day still being prepared."""
+    day = dt.date(2026, 11, 22)                        # yesterday (Turkish time) for the fake clock
+    only_iys = sim.inject_movement(700001, '+905321119999', 'MESAJ', 'ONAY', source='HS_WEB',
+                                   creation_date='2026-11-22 23:59:59', consent_date='2026-11-22 23:00:00')
+    assert only_iys['creationDate'] == '2026-11-22 23:59:59' and only_iys['source'] == 'HS_WEB'
+    early = sim.inject_movement(700001, 'a@example.com', 'EPOSTA', 'RET', source='IYS_WEB',
+                                creation_date=dt.datetime(2026, 11, 21, 21, 0, 0))   # 00:00 Turkish time
+    assert early['creationDate'] == '2026-11-22 00:00:00'
+    sim.inject_movement(700001, 'b@example.com', 'EPOSTA', 'ONAY', creation_date='2026-11-21 23:59:59')
+    content, rows = client.get_change_file(day)
+    assert [r['transactionId'] for r in rows] == [early['transactionId'], only_iys['transactionId']]
+    assert content.endswith(b'\n')
+    assert client.get_change_file(day, parse=False) == (content, None)
+    assert client.get_agreement(day)['hashValue'] == hashlib.sha384(content).hexdigest()
+    # a movement İYS lost: gone from the file, its hash and the summary
+    assert sim.drop_movement(early['transactionId']) == 1
+    content2, rows2 = client.get_change_file(day)
+    assert [r['transactionId'] for r in rows2] == [only_iys['transactionId']]
+    assert client.get_agreement(day)['hashValue'] == hashlib.sha384(content2).hexdigest()
+    eposta = next(s for s in client.get_change_summary(day)['changeStats'] if s['type'] == 'EPOSTA')
+    assert all(c['total'] == 0 for c in eposta['consents'])
+    # a day İYS is still preparing: no hash yet
+    sim.set_process_status(700001, '2026-11-22', 'inprogress')
+    info = client.get_agreement(day)
+    assert info['processStatus'] == 'inprogress' and 'hashValue' not in info
+    sim.set_process_status(700001, '2026-11-22', None)
+    assert client.get_agreement(day)['processStatus'] == 'completed'
+    # the future and a false agreement are refused
+    with pytest.raises(IysApiError) as ei:
+        client.get_change_file(dt.date(2026, 11, 24))
+    assert ei.value.code == 'H501'
+    assert sim.handle('PUT', '/sps/700001/brands/700001/agreements/2026-11-22', '',
+                      {'Authorization': f'Bearer {client.get_access_token()}', 'Content-Type': 'application/json'},
+                      b'{"agreementStatus": false}').status == 422
+
+
+def test_reconciliation_control_routes(sim):
+    import io
+    import json
+
+    from iyslib.simulator.app import make_wsgi_app
+
+    app = make_wsgi_app(sim)
+
+    def call(path, body):
+        raw = json.dumps(body).encode()
+        out = {}
+        env = {'REQUEST_METHOD': 'POST', 'PATH_INFO': path, 'QUERY_STRING': '', 'CONTENT_LENGTH': str(len(raw)),
+               'wsgi.input': io.BytesIO(raw)}
+        data = b''.join(app(env, lambda status, headers: out.update(status=status)))
+        return out['status'], json.loads(data)
+
+    status, mv = call('/_sim/movement', {'brandCode': 700001, 'recipient': '+905321119998', 'type': 'MESAJ',
+                                         'status': 'ONAY', 'creationDate': '2026-11-22 10:00:00'})
+    assert status.startswith('200') and mv['creationDate'] == '2026-11-22 10:00:00'
+    assert call('/_sim/drop-movement', {'transactionId': mv['transactionId']})[1] == {'dropped': 1}
+    assert call('/_sim/process-status', {'brandCode': 700001, 'reportDate': '2026-11-22', 'status': 'queued'})[1]
+    assert sim._process_status == {'700001|2026-11-22': 'queued'}
