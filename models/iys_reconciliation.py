@@ -479,6 +479,11 @@ class IysReconciliation(models.Model):
         self._iys_apply_missing()
         self._iys_count()
         self.message_post(body=self._iys_result_text())
+        if self.line_ids.filtered(lambda line: line.resolution == "awaiting"):
+            self._iys_fail(self.env._(
+                "Some movements of İYS's file are our own and İYS's answer to their batch has not been fetched "
+                "yet: the day is compared again later, after that answer."), now, state="waiting")
+            return
         if self.unexplained_count:
             self.state = "differences"
             return
@@ -675,6 +680,24 @@ class IysReconciliation(models.Model):
             "SELECT id FROM iys_reconciliation_line WHERE reconciliation_id = %s AND kind = 'iys_only' "
             "ORDER BY iys_creation_date, transaction_id, id", self.id))
         ids = [row[0] for row in cr.fetchall()]
+        # Our own movements (HS sources) whose batch İYS answered but whose answer Odoo has not fetched
+        # yet: the event exists, without its transaction id until the poll stores it. Applying İYS's row
+        # now would record the same movement twice; the day is compared again after the poll.
+        cr.execute(SQL(
+            """
+            UPDATE iys_reconciliation_line l
+               SET resolution = 'awaiting', explained = false, consent_id = o.consent_id, event_id = o.event_id,
+                   note = %(note)s
+              FROM iys_outbox o
+             WHERE l.reconciliation_id = %(rec)s AND l.kind = 'iys_only' AND left(l.iys_source, 3) = 'HS_'
+               AND o.brand_id = %(brand)s AND o.channel = l.channel AND o.recipient_type = l.recipient_type
+               AND o.address = l.address AND o.state IN ('pending', 'sent') AND o.status = l.iys_status
+            RETURNING l.id
+            """, rec=self.id, brand=brand.id,
+            note=self.env._("Our own movement: İYS recorded it, Odoo has not fetched İYS's answer to its batch "
+                            "yet. The day is compared again once it has.")))
+        awaiting = {row[0] for row in cr.fetchall()}
+        ids = [line_id for line_id in ids if line_id not in awaiting]
         errors = []
         for offset in range(0, len(ids), APPLY_CHUNK):
             chunk = ids[offset:offset + APPLY_CHUNK]

@@ -14,6 +14,7 @@ KIND_SELECTION = [
 RESOLUTION_SELECTION = [
     ("applied", "Applied from İYS"),
     ("superseded", "Older than the movement on record"),
+    ("awaiting", "Our own movement, İYS's answer not fetched yet"),
 ]
 
 

@@ -137,6 +137,33 @@ class TestIysReconciliation(IysSyncCommon):
         self.assertEqual(self.Outbox.search_count([]), outbox_before, "what İYS reported is never sent back")
         self.assertTrue(self.agreed_on_iys())
 
+    def test_own_movement_awaiting_its_answer_is_not_recorded_twice(self):
+        """İYS recorded our movement but Odoo has not fetched the batch's answer yet: the file's row
+        has no event with its transaction id. It must wait for the poll, never become a second event."""
+        result = self.record(PHONE_A, "ONAY", consent_date=self.at(9, 0))
+        self.sim.set_clock_offset(self.at(9, 30).replace(tzinfo=datetime.timezone.utc).timestamp() - time.time())
+        try:
+            self.Outbox._iys_push(brands=self.brand)
+        finally:
+            self.sim.set_clock_offset(0)
+        self.assertEqual(result.consent.sync_state, "sent")
+        events_before = self.env["iys.consent.event"].search_count([("consent_id", "=", result.consent.id)])
+        rec = self.reconcile()
+        self.assertEqual(rec.state, "waiting", rec.error_message)
+        self.assertFalse(self.agreed_on_iys())
+        line = rec.line_ids
+        self.assertEqual((line.kind, line.resolution, line.explained), ("iys_only", "awaiting", False))
+        self.assertEqual(line.event_id, result.event)
+        self.assertEqual(self.env["iys.consent.event"].search_count([("consent_id", "=", result.consent.id)]),
+                         events_before, "no second event for our own movement")
+        # once the answer is fetched, the same day agrees
+        self.Outbox._iys_poll(brands=self.brand)
+        self.assertEqual(result.consent.sync_state, "confirmed")
+        rec._iys_reconcile()
+        self.assertEqual(rec.state, "confirmed", rec.error_message)
+        txid = self.sim.get_movements(int(self.brand.code), PHONE_A)[0]["transactionId"]
+        self.assertEqual(self.env["iys.consent.event"].search_count([("transaction_id", "=", txid)]), 1)
+
     def test_movement_missing_on_iys_blocks_until_a_manager_accepts(self):
         own = self.own_confirmed(PHONE_A)
         self.assertEqual(self.sim.drop_movement(own.event.transaction_id), 1)
