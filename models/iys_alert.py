@@ -64,7 +64,10 @@ class IysAlert(models.Model):
     last_checked = fields.Datetime(readonly=True)
     cleared_on = fields.Datetime(readonly=True)
     message = fields.Text(readonly=True, help="What is wrong and what to do, in the account's language.")
-    figures = fields.Json(string="Figures (data)", readonly=True, help="The figures behind the alert at its last check: [[label, value], …].")
+    figures = fields.Json(
+        string="Figures (data)", readonly=True,
+        help="The figures behind the alert at its last check: [[label, value], …].",
+    )
     figures_html = fields.Html(compute="_compute_figures_html", string="Figures", sanitize=True)
     target_model = fields.Char(readonly=True)
     target_domain = fields.Char(readonly=True, help="The records behind the alert, at its last check.")
@@ -114,11 +117,6 @@ class IysAlert(models.Model):
         ):
             raise AccessError(self.env._("Only İYS managers may acknowledge an alert."))
         return super().write(vals)
-
-    def unlink(self):
-        if not self.env.su:
-            raise AccessError(self.env._("İYS alerts are evidence of what was reported: they cannot be deleted."))
-        return super().unlink()
 
     # ------------------------------------------------------------------------------------------
     # Buttons
@@ -190,18 +188,19 @@ class IysAlert(models.Model):
     @api.model
     def _iys_check_account(self, account, now, kinds=None):
         """Evaluate the conditions of one account (all kinds, or *kinds*); returns the alerts raised."""
-        env = self.sudo().with_context(lang=self._iys_lang_code(account)).env
+        Alert = self.sudo().with_context(lang=self._iys_lang_code(account))
+        env = Alert.env
         holding = []
         evaluators = {
-            "success_ratio": self._iys_eval_success_ratio,
-            "deadline": self._iys_eval_deadline,
-            "pull": self._iys_eval_pull,
-            "cron": self._iys_eval_cron,
-            "reconciliation": self._iys_eval_reconciliation,
+            "success_ratio": Alert._iys_eval_success_ratio,
+            "deadline": Alert._iys_eval_deadline,
+            "pull": Alert._iys_eval_pull,
+            "cron": Alert._iys_eval_cron,
+            "reconciliation": Alert._iys_eval_reconciliation,
         }
         kinds = kinds or list(evaluators)
         for kind in kinds:
-            holding.extend(evaluators[kind](env, account, now))
+            holding.extend(evaluators[kind](account, now))
         Alert = env["iys.alert"]
         open_alerts = Alert.search([("account_id", "=", account.id), ("state", "=", "open"), ("kind", "in", kinds)])
         by_key = {(a.kind, a.key): a for a in open_alerts}
@@ -250,15 +249,15 @@ class IysAlert(models.Model):
         return dict(env["iys.alert"]._fields["kind"]._description_selection(env))[kind]
 
     @api.model
-    def _iys_eval_success_ratio(self, env, account, now):
+    def _iys_eval_success_ratio(self, account, now):
+        env = self.env
         health = account._iys_health(now=now)
         ratio = health["success_ratio"]
         if ratio is None or ratio >= HEALTH_WARNING_RATIO:
             return []
         since = now - timedelta(hours=24)
-        _ = env._
         ratio_text = f"{ratio:.0%}"
-        message = _(
+        message = env._(
             "İYS recorded only %(ratio)s of the movements it answered in the last 24 hours (%(done)s recorded, "
             "%(refused)s refused); the warning threshold is %(warning)s. İYS removes an IP address from its "
             "whitelist when its success ratio stays under %(limit)s for %(hours)s hours, and then refuses every "
@@ -273,13 +272,14 @@ class IysAlert(models.Model):
         ]
         return [{
             "kind": "success_ratio", "key": "24h",
-            "name": _("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "success_ratio"), account=account.name),
+            "name": env._("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "success_ratio"),
+                          account=account.name),
             "message": message,
             "figures": [
-                [_("Success ratio of the last 24 h"), ratio_text],
-                [_("Recorded by İYS in the last 24 h"), health["done_24h"]],
-                [_("Refused by İYS in the last 24 h"), health["refused_24h"]],
-                [_("Caught before sending in the last 24 h"), health["caught_24h"]],
+                [env._("Success ratio of the last 24 h"), ratio_text],
+                [env._("Recorded by İYS in the last 24 h"), health["done_24h"]],
+                [env._("Refused by İYS in the last 24 h"), health["refused_24h"]],
+                [env._("Caught before sending in the last 24 h"), health["caught_24h"]],
             ],
             "target_model": "iys.outbox", "target_domain": domain, "target_count": health["refused_24h"],
         }]
@@ -293,7 +293,8 @@ class IysAlert(models.Model):
         ]
 
     @api.model
-    def _iys_eval_deadline(self, env, account, now):
+    def _iys_eval_deadline(self, account, now):
+        env = self.env
         Outbox = env["iys.outbox"]
         Outbox.flush_model(["account_id", "state", "deadline"])
         domain = self._iys_deadline_domain(account, now)
@@ -307,8 +308,7 @@ class IysAlert(models.Model):
             return []
         # Rows covered by an alert: no per-row activity any more, the field says they were reported.
         Outbox.search(domain + [("deadline_warned", "=", False)]).write({"deadline_warned": True})
-        _ = env._
-        message = _(
+        message = env._(
             "%(count)s movements waiting to be sent are less than one business day from their İYS deadline "
             "(the earliest: %(deadline)s). Past it, İYS refuses them (H467) and fresh consent must be collected. "
             "Open them, see why they still wait (the error on each row), fix the cause and synchronise with İYS.",
@@ -316,26 +316,26 @@ class IysAlert(models.Model):
         )
         return [{
             "kind": "deadline", "key": "1bd",
-            "name": _("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "deadline"), account=account.name),
+            "name": env._("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "deadline"), account=account.name),
             "message": message,
             "figures": [
-                [_("Movements less than one business day from their deadline"), count],
-                [_("Earliest deadline"), self._iys_fmt_dt(env, earliest)],
+                [env._("Movements less than one business day from their deadline"), count],
+                [env._("Earliest deadline"), self._iys_fmt_dt(env, earliest)],
             ],
             "target_model": "iys.outbox", "target_domain": domain, "target_count": count,
         }]
 
     @api.model
-    def _iys_eval_pull(self, env, account, now):
+    def _iys_eval_pull(self, account, now):
+        env = self.env
         since = now - timedelta(hours=PULL_ALERT_HOURS)
         result = []
-        _ = env._
         for brand in account.brand_ids.filtered("active"):
             last = brand.iys_last_pull_date
             if (last or brand.create_date) >= since:
                 continue
             if last:
-                message = _(
+                message = env._(
                     "No pull of citizen changes from İYS has succeeded for brand %(brand)s since %(since)s. "
                     "Refusals citizens give through İYS do not reach Odoo, so messages may go to people who "
                     "refused. Test the account's connection, then look at the scheduled action \"İYS: pull "
@@ -343,7 +343,7 @@ class IysAlert(models.Model):
                     brand=brand.display_name, since=self._iys_fmt_dt(env, last),
                 )
             else:
-                message = _(
+                message = env._(
                     "No pull of citizen changes from İYS has ever succeeded for brand %(brand)s (created on "
                     "%(since)s). Refusals citizens give through İYS do not reach Odoo, so messages may go to "
                     "people who refused. Test the account's connection, then look at the scheduled action "
@@ -352,11 +352,11 @@ class IysAlert(models.Model):
                 )
             result.append({
                 "kind": "pull", "key": f"brand:{brand.id}", "brand_id": brand.id,
-                "name": _("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "pull"), brand=brand.display_name),
+                "name": env._("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "pull"), brand=brand.display_name),
                 "message": message,
                 "figures": [
-                    [_("Last successful pull"), self._iys_fmt_dt(env, last) if last else _("never")],
-                    [_("Last pull error"), brand.iys_pull_error or "-"],
+                    [env._("Last successful pull"), self._iys_fmt_dt(env, last) if last else env._("never")],
+                    [env._("Last pull error"), brand.iys_pull_error or "-"],
                 ],
                 "target_model": "iys.brand", "target_res_id": brand.id, "target_count": 1,
             })
@@ -369,13 +369,13 @@ class IysAlert(models.Model):
         return env["ir.cron"].sudo().with_context(active_test=False).browse(data.mapped("res_id")).exists()
 
     @api.model
-    def _iys_eval_cron(self, env, account, now):
+    def _iys_eval_cron(self, account, now):
+        env = self.env
         crons = self._iys_addon_crons(env)
         open_keys = set(env["iys.alert"].search(
             [("account_id", "=", account.id), ("kind", "=", "cron"), ("state", "=", "open")]
         ).mapped("key"))
         result = []
-        _ = env._
         for cron in crons:
             key = f"cron:{cron.id}"
             failing = cron.active and cron.failure_count >= CRON_FAILURES
@@ -384,14 +384,14 @@ class IysAlert(models.Model):
             if not (failing or deactivated):
                 continue
             if deactivated:
-                message = _(
+                message = env._(
                     "The scheduled action \"%(cron)s\" kept failing and is no longer active. Until it runs "
                     "again, its work for İYS is not done. Read the server log of its last runs, fix the cause "
                     "and activate it again (Settings > Technical > Scheduled Actions).",
                     cron=cron.name,
                 )
             else:
-                message = _(
+                message = env._(
                     "The scheduled action \"%(cron)s\" has failed %(count)s times in a row since %(since)s. "
                     "Its work for İYS is not done, and Odoo deactivates a job that keeps failing. Read the server "
                     "log of its last runs and fix the cause (Settings > Technical > Scheduled Actions).",
@@ -399,19 +399,20 @@ class IysAlert(models.Model):
                 )
             result.append({
                 "kind": "cron", "key": key,
-                "name": _("%(kind)s: %(cron)s", kind=self._iys_kind_label(env, "cron"), cron=cron.name),
+                "name": env._("%(kind)s: %(cron)s", kind=self._iys_kind_label(env, "cron"), cron=cron.name),
                 "message": message,
                 "figures": [
-                    [_("Failures in a row"), cron.failure_count],
-                    [_("First failure"), self._iys_fmt_dt(env, cron.first_failure_date)],
-                    [_("Active"), _("yes") if cron.active else _("no")],
+                    [env._("Failures in a row"), cron.failure_count],
+                    [env._("First failure"), self._iys_fmt_dt(env, cron.first_failure_date)],
+                    [env._("Active"), env._("yes") if cron.active else env._("no")],
                 ],
                 "target_model": "ir.cron", "target_res_id": cron.id, "target_count": 1,
             })
         return result
 
     @api.model
-    def _iys_eval_reconciliation(self, env, account, now):
+    def _iys_eval_reconciliation(self, account, now):
+        env = self.env
         if "iys.reconciliation" not in env:
             return []
         Reconciliation = env["iys.reconciliation"].sudo()
@@ -425,10 +426,9 @@ class IysAlert(models.Model):
             per_brand[brand][state] += count
             per_brand[brand]["count"] += differences or 0
         result = []
-        _ = env._
         for brand, figures in per_brand.items():
             domain = [("brand_id", "=", brand.id), ("state", "in", list(RECONCILIATION_STATES))]
-            message = _(
+            message = env._(
                 "The daily reconciliation with İYS of brand %(brand)s is not agreed: %(days)s day(s) with "
                 "differences (%(count)s differences) and %(errors)s day(s) that could not be fetched or whose "
                 "hash does not match. İYS expects the agreement within 7 days. Open them, explain or correct "
@@ -438,13 +438,13 @@ class IysAlert(models.Model):
             )
             result.append({
                 "kind": "reconciliation", "key": f"brand:{brand.id}", "brand_id": brand.id,
-                "name": _("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "reconciliation"),
+                "name": env._("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "reconciliation"),
                           brand=brand.display_name),
                 "message": message,
                 "figures": [
-                    [_("Days with differences"), figures["differences"]],
-                    [_("Differences"), figures["count"]],
-                    [_("Days in error"), figures["error"]],
+                    [env._("Days with differences"), figures["differences"]],
+                    [env._("Differences"), figures["count"]],
+                    [env._("Days in error"), figures["error"]],
                 ],
                 "target_model": "iys.reconciliation", "target_domain": domain,
                 "target_count": figures["differences"] + figures["error"],

@@ -234,7 +234,7 @@ class TestIysAlerts(IysSyncCommon):
 
     def test_reconciliation_differences(self):
         if "iys.reconciliation" not in self.env:
-            self.assertEqual(self.Alert._iys_eval_reconciliation(self.env, self.account, self.now), [])
+            self.assertEqual(self.Alert._iys_eval_reconciliation(self.account, self.now), [])
             self.skipTest("iys.reconciliation is not installed on this branch")
         Reconciliation = self.env["iys.reconciliation"].sudo()
         day = fields.Date.today() - timedelta(days=1)
@@ -360,7 +360,8 @@ class TestIysAlerts(IysSyncCommon):
         self.make_deadline_close()
         self.brand_b.sudo().write({"iys_last_pull_date": self.now - timedelta(hours=30)})
         self.check()
-        section = Alert.with_user(self.iys_user)._iys_panel_section((self.brand | self.brand_b).with_user(self.iys_user))
+        as_user = Alert.with_user(self.iys_user)
+        section = as_user._iys_panel_section((self.brand | self.brand_b).with_user(self.iys_user))
         cards = {c["key"]: c for c in section["cards"]}
         self.assertEqual(set(cards), {"deadline", "pull"})
         for card in cards.values():
