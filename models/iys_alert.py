@@ -5,6 +5,7 @@ import ast
 import logging
 from datetime import timedelta
 
+import psycopg2
 from markupsafe import Markup
 
 from odoo import Command, api, fields, models
@@ -176,7 +177,7 @@ class IysAlert(models.Model):
         accounts = self.env["iys.account"].sudo().search([("active", "=", True)])
         # Alerts of archived accounts no longer hold.
         orphans = Alert.search([("state", "=", "open"), ("account_id.active", "=", False)])
-        orphans._iys_clear(now, self.env._("The İYS account is archived."))
+        orphans._iys_clear(now, archived=True)
         done = 0
         for account in accounts:
             Alert._iys_check_account(account, now)
@@ -190,6 +191,11 @@ class IysAlert(models.Model):
         """Evaluate the conditions of one account (all kinds, or *kinds*); returns the alerts raised."""
         Alert = self.sudo().with_context(lang=self._iys_lang_code(account))
         env = Alert.env
+        # One worker checks an account at a time (the hourly check, the daily summary).
+        env.cr.execute(SQL("SELECT id FROM iys_account WHERE id = %s FOR UPDATE SKIP LOCKED", account.id))
+        if not env.cr.fetchone():
+            _logger.info("İYS alerts of account %s: another worker is checking them", account.id)
+            return Alert.browse()
         holding = []
         evaluators = {
             "success_ratio": Alert._iys_eval_success_ratio,
@@ -220,10 +226,16 @@ class IysAlert(models.Model):
             if alert:
                 alert.write(vals)  # no new activity, no new e-mail
                 continue
-            alert = Alert.create({
-                **vals, "name": cond["name"], "account_id": account.id, "kind": cond["kind"], "key": cond["key"],
-                "brand_id": cond.get("brand_id") or False, "raised_on": now,
-            })
+            try:
+                with env.cr.savepoint():
+                    alert = Alert.create({
+                        **vals, "name": cond["name"], "account_id": account.id, "kind": cond["kind"],
+                        "key": cond["key"], "brand_id": cond.get("brand_id") or False, "raised_on": now,
+                    })
+            except psycopg2.IntegrityError:
+                # Another worker raised it in the meantime (the partial unique index): theirs stands.
+                _logger.info("İYS alert %s/%s of account %s: already raised by another worker", *ident, account.id)
+                continue
             raised |= alert
             alert._iys_notify_people()
         gone = open_alerts.filtered(lambda a: (a.kind, a.key) not in seen)
@@ -242,7 +254,8 @@ class IysAlert(models.Model):
 
     @api.model
     def _iys_fmt_dt(self, env, value):
-        return format_datetime(env, value, tz=env.user.tz or "Europe/Istanbul") if value else "-"
+        # İYS's own time (deadlines, business days), whoever reads it.
+        return format_datetime(env, value, tz="Europe/Istanbul") if value else "-"
 
     @api.model
     def _iys_kind_label(self, env, kind):
@@ -257,7 +270,7 @@ class IysAlert(models.Model):
             return []
         since = now - timedelta(hours=24)
         ratio_text = f"{ratio:.0%}"
-        message = env._(
+        message = self.env._(
             "İYS recorded only %(ratio)s of the movements it answered in the last 24 hours (%(done)s recorded, "
             "%(refused)s refused); the warning threshold is %(warning)s. İYS removes an IP address from its "
             "whitelist when its success ratio stays under %(limit)s for %(hours)s hours, and then refuses every "
@@ -272,14 +285,14 @@ class IysAlert(models.Model):
         ]
         return [{
             "kind": "success_ratio", "key": "24h",
-            "name": env._("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "success_ratio"),
+            "name": self.env._("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "success_ratio"),
                           account=account.name),
             "message": message,
             "figures": [
-                [env._("Success ratio of the last 24 h"), ratio_text],
-                [env._("Recorded by İYS in the last 24 h"), health["done_24h"]],
-                [env._("Refused by İYS in the last 24 h"), health["refused_24h"]],
-                [env._("Caught before sending in the last 24 h"), health["caught_24h"]],
+                [self.env._("Success ratio of the last 24 h"), ratio_text],
+                [self.env._("Recorded by İYS in the last 24 h"), health["done_24h"]],
+                [self.env._("Refused by İYS in the last 24 h"), health["refused_24h"]],
+                [self.env._("Caught before sending in the last 24 h"), health["caught_24h"]],
             ],
             "target_model": "iys.outbox", "target_domain": domain, "target_count": health["refused_24h"],
         }]
@@ -308,7 +321,7 @@ class IysAlert(models.Model):
             return []
         # Rows covered by an alert: no per-row activity any more, the field says they were reported.
         Outbox.search(domain + [("deadline_warned", "=", False)]).write({"deadline_warned": True})
-        message = env._(
+        message = self.env._(
             "%(count)s movements waiting to be sent are less than one business day from their İYS deadline "
             "(the earliest: %(deadline)s). Past it, İYS refuses them (H467) and fresh consent must be collected. "
             "Open them, see why they still wait (the error on each row), fix the cause and synchronise with İYS.",
@@ -316,11 +329,12 @@ class IysAlert(models.Model):
         )
         return [{
             "kind": "deadline", "key": "1bd",
-            "name": env._("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "deadline"), account=account.name),
+            "name": self.env._("%(kind)s: %(account)s", kind=self._iys_kind_label(env, "deadline"),
+                               account=account.name),
             "message": message,
             "figures": [
-                [env._("Movements less than one business day from their deadline"), count],
-                [env._("Earliest deadline"), self._iys_fmt_dt(env, earliest)],
+                [self.env._("Movements less than one business day from their deadline"), count],
+                [self.env._("Earliest deadline"), self._iys_fmt_dt(env, earliest)],
             ],
             "target_model": "iys.outbox", "target_domain": domain, "target_count": count,
         }]
@@ -335,7 +349,7 @@ class IysAlert(models.Model):
             if (last or brand.create_date) >= since:
                 continue
             if last:
-                message = env._(
+                message = self.env._(
                     "No pull of citizen changes from İYS has succeeded for brand %(brand)s since %(since)s. "
                     "Refusals citizens give through İYS do not reach Odoo, so messages may go to people who "
                     "refused. Test the account's connection, then look at the scheduled action \"İYS: pull "
@@ -343,7 +357,7 @@ class IysAlert(models.Model):
                     brand=brand.display_name, since=self._iys_fmt_dt(env, last),
                 )
             else:
-                message = env._(
+                message = self.env._(
                     "No pull of citizen changes from İYS has ever succeeded for brand %(brand)s (created on "
                     "%(since)s). Refusals citizens give through İYS do not reach Odoo, so messages may go to "
                     "people who refused. Test the account's connection, then look at the scheduled action "
@@ -352,11 +366,12 @@ class IysAlert(models.Model):
                 )
             result.append({
                 "kind": "pull", "key": f"brand:{brand.id}", "brand_id": brand.id,
-                "name": env._("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "pull"), brand=brand.display_name),
+                "name": self.env._("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "pull"),
+                                   brand=brand.display_name),
                 "message": message,
                 "figures": [
-                    [env._("Last successful pull"), self._iys_fmt_dt(env, last) if last else env._("never")],
-                    [env._("Last pull error"), brand.iys_pull_error or "-"],
+                    [self.env._("Last successful pull"), self._iys_fmt_dt(env, last) if last else self.env._("never")],
+                    [self.env._("Last pull error"), brand.iys_pull_error or "-"],
                 ],
                 "target_model": "iys.brand", "target_res_id": brand.id, "target_count": 1,
             })
@@ -384,14 +399,14 @@ class IysAlert(models.Model):
             if not (failing or deactivated):
                 continue
             if deactivated:
-                message = env._(
+                message = self.env._(
                     "The scheduled action \"%(cron)s\" kept failing and is no longer active. Until it runs "
                     "again, its work for İYS is not done. Read the server log of its last runs, fix the cause "
                     "and activate it again (Settings > Technical > Scheduled Actions).",
                     cron=cron.name,
                 )
             else:
-                message = env._(
+                message = self.env._(
                     "The scheduled action \"%(cron)s\" has failed %(count)s times in a row since %(since)s. "
                     "Its work for İYS is not done, and Odoo deactivates a job that keeps failing. Read the server "
                     "log of its last runs and fix the cause (Settings > Technical > Scheduled Actions).",
@@ -399,12 +414,12 @@ class IysAlert(models.Model):
                 )
             result.append({
                 "kind": "cron", "key": key,
-                "name": env._("%(kind)s: %(cron)s", kind=self._iys_kind_label(env, "cron"), cron=cron.name),
+                "name": self.env._("%(kind)s: %(cron)s", kind=self._iys_kind_label(env, "cron"), cron=cron.name),
                 "message": message,
                 "figures": [
-                    [env._("Failures in a row"), cron.failure_count],
-                    [env._("First failure"), self._iys_fmt_dt(env, cron.first_failure_date)],
-                    [env._("Active"), env._("yes") if cron.active else env._("no")],
+                    [self.env._("Failures in a row"), cron.failure_count],
+                    [self.env._("First failure"), self._iys_fmt_dt(env, cron.first_failure_date)],
+                    [self.env._("Active"), self.env._("yes") if cron.active else self.env._("no")],
                 ],
                 "target_model": "ir.cron", "target_res_id": cron.id, "target_count": 1,
             })
@@ -428,7 +443,7 @@ class IysAlert(models.Model):
         result = []
         for brand, figures in per_brand.items():
             domain = [("brand_id", "=", brand.id), ("state", "in", list(RECONCILIATION_STATES))]
-            message = env._(
+            message = self.env._(
                 "The daily reconciliation with İYS of brand %(brand)s is not agreed: %(days)s day(s) with "
                 "differences (%(count)s differences) and %(errors)s day(s) that could not be fetched or whose "
                 "hash does not match. İYS expects the agreement within 7 days. Open them, explain or correct "
@@ -438,13 +453,13 @@ class IysAlert(models.Model):
             )
             result.append({
                 "kind": "reconciliation", "key": f"brand:{brand.id}", "brand_id": brand.id,
-                "name": env._("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "reconciliation"),
+                "name": self.env._("%(kind)s: %(brand)s", kind=self._iys_kind_label(env, "reconciliation"),
                           brand=brand.display_name),
                 "message": message,
                 "figures": [
-                    [env._("Days with differences"), figures["differences"]],
-                    [env._("Differences"), figures["count"]],
-                    [env._("Days in error"), figures["error"]],
+                    [self.env._("Days with differences"), figures["differences"]],
+                    [self.env._("Differences"), figures["count"]],
+                    [self.env._("Days in error"), figures["error"]],
                 ],
                 "target_model": "iys.reconciliation", "target_domain": domain,
                 "target_count": figures["differences"] + figures["error"],
@@ -464,58 +479,72 @@ class IysAlert(models.Model):
             and account.company_id in u.company_ids
         )
 
+    def _iys_in_account_lang(self):
+        self.ensure_one()
+        return self.with_context(lang=self._iys_lang_code(self.account_id))
+
     def _iys_notify_people(self):
         """One activity per recipient and one e-mail (queued mail.mail) for a newly raised alert.
         Sending problems are logged and noted in the chatter; the alert is never lost for them."""
+        for alert in self:
+            alert._iys_in_account_lang()._iys_notify_one()
+
+    def _iys_notify_one(self):
+        self.ensure_one()
         todo = self.env.ref("mail.mail_activity_data_todo", raise_if_not_found=False)
         template = self.env.ref("l10n_tr_iys.mail_template_iys_alert", raise_if_not_found=False)
-        for alert in self:
-            users = alert._iys_recipients()
-            lang_env = alert.with_context(lang=self._iys_lang_code(alert.account_id)).env
-            for user in users:
-                alert.activity_schedule(
-                    act_type_xmlid="mail.mail_activity_data_todo" if todo else "",
-                    date_deadline=fields.Date.context_today(alert),
-                    summary=alert.name,
-                    note=alert.message,
-                    user_id=user.id,
-                )
-            partners = users.partner_id.filtered("email")
-            if not users:
-                alert.message_post(body=lang_env._(
-                    "Nobody to notify: the account has no responsible and its company has no İYS manager."
-                ), subtype_xmlid="mail.mt_note")
-                continue
-            if not partners or not template:
-                alert.message_post(body=lang_env._(
-                    "No e-mail sent: %(users)s have no e-mail address.", users=", ".join(users.mapped("name"))
-                ), subtype_xmlid="mail.mt_note")
-                continue
-            try:
-                with self.env.cr.savepoint():
-                    template.sudo().send_mail(
-                        alert.id, force_send=False, raise_exception=True,
-                        email_values={"recipient_ids": [Command.set(partners.ids)]},
-                    )
-            except Exception as exc:  # noqa: BLE001 - the alert and its activities must survive
-                _logger.warning("İYS alert %s: the e-mail could not be queued (%s)", alert.id, type(exc).__name__)
-                alert.message_post(body=lang_env._(
-                    "The e-mail about this alert could not be prepared (%(error)s); the activities are scheduled.",
-                    error=str(exc) or type(exc).__name__,
-                ), subtype_xmlid="mail.mt_note")
-                continue
-            alert.notified_partner_ids = [Command.set(partners.ids)]
-            alert.message_post(body=lang_env._(
-                "Alert raised: e-mail queued for %(people)s.", people=", ".join(partners.mapped("name"))
+        users = self._iys_recipients()
+        for user in users:
+            self.activity_schedule(
+                act_type_xmlid="mail.mail_activity_data_todo" if todo else "",
+                date_deadline=fields.Date.context_today(self),
+                summary=self.name,
+                note=self.message,
+                user_id=user.id,
+            )
+        partners = users.partner_id.filtered("email")
+        if not users:
+            self.message_post(body=self.env._(
+                "Nobody to notify: the account has no responsible and its company has no İYS manager."
             ), subtype_xmlid="mail.mt_note")
+            return
+        if not partners or not template:
+            self.message_post(body=self.env._(
+                "No e-mail sent: %(users)s have no e-mail address.", users=", ".join(users.mapped("name"))
+            ), subtype_xmlid="mail.mt_note")
+            return
+        try:
+            with self.env.cr.savepoint():
+                template.sudo().send_mail(
+                    self.id, force_send=False, raise_exception=True,
+                    email_values={"recipient_ids": [Command.set(partners.ids)]},
+                )
+        except Exception as exc:  # noqa: BLE001 - the alert and its activities must survive
+            _logger.warning("İYS alert %s: the e-mail could not be queued (%s)", self.id, type(exc).__name__)
+            self.message_post(body=self.env._(
+                "The e-mail about this alert could not be prepared (%(error)s); the activities are scheduled.",
+                error=str(exc) or type(exc).__name__,
+            ), subtype_xmlid="mail.mt_note")
+            return
+        self.notified_partner_ids = [Command.set(partners.ids)]
+        self.message_post(body=self.env._(
+            "Alert raised: e-mail queued for %(people)s.", people=", ".join(partners.mapped("name"))
+        ), subtype_xmlid="mail.mt_note")
 
-    def _iys_clear(self, now, reason=None):
+    def _iys_clear(self, now, archived=False):
+        """Close the alerts whose condition no longer holds; their open activities are marked done."""
         for alert in self:
-            lang_env = alert.with_context(lang=self._iys_lang_code(alert.account_id)).env
-            text = reason or lang_env._("The condition no longer holds: the alert is cleared.")
-            alert.write({"state": "cleared", "cleared_on": now, "last_checked": now})
-            alert.message_post(body=text, subtype_xmlid="mail.mt_note")
-            alert.activity_ids.action_feedback(feedback=text)
+            alert._iys_in_account_lang()._iys_clear_one(now, archived)
+
+    def _iys_clear_one(self, now, archived):
+        self.ensure_one()
+        if archived:
+            text = self.env._("The İYS account is archived: the alert is cleared.")
+        else:
+            text = self.env._("The condition no longer holds: the alert is cleared.")
+        self.write({"state": "cleared", "cleared_on": now, "last_checked": now})
+        self.message_post(body=text, subtype_xmlid="mail.mt_note")
+        self.activity_ids.action_feedback(feedback=text)
 
     # ------------------------------------------------------------------------------------------
     # Panel section
@@ -538,8 +567,7 @@ class IysAlert(models.Model):
             cards.append({
                 "key": "none", "label": self.env._("Open alerts"), "value": 0, "level": "success",
                 "hint": self.env._("Nothing needs your attention."),
-                "action": {"res_model": "iys.alert", "name": self.env._("Alerts"),
-                           "domain": [("account_id", "in", accounts.ids)],
+                "action": {"res_model": "iys.alert", "name": self.env._("Alerts"), "domain": domain,
                            "views": [[False, "list"], [False, "form"]], "context": {}},
             })
         for kind, _label in KINDS:
