@@ -270,6 +270,8 @@ class IysAlert(models.Model):
             return []
         since = now - timedelta(hours=24)
         ratio_text = f"{ratio:.0%}"
+        # (kept out of the translated call: Odoo's term extractor evaluates its arguments)
+        warning, limit = f"{HEALTH_WARNING_RATIO:.0%}", f"{IYS_WHITELIST_RATIO:.0%}"
         message = self.env._(
             "İYS recorded only %(ratio)s of the movements it answered in the last 24 hours (%(done)s recorded, "
             "%(refused)s refused); the warning threshold is %(warning)s. İYS removes an IP address from its "
@@ -277,7 +279,7 @@ class IysAlert(models.Model):
             "request. Open the refused movements, fix their data (each H-code says what is wrong) and send them "
             "again.",
             ratio=ratio_text, done=health["done_24h"], refused=health["refused_24h"],
-            warning=f"{HEALTH_WARNING_RATIO:.0%}", limit=f"{IYS_WHITELIST_RATIO:.0%}", hours=WHITELIST_HOURS,
+            warning=warning, limit=limit, hours=WHITELIST_HOURS,
         )
         domain = [
             ("account_id", "=", account.id), ("state", "in", ["failed", "expired"]),
