@@ -43,6 +43,8 @@
         "data/iys_query_run_data.xml",
         "data/iys_reconciliation_data.xml",
         "views/iys_reconciliation_views.xml",
+        "data/iys_alert_data.xml",
+        "views/iys_alert_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

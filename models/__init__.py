@@ -26,3 +26,4 @@ from . import iys_query_run
 from . import iys_query_run_line
 from . import iys_reconciliation
 from . import iys_reconciliation_line
+from . import iys_alert

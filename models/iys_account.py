@@ -141,8 +141,8 @@ class IysAccount(models.Model):
         "res.users",
         string="Responsible",
         domain=[("share", "=", False)],
-        help="Receives the activities about movements close to their İYS deadline, and whose language the "
-        "stored İYS explanations use. Without one, every İYS manager gets the activities.",
+        help="Receives the İYS alerts (an activity and an e-mail each), and whose language the alerts and the "
+        "stored İYS explanations use. Without one, the İYS managers of the account's company get the alerts.",
     )
     outbox_pending_count = fields.Integer(compute="_compute_sync_counts", string="Waiting to be sent")
     outbox_sent_count = fields.Integer(compute="_compute_sync_counts", string="Waiting for İYS")
@@ -580,51 +580,36 @@ class IysAccount(models.Model):
         }
 
     @api.model
-    def _cron_iys_health_summary(self):
-        """Post each active account's synchronisation health in its chatter (and the log)."""
-        accounts = self.sudo().search([("active", "=", True)])
-        for account in accounts:
-            health = account._iys_health()
-            account._iys_post_health(health)
-        self.env["ir.cron"]._notify_progress(done=len(accounts), remaining=0)
+    def _cron_iys_health_summary(self, now=None):
+        """Log each active account's synchronisation health once a day, and make sure a low success
+        ratio is reported.
 
-    def _iys_post_health(self, health):
-        self.ensure_one()
-        ratio = health["success_ratio"]
-        ratio_text = f"{ratio:.0%}" if ratio is not None else self.env._("no answer from İYS")
-        rows = [
-            (self.env._("Waiting to be sent"), health["pending"]),
-            (self.env._("Sent, waiting for İYS"), health["sent"]),
-            (self.env._("Refused or expired"), health["failed"]),
-            (self.env._("Oldest waiting movement (hours)"), health["oldest_pending_hours"]),
-            (self.env._("Recorded by İYS in the last 24 h"), health["done_24h"]),
-            (self.env._("Refused by İYS in the last 24 h"), health["refused_24h"]),
-            (self.env._("Caught before sending in the last 24 h"), health["caught_24h"]),
-            (self.env._("Success ratio of the last 24 h"), ratio_text),
-            (self.env._("Token requests locked until"), health["token_locked_until"] or self.env._("not locked")),
-            (self.env._("Last successful pull"), health["last_pull"] or self.env._("never")),
-        ]
-        body = Markup("<p><b>%s</b></p><ul>%s</ul>") % (
-            self.env._("İYS synchronisation: daily summary"),
-            Markup().join(Markup("<li>%s: %s</li>") % (label, value) for label, value in rows),
-        )
-        low = ratio is not None and ratio < HEALTH_WARNING_RATIO
-        if low:
-            limit = f"{IYS_WHITELIST_RATIO:.0%}"
-            warning = self.env._(
-                "Warning: İYS removes an IP address from its whitelist when its success ratio stays below "
-                "%(limit)s for 96 hours. Look at the refused movements and fix their data.",
-                limit=limit,
-            )
-            body += Markup("<p class='text-danger'><b>%s</b></p>") % warning
-            _logger.warning("İYS account %s: success ratio of the last 24 h is %s", self.id, ratio_text)
-        else:
+        The summary is no longer posted in the account's chatter, where nobody reads it: the panel
+        shows these figures live, and the conditions that need a person (success ratio under 80 %,
+        deadlines, pulls, failing scheduled actions) are alerts (iys.alert) with an activity and an
+        e-mail. The success-ratio condition is evaluated here too, so its warning is never lost even
+        when the hourly "İYS: check alerts" is switched off. Returns {account id: health}."""
+        now = now or fields.Datetime.now()
+        accounts = self.sudo().search([("active", "=", True)])
+        result = {}
+        for account in accounts:
+            health = result[account.id] = account._iys_health(now=now)
+            ratio = health["success_ratio"]
+            ratio_text = f"{ratio:.0%}" if ratio is not None else "-"
+            if ratio is not None and ratio < HEALTH_WARNING_RATIO:
+                _logger.warning(
+                    "İYS account %s: success ratio of the last 24 h is %s (İYS acts under %s for 96 hours)",
+                    account.id, ratio_text, f"{IYS_WHITELIST_RATIO:.0%}",
+                )
             _logger.info(
-                "İYS account %s: %s pending, %s sent, %s failed, success ratio %s",
-                self.id, health["pending"], health["sent"], health["failed"], ratio_text,
+                "İYS account %s: %s pending, %s sent, %s failed, success ratio %s, oldest waiting %s h, last pull %s",
+                account.id, health["pending"], health["sent"], health["failed"], ratio_text,
+                health["oldest_pending_hours"], health["last_pull"] or "never",
             )
-        self.message_post(body=body, subtype_xmlid="mail.mt_note")
-        return low
+            self.env["iys.alert"].sudo()._iys_check_account(account, now, kinds=["success_ratio"])
+            commit(self.env)
+        self.env["ir.cron"]._notify_progress(done=len(accounts), remaining=0)
+        return result
 
     # ------------------------------------------------------------------------------------------
     # Buttons

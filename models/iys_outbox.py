@@ -90,7 +90,10 @@ class IysOutbox(models.Model):
     deadline = fields.Datetime(index=True, readonly=True)
     time_left = fields.Char(compute="_compute_time_left", help="Time left until the İYS deadline.")
     time_left_hours = fields.Float(compute="_compute_time_left", string="Hours left")
-    deadline_warned = fields.Boolean(readonly=True, copy=False, help="An activity was scheduled about the deadline.")
+    deadline_warned = fields.Boolean(
+        readonly=True, copy=False,
+        help="Counted in an alert about movements less than one business day from their İYS deadline.",
+    )
     attempts = fields.Integer(readonly=True)
     next_attempt_at = fields.Datetime("Next attempt", index=True, readonly=True)
     request_id = fields.Char("İYS request", index="btree_not_null", readonly=True)
@@ -660,8 +663,11 @@ class IysOutbox(models.Model):
     # ------------------------------------------------------------------------------------------
     @api.model
     def _cron_iys_deadline_watch(self, now=None):
-        """Warn about movements less than one business day from their İYS deadline (one activity
-        per row) and stop sending those past it (İYS would refuse them with H467)."""
+        """Stop sending movements past their İYS deadline (İYS would refuse them with H467).
+
+        Returns (expired rows, rows less than one business day from their deadline). The rows close
+        to their deadline are reported by ONE alert per account ("İYS: check alerts", iys.alert), not
+        by an activity per row; the alert marks the rows it counts as ``deadline_warned``."""
         now = now or fields.Datetime.now()
         Outbox = self.sudo()
         expired = Outbox.search([("state", "=", "pending"), ("deadline", "!=", False), ("deadline", "<=", now)])
@@ -669,11 +675,10 @@ class IysOutbox(models.Model):
             lang = account._iys_lang()
             rows._iys_refuse("H467", rows._iys_expired_text(lang), locally=True, now=now)
         soon = Outbox.search([
-            ("state", "=", "pending"), ("deadline_warned", "=", False), ("deadline", "!=", False),
+            ("state", "=", "pending"), ("deadline", "!=", False),
             ("deadline", ">", now), ("deadline", "<", dates.add_business_days(now, 1)),
         ])
-        soon._iys_schedule_deadline_activity()
-        self.env["ir.cron"]._notify_progress(done=len(expired) + len(soon), remaining=0)
+        self.env["ir.cron"]._notify_progress(done=len(expired), remaining=0)
         return expired, soon
 
     @api.model
@@ -683,28 +688,6 @@ class IysOutbox(models.Model):
                     "Kişiden yeniden izin alın ve yeni izni kaydedin.")
         return ("Past the İYS deadline (3 business days): İYS will refuse it with H467, so it is no longer sent. "
                 "Collect fresh consent and record it.")
-
-    def _iys_deadline_users(self, account):
-        if account.responsible_user_id:
-            return account.responsible_user_id
-        group = self.env.ref("l10n_tr_iys.group_iys_manager")
-        return group.users.filtered(lambda u: u.active and not u.share and u._is_internal() and u.id != 1)
-
-    def _iys_schedule_deadline_activity(self):
-        activity_type = self.env.ref("mail.mail_activity_data_todo", raise_if_not_found=False)
-        for row in self:
-            for user in self._iys_deadline_users(row.account_id):
-                row.activity_schedule(
-                    act_type_xmlid="mail.mail_activity_data_todo" if activity_type else "",
-                    date_deadline=fields.Date.context_today(row, row.deadline),
-                    summary=self.env._("İYS deadline: send before %(deadline)s",
-                                       deadline=fields.Datetime.to_string(row.deadline)),
-                    note=self.env._("This movement of %(address)s must reach İYS before its deadline, or İYS will "
-                                    "refuse it (H467). Check why it is still waiting (error: %(error)s).",
-                                    address=row.address, error=row.error_message or "-"),
-                    user_id=user.id,
-                )
-            row.deadline_warned = True
 
     # ------------------------------------------------------------------------------------------
     # Resend

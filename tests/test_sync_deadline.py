@@ -20,32 +20,48 @@ class TestIysDeadline(IysSyncCommon):
         super().setUp()
         self.now = fields.Datetime.now()
 
-    def test_one_activity_when_less_than_a_business_day_is_left(self):
+    def _deadline_alerts(self):
+        return self.env["iys.alert"].sudo().search([("account_id", "=", self.account.id), ("kind", "=", "deadline")])
+
+    def test_one_alert_when_less_than_a_business_day_is_left(self):
+        """Rows close to their deadline are reported by ONE alert of the account (one activity, one
+        e-mail), not by an activity per row: many rows make no flood."""
         self.account.responsible_user_id = self.iys_manager
         urgent = self.outbox_of(self.record(PHONE_A))
+        urgent_too = self.outbox_of(self.record("+905321150003"))
         relaxed = self.outbox_of(self.record(PHONE_B))
-        urgent.write({"deadline": self.now + timedelta(hours=2)})
+        (urgent | urgent_too).write({"deadline": self.now + timedelta(hours=2)})
         self.assertGreater(relaxed.deadline, self.now + timedelta(days=2))
-        _expired, warned = self.Outbox._cron_iys_deadline_watch()
-        self.assertEqual(warned, urgent)
-        self.assertEqual(len(urgent.activity_ids), 1)
-        self.assertEqual(urgent.activity_ids.user_id, self.iys_manager)
-        self.assertIn("İYS deadline", urgent.activity_ids.summary)
-        self.assertTrue(urgent.deadline_warned)
-        self.assertFalse(relaxed.activity_ids)
-        # The next runs do not add another activity.
-        self.Outbox._cron_iys_deadline_watch()
-        self.Outbox._cron_iys_deadline_watch()
-        self.assertEqual(len(urgent.activity_ids), 1)
+        _expired, soon = self.Outbox._cron_iys_deadline_watch(now=self.now)
+        self.assertEqual(soon, urgent | urgent_too)
+        self.assertFalse((urgent | urgent_too | relaxed).activity_ids, "no activity per row any more")
+        self.env["iys.alert"]._cron_iys_check_alerts(now=self.now)
+        alert = self._deadline_alerts()
+        self.assertEqual(len(alert), 1)
+        self.assertEqual(alert.target_count, 2)
+        self.assertEqual(alert.activity_ids.user_id, self.iys_manager)
+        self.assertEqual(len(alert.activity_ids), 1)
+        self.assertIn("H467", alert.message)
+        self.assertTrue(urgent.deadline_warned and urgent_too.deadline_warned, "counted in the alert")
+        self.assertFalse(relaxed.deadline_warned)
+        # The next runs add no alert, no activity.
+        for _i in range(2):
+            self.Outbox._cron_iys_deadline_watch(now=self.now)
+            self.env["iys.alert"]._cron_iys_check_alerts(now=self.now)
+        self.assertEqual(self._deadline_alerts(), alert)
+        self.assertEqual(len(alert.activity_ids), 1)
+        self.assertFalse((urgent | urgent_too).activity_ids)
 
     def test_managers_are_warned_without_a_responsible(self):
         row = self.outbox_of(self.record(PHONE_A))
         row.write({"deadline": self.now + timedelta(hours=3)})
-        self.Outbox._cron_iys_deadline_watch()
-        users = row.activity_ids.user_id
+        self.Outbox._cron_iys_deadline_watch(now=self.now)
+        self.env["iys.alert"]._cron_iys_check_alerts(now=self.now)
+        users = self._deadline_alerts().activity_ids.user_id
         self.assertIn(self.iys_manager, users)
         self.assertIn(self.env.ref("base.user_admin"), users)
         self.assertNotIn(self.iys_user, users)
+        self.assertFalse(row.activity_ids)
 
     def test_past_the_deadline_stops_sending(self):
         res = self.record(PHONE_A)

@@ -40,20 +40,27 @@ class TestIysHealth(IysSyncCommon):
         self.assertEqual((health["pending"], health["failed"]), (1, 2))
         self.assertAlmostEqual(health["success_ratio"], 0.75)
         self.assertFalse(health["token_locked_until"])
-        self.assertTrue(self.account._iys_post_health(health), "below 80 %: a warning")
-        message = self._messages()[:1]
-        self.assertIn("75%", message.body)
-        self.assertIn("whitelist", message.body)
+        # The daily summary logs the warning and raises the success-ratio alert (never lost), without
+        # posting in the account's chatter.
+        with self.assertLogs("odoo.addons.l10n_tr_iys.models.iys_account", "WARNING") as logs:
+            result = self.env["iys.account"]._cron_iys_health_summary()
+        self.assertAlmostEqual(result[self.account.id]["success_ratio"], 0.75)
+        self.assertIn("75%", "\n".join(logs.output))
+        alert = self.env["iys.alert"].sudo().search([("account_id", "=", self.account.id), ("state", "=", "open")])
+        self.assertEqual(alert.kind, "success_ratio")
+        self.assertIn("75%", alert.message)
+        self.assertIn("whitelist", alert.message)
+        self.assertFalse(self._messages())
 
-    def test_summary_cron_posts_for_every_account(self):
+    def test_summary_cron_logs_every_account(self):
         self.record("+905321170001")
         self.Outbox._iys_push(brands=self.brand)
         self.Outbox._iys_poll(brands=self.brand)
-        self.env["iys.account"]._cron_iys_health_summary()
-        message = self._messages()
-        self.assertEqual(len(message), 1)
-        self.assertIn("100%", message.body)
-        self.assertNotIn("whitelist", message.body)
+        result = self.env["iys.account"]._cron_iys_health_summary()
+        self.assertEqual(result[self.account.id]["success_ratio"], 1.0)
+        self.assertEqual(result[self.account.id]["done_24h"], 1)
+        self.assertFalse(self._messages(), "nothing posted in a chatter nobody reads")
+        self.assertFalse(self.env["iys.alert"].sudo().search([("account_id", "=", self.account.id)]))
 
     def test_settings_are_checked(self):
         self.account.poll_delay = 0  # allowed with the simulator
