@@ -8,3 +8,4 @@ from . import mail_compose_message
 from . import sms_composer
 from . import iys_consent_import
 from . import iys_consent_import_line
+from . import iys_retailer_fetch
