@@ -12,6 +12,6 @@ class IysTown(models.Model):
 
     name = fields.Char(required=True, readonly=True)
     code = fields.Char(required=True, readonly=True, index=True, help="İYS's town code.")
-    city_id = fields.Many2one("iys.city", string="City", readonly=True, index=True, ondelete="cascade")
+    city_id = fields.Many2one("iys.city", readonly=True, index=True, ondelete="cascade")
 
     _sql_constraints = [("code_uniq", "unique(code)", "A town code may appear only once.")]
