@@ -41,9 +41,8 @@ class IysCity(models.Model):
             towns = client.list_towns()
         except IysError as exc:
             code, text = error_code_and_text(exc, account._iys_lang())
-            raise UserError(self.env._(
-                "İYS did not send its city and town codes: %(reason)s", reason=f"{code}: {text}" if code else text,
-            )) from exc
+            reason = f"{code}: {text}" if code else text
+            raise UserError(self.env._("İYS did not send its city and town codes: %(reason)s", reason=reason)) from exc
         finally:
             client.token_store.release()
         City, Town = self.sudo(), self.env["iys.town"].sudo()

@@ -41,8 +41,9 @@ class IysRetailerFetch(models.TransientModel):
             except IysError as exc:
                 code, text = error_code_and_text(exc, brand.account_id._iys_lang())
                 failed = True
+                error = f"{code}: {text}" if code else text
                 lines.append(self.env._("%(brand)s: İYS did not answer: %(error)s", brand=brand.display_name,
-                                        error=f"{code}: {text}" if code else text))
+                                        error=error))
                 continue
             except UserError as exc:
                 failed = True
