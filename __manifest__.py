@@ -45,6 +45,7 @@
         "views/iys_reconciliation_views.xml",
         "data/iys_alert_data.xml",
         "views/iys_alert_views.xml",
+        "views/iys_retailer_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -70,6 +70,7 @@ from .errors import (
     IysValidationError,
     error_from_response,
 )
+from .identity import validate_retailer
 from .masking import MaskingFilter, mask_recipient, mask_text
 from .normalize import normalize_recipient
 from .rules import CurrentState, body_to_kwargs, validate_batch, validate_consent, validate_fields
@@ -1215,21 +1216,9 @@ class IysClient:
         Required: title, name, tckn (11 digits), tin (10/11 digits), city and town as
         ``{code, name}``.  Optional fields must be left out rather than sent empty.
         """
-        body = {k: v for k, v in dict(retailer).items() if v not in (None, '')}
-        for key, code in (('title', 'H214'), ('name', 'H215'), ('tckn', 'H216'), ('city', 'H217'),
-                          ('town', 'H220'), ('tin', 'H288')):
-            if not body.get(key):
-                raise IysValidationError(code, f'Bayi alanı {key} boş bırakılamaz.', location=[key],
-                                         detail_en=f'Retailer field {key} cannot be empty.')
-        for key in ('city', 'town'):
-            value = body[key]
-            if not isinstance(value, dict) or not value.get('code') or not value.get('name'):
-                raise IysValidationError('H218' if key == 'city' else 'H221',
-                                         f'Bayi alanı {key} {{code, name}} biçiminde olmalıdır.', location=[key],
-                                         value=value)
-            body[key] = {'code': str(value['code']), 'name': value['name']}
-        if 'mobile' in body:
-            body['mobile'] = normalize_recipient('MESAJ', body['mobile'])
+        # The same checks as the simulator's and the Odoo layer's (iyslib.identity): TCKN and VKN check
+        # digits, MERSİS length, E.164 mobile, required fields; optional fields left out when empty.
+        body = validate_retailer(retailer)
         path = self._sps(brand_code) + '/retailers'
         _, data, _ = self._request('POST', path, json_body=body, expect=(201, 200))
         code = data.get('retailerCode') if isinstance(data, dict) else None

@@ -2,6 +2,9 @@ from . import iys_policy
 from . import iys_selections
 from . import iys_account
 from . import iys_brand
+from . import iys_city
+from . import iys_town
+from . import iys_retailer
 from . import iys_consent
 from . import iys_consent_event
 from . import iys_outbox

@@ -653,3 +653,14 @@ class IysAccount(models.Model):
         state = self.env.context.get("iys_outbox_state")
         action["context"] = {"search_default_filter_" + state: 1} if state else {}
         return action
+
+    def action_iys_fetch_places(self):
+        """Fetch (or refresh) İYS's city and town codes, used in the dealers' addresses."""
+        self.ensure_one()
+        self._iys_check_manager()
+        cities, towns = self.env["iys.city"]._iys_fetch_places(self)
+        return self._iys_notify(
+            self.env._("City and town codes"),
+            self.env._("İYS sent %(cities)s cities and %(towns)s towns.", cities=cities, towns=towns),
+            "success",
+        )

@@ -133,6 +133,15 @@ class IysConsent(models.Model):
         help="The 3-business-day limit by which İYS must receive the last movement (Turkish public holidays excluded).",
         copy=False,
     )
+    retailer_id = fields.Many2one(
+        "iys.retailer", string="Collected by dealer", ondelete="restrict", index="btree_not_null", copy=False,
+        help="The dealer that collected this consent (retailerCode on İYS).",
+    )
+    retailer_access_ids = fields.Many2many(
+        "iys.retailer", "iys_consent_retailer_access_rel", "consent_id", "retailer_id",
+        string="Dealers with access", copy=False,
+        help="The dealers that may use this consent (retailerAccess on İYS).",
+    )
     event_ids = fields.One2many("iys.consent.event", "consent_id", string="History")
     event_count = fields.Integer(compute="_compute_event_count")
     gate_state = fields.Selection(

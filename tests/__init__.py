@@ -28,3 +28,4 @@ from . import test_security_review
 from . import test_query_run
 from . import test_reconciliation
 from . import test_alerts
+from . import test_retailer

@@ -10,3 +10,4 @@ from . import iys_consent_import
 from . import iys_consent_import_line
 from . import iys_reconciliation_wizard
 from . import iys_reconciliation_accept
+from . import iys_retailer_fetch

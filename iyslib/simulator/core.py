@@ -68,7 +68,8 @@ from ..const import (
 )
 from ..dates import parse_iys_date, to_iys_date
 from ..errors import H_CODES, IysValidationError
-from ..normalize import normalize_phone, normalize_recipient
+from ..identity import retailer_errors
+from ..normalize import normalize_recipient
 from ..rules import CurrentState, validate_batch, validate_body, validate_transition
 from .data import CITIES, TOWNS
 from .store import DocStore
@@ -452,6 +453,17 @@ class IysSimulator:
         if not st:
             return None
         return CurrentState(st['status'], st['consentDate'] or None, st.get('source'))
+
+    def add_retailer(self, brand_code, retailer: dict) -> int:
+        """Create a retailer as ``POST …/retailers`` does (same checks); its retailerCode.
+
+        Raises ValueError with İYS's error items when the retailer is refused.
+        """
+        with self.lock:
+            resp = self._retailer_new(int(brand_code), retailer)
+        if resp.status != 201:
+            raise ValueError(resp.json())
+        return resp.json()['retailerCode']
 
     def inject_citizen_change(self, brand_code, recipient, type_, status, source: str = 'IYS_MOBIL',
                               recipient_type: str = 'BIREYSEL', consent_date=None, citizen_name: str | None = None,
@@ -1259,65 +1271,34 @@ class IysSimulator:
         return out
 
     def _retailer_create(self, req, iys, brand):
-        data = self._json(req)
+        return self._retailer_new(brand, self._json(req))
+
+    def _retailer_new(self, brand, data) -> Response:
         if not isinstance(data, dict):
             return _errors('H090', 'Bayi ekleme isteği geçerli olmalıdır.', status=400)
-        allowed = {'title', 'mersis', 'alias', 'name', 'tckn', 'mobile', 'city', 'town', 'status', 'tin'}
-        unknown = [k for k in data if k not in allowed]
-        if unknown:
-            return _errors('H016', f'Geçersiz girdi tespit edildi: {unknown[0]}', status=400)
-        for key, code in (('title', 'H214'), ('name', 'H215'), ('tckn', 'H216'), ('city', 'H217'), ('town', 'H220'),
-                          ('tin', 'H288')):
-            if not data.get(key):
-                return _errors(code, f'Bayi alanı {key} boş bırakılamaz!', status=400, location=[key])
         for key in ('mersis', 'alias', 'mobile', 'status'):
             # wire rule: optional fields are left out, never sent as null or ""
             if key in data and data[key] in (None, ''):
                 return _errors('H016', f'Geçersiz girdi tespit edildi: {key} boş gönderilemez; alanı çıkarın.',
                                status=400, location=[key], value=data[key])
-        if len(str(data['title'])) > 255:
-            return _errors('H017', 'title sahası için 255 karakter üst sınırına ulaşıldı!', status=400)
-        tckn = str(data['tckn'])
-        if not tckn.isdigit():
-            return _errors('H225', 'Kimlik numarası değeri geçersiz.', status=400, location=['tckn'], value=tckn)
-        if len(tckn) != 11:
-            return _errors('H226', 'Kimlik numarası değeri 11 karakter olmalıdır.', status=400, location=['tckn'],
-                           value=tckn)
-        tin = str(data['tin'])
-        if not tin.isdigit():
-            return _errors('H243', 'Lütfen geçerli bir Vergi Kimlik Numarası giriniz.', status=400, location=['tin'])
-        if len(tin) not in (10, 11):
-            return _errors('H244', 'Tin değeri 10 veya 11 karakter olmalıdır.', status=400, location=['tin'])
+        # İYS's field checks, the very ones the client and the Odoo layer run before sending.
+        body, errors = retailer_errors(data, strict=True)
+        if errors:
+            return _from_validation(errors[0], status=400)
+        tckn, mersis = body['tckn'], body.get('mersis')
+        if mersis and any(r.get('mersis') == mersis and r['brandCode'] == brand for r in self.retailers.values()):
+            return _errors('H230', 'mersis numarası tekil olmalıdır.', status=400, location=['mersis'])
+        same = [r for r in self.retailers.values() if r['tckn'] == tckn and r['brandCode'] == brand]
+        if any(r['status'] == 'passive' for r in same):
+            return _errors('H253', 'Aynı mersis/tckn ile kayıtlı pasif bayi bulunmaktadır.', status=400,
+                           location=['tckn'])
+        if same:
+            return _errors('H231', 'kimlik numarası tekil olmalıdır.', status=400, location=['tckn'])
         loc = {}
-        for key, c_code, n_code in (('city', 'H218', 'H219'), ('town', 'H221', 'H222')):
-            v = data[key]
-            if not isinstance(v, dict) or not str(v.get('code') or '').strip():
-                return _errors(c_code, f'Bayi {key} alanının code alanı boş bırakılamaz!', status=400)
-            if not v.get('name'):
-                return _errors(n_code, f'Bayi {key} alanının name alanı boş bırakılamaz!', status=400)
-            code = str(v['code']).strip()
-            loc[key] = {'code': int(code) if code.isdigit() else code, 'name': v['name']}
-        if 'mersis' in data:
-            mersis = str(data['mersis'])
-            if len(mersis) != 16:
-                return _errors('H228', 'Mersis değeri 16 karakter olmalıdır.', status=400, location=['mersis'])
-            if any(r.get('mersis') == mersis and r['brandCode'] == brand for r in self.retailers.values()):
-                return _errors('H230', 'mersis numarası tekil olmalıdır.', status=400)
-        if any(r['tckn'] == tckn and r['brandCode'] == brand for r in self.retailers.values()):
-            return _errors('H231', 'kimlik numarası tekil olmalıdır.', status=400)
-        if 'alias' in data and not str(data['alias']).replace(' ', '').isalnum():
-            return _errors('H229', 'alias alfanümerik olmalıdır.', status=400)
-        status = data.get('status', 'active')
-        if status not in ('active', 'passive', 'suspended'):
-            return _errors('H201', 'Girilen durum değeri geçersiz. Beklenen değerler: [active, suspended, passive]',
-                           status=400)
-        mobile = None
-        if data.get('mobile'):
-            try:
-                mobile = normalize_phone(data['mobile'], strict=True)
-            except IysValidationError:
-                return _errors('H224', 'Telefon numarası geçersiz; E164 biçiminde olmalıdır.', status=400,
-                               location=['mobile'], value=data['mobile'])
+        for key in ('city', 'town'):
+            code = body[key]['code']
+            loc[key] = {'code': int(code) if code.isdigit() else code, 'name': body[key]['name']}
+        tin, status, mobile = body['tin'], body.get('status', 'active'), body.get('mobile')
         self._retailer_seq += 1
         code = 20000000 + self._retailer_seq
         retailer = {'retailerCode': code, 'title': data['title'], 'name': data['name'], 'tckn': tckn, 'tin': tin,

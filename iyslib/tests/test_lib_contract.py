@@ -173,11 +173,11 @@ def run_session() -> Recorder:
         c.register_push(sink.url, 'MESAJ', 'hook', 'pw')
         c.list_push()
         c.unregister_push(sink.url, 'MESAJ', 'hook', 'pw')
-        retailer = {'title': 'XYZ Ticaret', 'name': 'Ali Veli', 'tckn': '12345678901', 'tin': '1234567890',
+        retailer = {'title': 'XYZ Ticaret', 'name': 'Ali Veli', 'tckn': '10000000146', 'tin': '1234567890',
                     'city': {'code': '34', 'name': 'İstanbul'}, 'town': {'code': '429', 'name': 'Kadıköy'},
                     'mobile': '+905325001111', 'alias': 'Sisli', 'mersis': '0123456789012345'}
         code = c.create_retailer(retailer)
-        code2 = c.create_retailer({**retailer, 'tckn': '10987654321', 'mersis': '0123456789012346'})
+        code2 = c.create_retailer({**retailer, 'tckn': '11111111110', 'mersis': '0123456789012346'})
         c.list_retailers()
         c.list_retailers(short=True, all=True)
         c.get_retailer(code)

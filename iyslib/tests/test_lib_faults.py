@@ -73,7 +73,7 @@ def test_v1_batch_with_unknown_outcome_is_not_retryable(fast_client, sim, clock)
 
 def test_outcome_unknown_for_other_non_idempotent_requests(fast_client, sim, clock):
     fast_client.get_access_token()
-    retailer = {'title': 'XYZ', 'name': 'Ali Veli', 'tckn': '12345678901', 'tin': '1234567890',
+    retailer = {'title': 'XYZ', 'name': 'Ali Veli', 'tckn': '10000000146', 'tin': '1234567890',
                 'city': {'code': '34', 'name': 'İstanbul'}, 'town': {'code': '429', 'name': 'Kadıköy'}}
     sim.inject_fault('timeout', count=1, path_prefix='/sps/700001/brands/700001/retailers')
     with pytest.raises(IysOutcomeUnknownError):

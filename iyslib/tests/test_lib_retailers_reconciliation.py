@@ -8,7 +8,7 @@ from iyslib.dates import to_iys_date
 from iyslib.errors import IysApiError, IysValidationError
 
 PHONE = '+905321112233'
-RETAILER = {'title': 'XYZ Ticaret', 'name': 'Ali Veli', 'tckn': '12345678901', 'tin': '1234567890',
+RETAILER = {'title': 'XYZ Ticaret', 'name': 'Ali Veli', 'tckn': '10000000146', 'tin': '1234567890',
             'city': {'code': 34, 'name': 'İstanbul'}, 'town': {'code': 429, 'name': 'Kadıköy'},
             'mobile': '0532 500 11 11', 'alias': 'Kadikoy Magazasi', 'status': 'active', 'mersis': None}
 
@@ -23,7 +23,7 @@ def add(client, clock, recipient=PHONE, **kw):
 def test_retailer_lifecycle_and_access(client, sim, clock):
     code = client.create_retailer(RETAILER)
     assert 10000000 <= code <= 99999999
-    code2 = client.create_retailer({**RETAILER, 'tckn': '10987654321', 'title': 'ABC Bayi'})
+    code2 = client.create_retailer({**RETAILER, 'tckn': '11111111110', 'title': 'ABC Bayi'})
     got = client.get_retailer(code)
     assert got['title'] == 'XYZ Ticaret' and got['mobile'] == '+905325001111' and got['city']['code'] == 34
     assert 'mersis' not in got                                    # empty optional field was left out
@@ -63,15 +63,18 @@ def test_retailer_validation_local_and_remote(client, sim, clock):
     with pytest.raises(IysValidationError) as ei:
         client.create_retailer({**RETAILER, 'title': ''})
     assert ei.value.code == 'H214'
-    with pytest.raises(IysApiError) as ei:
-        client.create_retailer({**RETAILER, 'tckn': '123'})
-    assert ei.value.code == 'H226'
-    with pytest.raises(IysApiError) as ei:
-        client.create_retailer({**RETAILER, 'tin': '12'})
-    assert ei.value.code == 'H244'
-    with pytest.raises(IysApiError) as ei:
-        client.create_retailer({**RETAILER, 'status': 'closed'})
-    assert ei.value.code == 'H201'
+    # The client refuses locally what İYS (and the simulator, with the same checks) would refuse.
+    for bad, code in (({'tckn': '123'}, 'H226'), ({'tckn': '12345678901'}, 'H225'), ({'tin': '12'}, 'H244'),
+                      ({'tin': '1234567891'}, 'H243'), ({'status': 'closed'}, 'H201'),
+                      ({'mersis': '123'}, 'H228'), ({'mobile': '12'}, 'H224')):
+        with pytest.raises(IysValidationError) as ei:
+            client.create_retailer({**RETAILER, **bad})
+        assert ei.value.code == code, bad
+        wire = {k: v for k, v in {**RETAILER, **bad, 'mobile': bad.get('mobile', '+905325001111')}.items() if v}
+        with pytest.raises(ValueError) as vi:
+            sim.add_retailer(700001, wire)
+        assert vi.value.args[0]['errors'][0]['code'] == code, bad
+    assert not client.list_retailers()['list']
     client.create_retailer(RETAILER)
     with pytest.raises(IysApiError) as ei:
         client.create_retailer(RETAILER)

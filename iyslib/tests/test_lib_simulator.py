@@ -66,7 +66,7 @@ def test_sqlite_persistence_survives_restart(tmp_path, clock):
         sim1.set_batch_delay(300)
         sub = c.add_consents_batch([{'recipient': 'a@example.com', 'type': 'EPOSTA', 'status': 'ONAY',
                                      'source': 'HS_WEB', 'consentDate': to_iys_date(clock.utcnow())}])
-        code = c.create_retailer({'title': 'T', 'name': 'N', 'tckn': '12345678901', 'tin': '1234567890',
+        code = c.create_retailer({'title': 'T', 'name': 'N', 'tckn': '10000000146', 'tin': '1234567890',
                                   'city': {'code': 34, 'name': 'İstanbul'}, 'town': {'code': 429, 'name': 'Kadıköy'}})
         token = c.get_access_token()
     sim1.store.close()
