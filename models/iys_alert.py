@@ -127,6 +127,11 @@ class IysAlert(models.Model):
         self.ensure_one()
         if not self.target_model:
             return False
+        if not self.env[self.target_model].has_access("read"):
+            # e.g. a scheduled action: only Settings administrators may open them
+            raise UserError(self.env._(
+                "You may not open these records (%(model)s). Ask a Settings administrator to look at them; "
+                "the alert's figures say which ones.", model=self.env[self.target_model]._description))
         action = {
             "type": "ir.actions.act_window",
             "name": self.name,

@@ -218,6 +218,11 @@ class TestIysAlerts(IysSyncCommon):
         alert = self.assert_raised_once("cron", self.responsible)
         self.assertIn(cron.name, alert.message)
         self.assertEqual(alert.key, f"cron:{cron.id}")
+        # an İYS manager who is not a Settings administrator is told whom to ask, not shown an access error
+        self.assertFalse(self.iys_manager.has_group("base.group_system"))
+        with self.assertRaisesRegex(UserError, "Settings administrator"):
+            alert.with_user(self.iys_manager).action_iys_open_records()
+        self.assertEqual(alert.action_iys_open_records()["res_id"], cron.id)
         # Odoo deactivates it and resets its counter: still not solved, the alert stays open.
         cron.write({"failure_count": 0, "first_failure_date": False, "active": False})
         self.assertFalse(self.check(kinds=["cron"]))
