@@ -39,6 +39,7 @@
         "wizards/iys_sync_wizard_views.xml",
         "views/iys_consent_import_views.xml",
         "data/iys_consent_import_data.xml",
+        "views/iys_panel_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",
@@ -46,6 +47,7 @@
     "assets": {
         "web.assets_backend": [
             "l10n_tr_iys/static/src/scss/iys_backend.scss",
+            "l10n_tr_iys/static/src/panel/**/*",
         ],
         "web.assets_tests": [
             "l10n_tr_iys/static/src/tests/tours/**/*",

@@ -22,3 +22,4 @@ from . import mailing_mailing
 from . import mailing_trace
 from . import mail_mail
 from . import sms_sms
+from . import iys_panel
