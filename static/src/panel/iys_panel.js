@@ -151,7 +151,7 @@ export class IysPanel extends Component {
             allBrands: _t("All brands"),
             refresh: _t("Refresh"),
             loading: _t("Loading the İYS figures…"),
-            updated: _t("Figures of"),
+            updated: _t("Updated:"),
             nothing: _t("Nothing to show for these brands."),
         };
     }
