@@ -147,7 +147,8 @@ def ensure_data(env, partners, consents, outbox):
                                    create_uid, write_uid, company_id)
            SELECT 'Bench ' || i, 'Bench ' || i, %(ref)s, 'panel' || i || '@example.com',
                   'panel' || i || '@example.com', '+90533' || lpad(i::text, 7, '0'), '+90533' || lpad(i::text, 7, '0'),
-                  (i * 7919) %% 100 >= 85, CASE WHEN (i * 7919) %% 100 >= 85 THEN 'TACIR' ELSE 'BIREYSEL' END,
+                  (i::bigint * 7919) %% 100 >= 85,
+                  CASE WHEN (i::bigint * 7919) %% 100 >= 85 THEN 'TACIR' ELSE 'BIREYSEL' END,
                   TRUE, 'contact', 'en_US', now(), now(), 1, 1, NULL
              FROM generate_series(1, %(n)s) AS i""",
         {"ref": REF, "n": partners},
@@ -166,7 +167,7 @@ def ensure_data(env, partners, consents, outbox):
                        'HS_WEB', CASE WHEN p.k BETWEEN 50 AND 54 THEN 'pending' WHEN p.k BETWEEN 55 AND 56
                        THEN 'sent' WHEN p.k BETWEEN 57 AND 59 THEN 'rejected' ELSE 'confirmed' END,
                        now(), now(), 1, 1
-                  FROM (SELECT {column}, iys_recipient_type, (id * 7919) %% 100 AS k
+                  FROM (SELECT {column}, iys_recipient_type, (id::bigint * 7919) %% 100 AS k
                           FROM res_partner WHERE ref = %(ref)s ORDER BY id) AS p
                  LIMIT %(n)s""",
             dict(base, channel=channel),
@@ -322,7 +323,7 @@ def main():
             cr.commit()  # pylint: disable=invalid-commit
         company = env.ref("base.main_company")
         for table in ("res_partner", "iys_consent", "iys_consent_event", "iys_outbox"):
-            cr.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
+            cr.execute(f"SELECT count(*) FROM {table}")
             log(f"  {table}: {cr.fetchone()[0]} rows")
         uenv = api.Environment(cr, admin.id, {"lang": "en_US", "tz": "Europe/Istanbul",
                                               "allowed_company_ids": [company.id]})

@@ -309,7 +309,8 @@ class IysPanel(models.AbstractModel):
         cards = [
             {"key": "pending", "label": self.env._("Waiting to be sent"), "value": counts.get("pending", 0),
              "level": "info" if counts.get("pending") else "success", "hint": False,
-             "action": self._action("iys.outbox", self.env._("Waiting to be sent"), [*base, ("state", "=", "pending")])},
+             "action": self._action("iys.outbox", self.env._("Waiting to be sent"),
+                                    [*base, ("state", "=", "pending")])},
         ]
         self.env.cr.execute(SQL(
             "SELECT id, create_date, deadline FROM iys_outbox WHERE state = 'pending' AND brand_id IN %s"
@@ -336,7 +337,8 @@ class IysPanel(models.AbstractModel):
         cards += [
             {"key": "sent", "label": self.env._("Sent, waiting for İYS's result"), "value": counts.get("sent", 0),
              "level": "info" if counts.get("sent") else "success", "hint": False,
-             "action": self._action("iys.outbox", self.env._("Sent, waiting for İYS"), [*base, ("state", "=", "sent")])},
+             "action": self._action("iys.outbox", self.env._("Sent, waiting for İYS"),
+                                    [*base, ("state", "=", "sent")])},
             {"key": "expired", "label": self.env._("Past the İYS deadline"), "value": counts.get("expired", 0),
              "level": "danger" if counts.get("expired") else "success",
              "hint": self.env._("Too late for İYS: collect fresh consent and record it."),
@@ -375,7 +377,8 @@ class IysPanel(models.AbstractModel):
     # ------------------------------------------------------------------------------------------
     def _section_health(self, brands, now):
         accounts = brands.account_id
-        windows = (("24h", timedelta(hours=24), self.env._("24 hours")), ("7d", timedelta(days=7), self.env._("7 days")))
+        windows = (("24h", timedelta(hours=24), self.env._("24 hours")),
+                   ("7d", timedelta(days=7), self.env._("7 days")))
         self.env.cr.execute(SQL(
             """SELECT account_id,
                       count(*) FILTER (WHERE state = 'done' AND result_at >= %(d1)s),

@@ -5,7 +5,6 @@ from datetime import timedelta
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
-
 from odoo.tools.misc import format_datetime
 
 from ..iyslib.errors import explain
