@@ -293,6 +293,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db", default=os.environ.get("IYS_BENCH_DB", "iys_bench_panel"))
     parser.add_argument("--update", action="store_true", help="update the addon in the database first")
+    parser.add_argument("--panel-only", action="store_true", help="time the panel only, not the lists")
     args = parser.parse_args()
 
     odoo_path = Path(os.environ.get("ODOO_PATH", "")).expanduser()
@@ -338,7 +339,7 @@ def main():
             f"{verdict(panel_times)}")
         specs = {}
         worst = []
-        for label, action in actions_of(data):
+        for label, action in [] if args.panel_only else actions_of(data):
             model = action["res_model"]
             if model not in specs:
                 specs[model] = list_spec(uenv, model)
@@ -352,12 +353,13 @@ def main():
                 page_times.append(seconds)
                 seconds, count = timed(lambda M=Model, a=action: M.search_count(a["domain"]))
                 count_times.append(seconds)
-            both = [a + b for a, b in zip(page_times, count_times, strict=True)]
-            worst.append(statistics.median(both))
-            log(f"  list {label} [{model}, {count} rows]: page {fmt_seconds(page_times)}, count "
-                f"{fmt_seconds(count_times)}; target < {TARGET:.0f} s: {verdict(both)}")
+            # what the web client waits for: web_search_read (which counts up to 10001 rows itself)
+            worst.append(statistics.median(page_times))
+            log(f"  list {label} [{model}, {count} rows]: first page {fmt_seconds(page_times)} "
+                f"(target < {TARGET:.0f} s: {verdict(page_times)}); full search_count {fmt_seconds(count_times)} "
+                f"({verdict(count_times)})")
         met = sum(1 for value in worst if value < TARGET)
-        log(f"lists: {met} of {len(worst)} under {TARGET:.0f} s (page + count); slowest median "
+        log("" if not worst else f"lists: {met} of {len(worst)} with a first page under {TARGET:.0f} s; slowest median "
             f"{max(worst) * 1000:.0f} ms")
         cr.rollback()
     log(f"peak RSS: {peak_rss_mb():.0f} MB")

@@ -215,21 +215,20 @@ class IysPanel(models.AbstractModel):
         the company's contacts (active ones, as the lists show), in one scan."""
         Partner = self.env["res.partner"]
         Partner.flush_model(["email_normalized", "phone_sanitized", "company_id", "active", *STATE_FIELDS.values()])
-        selects, keys = [], []
-        for channel in CHANNELS:
-            column = SQL.identifier(Partner._iys_address_column(channel))
-            state = SQL.identifier(STATE_FIELDS[channel])
-            selects.append(SQL("count(*) FILTER (WHERE %s IS NOT NULL)", column))
-            keys.append((channel, None))
-            for value in POLICY_STATES:
-                selects.append(SQL("count(*) FILTER (WHERE %s = %s)", state, value))
-                keys.append((channel, value))
         where = SQL("(company_id = %s OR company_id IS NULL)", company.id) if shared \
             else SQL("company_id = %s", company.id)
+        # one scan, grouped on the three stored states (at most 5^3 groups): cheaper than filtered counts
         self.env.cr.execute(SQL(
-            "SELECT %s FROM res_partner WHERE active IS TRUE AND %s", SQL(", ").join(selects), where,
+            """SELECT iys_sms_state, iys_email_state, iys_call_state, count(*), count(email_normalized),
+                      count(phone_sanitized)
+                 FROM res_partner WHERE active IS TRUE AND %s
+             GROUP BY 1, 2, 3""", where,
         ))
-        values = dict(zip(keys, self.env.cr.fetchone(), strict=True))
+        values = defaultdict(int)
+        for sms, email, call, count, with_email, with_phone in self.env.cr.fetchall():
+            for channel, state in (("MESAJ", sms), ("EPOSTA", email), ("ARAMA", call)):
+                values[(channel, state)] += count
+                values[(channel, "total")] += with_email if channel == "EPOSTA" else with_phone
         base = self._contact_domain(company, shared)
         labels, channels = self._state_labels(), self._channel_labels()
         result = {}
@@ -237,7 +236,7 @@ class IysPanel(models.AbstractModel):
             column = Partner._iys_address_column(channel)
             fname = STATE_FIELDS[channel]
             result[channel] = (
-                values[(channel, None)],
+                values[(channel, "total")],
                 {state: values[(channel, state)] for state in POLICY_STATES},
                 self._action("res.partner", self.env._("Contacts with an address: %(channel)s",
                                                        channel=channels[channel]),
@@ -539,14 +538,14 @@ class IysPanel(models.AbstractModel):
         classes = self._source_classes()
         class_of = {origin: key for key, origins in classes.items() for origin in origins}
         self.env.cr.execute(SQL(
-            """SELECT (create_date AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date, channel, new_status, origin,
-                      count(*)
+            """SELECT width_bucket(create_date, %(starts)s::timestamp[]) - 1, channel, new_status, origin, count(*)
                  FROM iys_consent_event
                 WHERE brand_id IN %(brands)s AND create_date >= %(start)s AND create_date < %(end)s
              GROUP BY 1, 2, 3, 4""",
-            tz=tz.zone, brands=tuple(brands.ids), start=bounds[0][0], end=bounds[-1][1],
+            starts=[start for start, _end in bounds], brands=tuple(brands.ids), start=bounds[0][0],
+            end=bounds[-1][1],
         ))
-        index = {day: i for i, day in enumerate(days)}
+        index = {i: i for i in range(MOVEMENT_DAYS)}
         by_channel = defaultdict(lambda: [0] * MOVEMENT_DAYS)
         by_class = defaultdict(lambda: [0] * MOVEMENT_DAYS)
         for day, channel, status, origin, count in self.env.cr.fetchall():
