@@ -46,6 +46,7 @@
         "data/iys_alert_data.xml",
         "views/iys_alert_views.xml",
         "views/iys_retailer_views.xml",
+        "views/iys_panel_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",
@@ -53,6 +54,7 @@
     "assets": {
         "web.assets_backend": [
             "l10n_tr_iys/static/src/scss/iys_backend.scss",
+            "l10n_tr_iys/static/src/panel/**/*",
         ],
         "web.assets_tests": [
             "l10n_tr_iys/static/src/tests/tours/**/*",

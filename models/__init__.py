@@ -30,3 +30,4 @@ from . import iys_query_run_line
 from . import iys_reconciliation
 from . import iys_reconciliation_line
 from . import iys_alert
+from . import iys_panel

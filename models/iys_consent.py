@@ -198,13 +198,25 @@ class IysConsent(models.Model):
             "lead_ids": self.env["crm.lead"],
         }
         readable = {fname: model.has_access("read") for fname, model in models_.items()}
+        # one search per model and address column for the whole page (a list shows 80 consents)
+        holders = defaultdict(list)  # (fname, column, address) -> [record id]
+        for fname, model in models_.items():
+            if not readable[fname]:
+                continue
+            by_column = defaultdict(set)
+            for consent in self:
+                if consent.address:
+                    by_column[model._iys_address_column(consent.channel)].add(consent.address)
+            for column, addresses in by_column.items():
+                for record in model.search_fetch([(column, "in", sorted(addresses))], [column], order="id"):
+                    holders[(fname, column, record[column])].append(record.id)
         for consent in self:
             for fname, model in models_.items():
-                found = model
+                ids = []
                 if consent.address and readable[fname]:
                     column = model._iys_address_column(consent.channel)
-                    found = model.search([(column, "=", consent.address)], limit=50)
-                consent[fname] = found
+                    ids = holders[(fname, column, consent.address)][:50]
+                consent[fname] = model.browse(ids)
 
     def _compute_iys_error_explanation(self):
         lang = "tr" if (self.env.lang or "").startswith("tr") else "en"

@@ -35,6 +35,8 @@ class IysConsentEvent(models.Model):
     _order = "id desc"
     _rec_name = "consent_id"
 
+    # indexed: the panel's movements per day and their lists read a window of recent events
+    create_date = fields.Datetime("Recorded on", readonly=True, index=True)
     consent_id = fields.Many2one("iys.consent", required=True, ondelete="restrict", index=True, readonly=True)
     brand_id = fields.Many2one(related="consent_id.brand_id", store=True, index=True)
     company_id = fields.Many2one(related="consent_id.company_id", store=True, index=True)

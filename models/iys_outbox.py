@@ -99,7 +99,7 @@ class IysOutbox(models.Model):
     request_id = fields.Char("İYS request", index="btree_not_null", readonly=True)
     sub_request_id = fields.Char("İYS sub-request", readonly=True)
     batch_index = fields.Integer(readonly=True, help="Position of the movement in the batch sent to İYS.")
-    sent_at = fields.Datetime("Sent on", readonly=True)
+    sent_at = fields.Datetime("Sent on", readonly=True, index=True)  # the panel's last push
     transaction_id = fields.Char("İYS transaction", readonly=True)
     iys_creation_date = fields.Datetime("Recorded by İYS on", readonly=True)
     result_at = fields.Datetime("Outcome on", readonly=True, index=True)

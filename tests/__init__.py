@@ -29,3 +29,5 @@ from . import test_query_run
 from . import test_reconciliation
 from . import test_alerts
 from . import test_retailer
+from . import test_panel
+from . import test_tour_panel

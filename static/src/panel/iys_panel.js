@@ -1,0 +1,160 @@
+/** @odoo-module **/
+// Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
+import { Component, onWillStart, onWillUnmount, useEffect, useRef, useState } from "@odoo/owl";
+import { loadBundle } from "@web/core/assets";
+import { _t } from "@web/core/l10n/translation";
+import { registry } from "@web/core/registry";
+import { useService } from "@web/core/utils/hooks";
+import { formatInteger } from "@web/views/fields/formatters";
+
+const LEVEL_CLASSES = {
+    success: "text-success",
+    info: "text-info",
+    warning: "text-warning",
+    danger: "text-danger",
+    muted: "text-muted",
+};
+const ONAY_COLORS = ["#28a745", "#17a2b8", "#4f8fd6"];
+const RET_COLORS = ["#dc3545", "#fd7e14", "#a33a6b"];
+
+/**
+ * Movements per day, as a stacked bar chart (ONAY and RET side by side). Chart.js is loaded the
+ * way Odoo's own graph view and gauge field load it (the web.chartjs_lib bundle). A bar opens the
+ * movements it counts.
+ */
+export class IysPanelChart extends Component {
+    static template = "l10n_tr_iys.PanelChart";
+    static props = { chart: Object, onOpen: Function };
+
+    setup() {
+        this.canvasRef = useRef("canvas");
+        this.state = useState({ view: "channel" });
+        this.chart = null;
+        onWillStart(() => loadBundle("web.chartjs_lib"));
+        useEffect(
+            () => {
+                this.renderChart();
+            },
+            () => [this.props.chart, this.state.view]
+        );
+        onWillUnmount(() => this.chart && this.chart.destroy());
+    }
+
+    get datasets() {
+        return this.props.chart.views[this.state.view];
+    }
+
+    renderChart() {
+        if (this.chart) {
+            this.chart.destroy();
+        }
+        const counters = { ONAY: 0, RET: 0 };
+        const datasets = this.datasets.map((ds) => {
+            const colors = ds.status === "RET" ? RET_COLORS : ONAY_COLORS;
+            const color = colors[counters[ds.status]++ % colors.length];
+            return { label: ds.label, data: ds.data, stack: ds.status, backgroundColor: color };
+        });
+        this.chart = new Chart(this.canvasRef.el, {
+            type: "bar",
+            data: { labels: this.props.chart.labels, datasets },
+            options: {
+                responsive: true,
+                maintainAspectRatio: false,
+                animation: false,
+                scales: {
+                    x: { stacked: true },
+                    y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
+                },
+                plugins: { legend: { position: "bottom" } },
+                onClick: (ev, elements) => {
+                    if (elements.length) {
+                        this.openBar(elements[0].datasetIndex, elements[0].index);
+                    }
+                },
+            },
+        });
+    }
+
+    openBar(datasetIndex, dayIndex) {
+        const chart = this.props.chart;
+        const ds = this.datasets[datasetIndex];
+        this.props.onOpen({
+            ...chart.action,
+            name: `${chart.labels[dayIndex]} · ${ds.label}`,
+            domain: [...chart.action.domain, ...chart.day_domains[dayIndex], ...ds.domain],
+        });
+    }
+}
+
+/** The İYS app's landing page: the figures of iys.panel.get_panel_data, by section. */
+export class IysPanel extends Component {
+    static template = "l10n_tr_iys.Panel";
+    static components = { IysPanelChart };
+    static props = ["*"];
+
+    setup() {
+        this.orm = useService("orm");
+        this.actionService = useService("action");
+        this.state = useState({ loading: true, data: null, brandId: 0, error: false });
+        onWillStart(() => this.load());
+    }
+
+    async load() {
+        this.state.loading = true;
+        try {
+            const brandIds = this.state.brandId ? [this.state.brandId] : null;
+            this.state.data = await this.orm.call("iys.panel", "get_panel_data", [], { brand_ids: brandIds });
+            this.state.error = false;
+        } finally {
+            this.state.loading = false;
+        }
+    }
+
+    onBrandChange(ev) {
+        this.state.brandId = parseInt(ev.target.value) || 0;
+        this.load();
+    }
+
+    open(action) {
+        if (!action) {
+            return;
+        }
+        this.actionService.doAction({
+            type: "ir.actions.act_window",
+            views: [
+                [false, "list"],
+                [false, "form"],
+            ],
+            target: "current",
+            ...action,
+        });
+    }
+
+    isCell(cell) {
+        return cell !== null && typeof cell === "object";
+    }
+
+    format(value) {
+        if (typeof value === "number") {
+            return formatInteger(value);
+        }
+        return value === false || value === null || value === undefined ? "" : String(value);
+    }
+
+    levelClass(level) {
+        return LEVEL_CLASSES[level] || "";
+    }
+
+    get texts() {
+        return {
+            title: _t("İYS Panel"),
+            allBrands: _t("All brands"),
+            refresh: _t("Refresh"),
+            loading: _t("Loading the İYS figures…"),
+            updated: _t("Updated:"),
+            nothing: _t("Nothing to show for these brands."),
+        };
+    }
+}
+
+registry.category("actions").add("l10n_tr_iys.panel", IysPanel);
