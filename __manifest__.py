@@ -39,6 +39,8 @@
         "wizards/iys_sync_wizard_views.xml",
         "views/iys_consent_import_views.xml",
         "data/iys_consent_import_data.xml",
+        "data/iys_retailer_access_data.xml",
+        "views/iys_retailer_access_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

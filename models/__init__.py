@@ -23,3 +23,6 @@ from . import mailing_mailing
 from . import mailing_trace
 from . import mail_mail
 from . import sms_sms
+from . import iys_consent_retailer
+from . import iys_retailer_access_change
+from . import iys_retailer_access_queue

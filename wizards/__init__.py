@@ -8,3 +8,5 @@ from . import mail_compose_message
 from . import sms_composer
 from . import iys_consent_import
 from . import iys_consent_import_line
+from . import iys_consent_wizard_dealer
+from . import iys_retailer_access_wizard
