@@ -244,14 +244,14 @@ class IysConsent(models.Model):
                     raise UserError(refusal)
         self.env.flush_all()
         cr = self.env.cr
-        # Lock the consents (as every movement of them does) and read their access in one query.
+        # Lock the consents (as every movement of them does), then read their access in one query.
+        cr.execute(SQL("SELECT id FROM iys_consent WHERE id = ANY(%s) ORDER BY id FOR UPDATE", consents.ids))
         cr.execute(SQL(
             """SELECT c.id, c.status, c.sync_state, c.brand_id, c.retailer_id,
                       array_remove(array_agg(r.retailer_id ORDER BY r.retailer_id), NULL)
                  FROM iys_consent c LEFT JOIN iys_consent_retailer_access_rel r ON r.consent_id = c.id
                 WHERE c.id = ANY(%s) GROUP BY c.id ORDER BY c.id""", consents.ids))
         rows = cr.fetchall()
-        cr.execute(SQL("SELECT id FROM iys_consent WHERE id = ANY(%s) ORDER BY id FOR UPDATE", consents.ids))
         codes = {d.id: int(d.code) for d in (add | remove) if d.code}
         add_ids, remove_ids = set(add.ids), set(remove.ids)
         inserts, deletes, events, items = [], [], [], []
@@ -285,7 +285,6 @@ class IysConsent(models.Model):
                 if operation == "replace" and collector:
                     # İYS's replace also takes the access of the dealer that collected it: keep it
                     call = target | {collector}
-                    codes.setdefault(collector, int(self.env["iys.retailer"].sudo().browse(collector).code or 0))
                 items.append((consent_id, operation, call, target | ({collector} if collector else set())))
         if not events:
             return report
@@ -375,10 +374,11 @@ class IysConsent(models.Model):
                     "İYS reports dealer code %(code)s, which no dealer of this brand has in Odoo: kept as received; "
                     "fetch the brand's dealers from İYS to link it.", code=code),
             })
-        if updates:
-            ledger(self.browse(list(updates))).invalidate_recordset(["retailer_id"])
-            for consent_id, dealer_id in updates.items():
-                ledger(self.browse(consent_id)).with_context(iys_defer_refresh=True).write({"retailer_id": dealer_id})
+        by_dealer = {}
+        for consent_id, dealer_id in updates.items():
+            by_dealer.setdefault(dealer_id, []).append(consent_id)
+        for dealer_id, consent_ids in by_dealer.items():
+            ledger(self.browse(consent_ids)).write({"retailer_id": dealer_id})
         if events:
             ledger(self.env["iys.consent.event"]).create(events)
         report["applied"] = self.browse(sorted(updates))
