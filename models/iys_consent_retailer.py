@@ -271,10 +271,8 @@ class IysConsent(models.Model):
             deletes += [(consent_id, d) for d in removed]
             to_send = not from_iys and sync_state != "none"
             events.append({
-                "consent_id": consent_id, "kind": "dealer", "old_status": status, "new_status": status,
-                "origin": origin, "actor": "iys" if from_iys else "user", "user_id": self.env.uid,
-                "to_send": to_send, "note": note or False,
-                "access_added_ids": [(6, 0, sorted(added))], "access_removed_ids": [(6, 0, sorted(removed))],
+                "consent_id": consent_id, "old_status": status, "new_status": status, "to_send": to_send,
+                "_added": sorted(added), "_removed": sorted(removed),
             })
             if to_send:
                 if added and removed:
@@ -299,24 +297,56 @@ class IysConsent(models.Model):
                 "WHERE r.consent_id = u.c AND r.retailer_id = u.d",
                 [p[0] for p in deletes], [p[1] for p in deletes]))
         self.invalidate_model(["retailer_access_ids"])
-        created = ledger(self.env["iys.consent.event"]).create(events)
-        event_of = {event["consent_id"]: event_id for event, event_id in zip(events, created.ids, strict=True)}
+        event_of = self._iys_insert_access_events(events, origin, note, from_iys)
         if items:
             missing = {d for _c, _o, call, target in items for d in call | target} - set(codes)
             for dealer in self.env["iys.retailer"].sudo().browse(sorted(missing)):
                 codes[dealer.id] = int(dealer.code or 0)
-            self.env["iys.retailer.access.queue"].sudo().create([{
-                "consent_id": consent_id,
-                "event_id": event_of[consent_id],
-                "change_id": change.id if change else False,
-                "operation": operation,
-                "retailer_codes": ",".join(str(codes[d]) for d in sorted(call, key=codes.get)),
-                "target_codes": ",".join(str(codes[d]) for d in sorted(target, key=codes.get)),
-            } for consent_id, operation, call, target in items])
+            Queue = self.env["iys.retailer.access.queue"].sudo()
+            queue_ids, queue_columns = self._iys_bulk_insert(Queue, {
+                "consent_id": [item[0] for item in items],
+                "event_id": [event_of[item[0]] for item in items],
+                "change_id": [change.id if change else False] * len(items),
+                "operation": [item[1] for item in items],
+                "retailer_codes": [",".join(str(codes[d]) for d in sorted(item[2], key=codes.get)) for item in items],
+                "target_codes": [",".join(str(codes[d]) for d in sorted(item[3], key=codes.get)) for item in items],
+                "state": ["pending"] * len(items),
+            })
+            Queue.invalidate_model()
+            self._iys_bulk_modified(Queue.browse(queue_ids), queue_columns, create=True)
         report["changed"] = self.browse(sorted(event_of))
         _logger.info("İYS dealer access (%s): %d consents changed, %d unchanged, %d refused, %d queued for İYS",
                      origin, len(event_of), report["unchanged"], len(report["errors"]), len(items))
         return report
+
+    def _iys_insert_access_events(self, events, origin, note, from_iys):
+        """Insert the ``dealer`` events (one set-based statement each for the events and their
+        dealers added/removed, as the bulk way in does); returns {consent id: event id}."""
+        Event = self.env["iys.consent.event"].sudo()
+        count = len(events)
+        rows = {
+            "consent_id": [e["consent_id"] for e in events],
+            "kind": ["dealer"] * count,
+            "old_status": [e["old_status"] for e in events],
+            "new_status": [e["new_status"] for e in events],
+            "origin": [origin] * count,
+            "actor": ["iys" if from_iys else "user"] * count,
+            "user_id": [self.env.uid] * count,
+            "to_send": [e["to_send"] for e in events],
+            "push_state": ["confirmed" if from_iys else "pending" if e["to_send"] else "none" for e in events],
+            "note": [note or False] * count,
+        }
+        event_ids, columns = self._iys_bulk_insert(Event, rows)
+        for table, key in (("iys_consent_event_access_added_rel", "_added"),
+                           ("iys_consent_event_access_removed_rel", "_removed")):
+            pairs = [(event_id, d) for event, event_id in zip(events, event_ids, strict=True) for d in event[key]]
+            if pairs:
+                self.env.cr.execute(SQL(
+                    "INSERT INTO %s (event_id, retailer_id) SELECT * FROM unnest(%s::int4[], %s::int4[])",
+                    SQL.identifier(table), [p[0] for p in pairs], [p[1] for p in pairs]))
+        Event.invalidate_model()
+        self._iys_bulk_modified(Event.browse(event_ids), columns, create=True)
+        return {event["consent_id"]: event_id for event, event_id in zip(events, event_ids, strict=True)}
 
     # ------------------------------------------------------------------------------------------
     # What İYS reports about dealers (reconciliation, status queries)

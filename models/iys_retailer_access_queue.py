@@ -84,6 +84,10 @@ class IysRetailerAccessQueue(models.Model):
         self.env.cr.execute(SQL(
             "CREATE INDEX IF NOT EXISTS iys_retailer_access_queue_pending_idx ON iys_retailer_access_queue "
             "(brand_id, id) WHERE state = 'pending'"))
+        # "an earlier change of the consent still pending": looked up per claimed row
+        self.env.cr.execute(SQL(
+            "CREATE INDEX IF NOT EXISTS iys_retailer_access_queue_consent_pending_idx ON iys_retailer_access_queue "
+            "(consent_id, id) WHERE state = 'pending'"))
         return result
 
     @api.model_create_multi

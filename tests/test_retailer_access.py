@@ -7,6 +7,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.l10n_tr_iys.iyslib.simulator.core import _ckey
+from odoo.addons.l10n_tr_iys.models.iys_consent import ledger
 from odoo.addons.l10n_tr_iys.models import iys_retailer_access_change
 
 from .sync_common import IysSyncCommon
@@ -178,6 +179,19 @@ class TestRetailerAccess(IysSyncCommon):
         self.send()
         self.assertEqual(row.state, "done")
         self.assertEqual(self.sim_access(consent), [CODE_A])
+
+    def test_access_waits_while_iys_does_not_hold_the_consent(self):
+        result = self.record(phone(8))
+        consent = result.consent
+        # İYS refused the consent itself: nothing of it is on its way, and İYS does not hold it
+        self.outbox_of(result).sudo().write({"state": "failed", "error_code": "H121"})
+        ledger(consent).write({"sync_state": "rejected", "iys_error_code": "H121"})
+        self.Consent.with_user(self.iys_manager)._iys_record_access_changes(consent, add=self.dealer_a)
+        self.sim.requests_log.clear()
+        self.send()
+        self.assertFalse(self.access_calls(), "İYS would answer H401")
+        self.assertEqual(consent.retailer_access_item_ids.state, "pending")
+        self.assertTrue(consent.retailer_access_item_ids.waiting_reason)
 
     def test_iys_refusal_is_shown_on_the_change_and_the_consent(self):
         consent = self.on_iys(1)
