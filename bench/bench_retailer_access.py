@@ -32,7 +32,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gate import (  # noqa: E402 - the shared bench helpers, next to this file
+from bench_gate import (  # the shared bench helpers, next to this file
     addons_path,
     db_options,
     ensure_db,
@@ -69,6 +69,8 @@ def ensure_data(env, consents):
             "company_ids": [(6, 0, company.ids)],
             "groups_id": [(6, 0, [env.ref("base.group_user").id, env.ref("l10n_tr_iys.group_iys_manager").id])],
         })
+    # the addon's own indexes, also on a database installed with an earlier version of it
+    env["iys.retailer.access.queue"].init()
     cr.execute("SELECT COUNT(*) FROM iys_consent WHERE brand_id = %s", (brand.id,))
     if cr.fetchone()[0] != consents:
         log(f"Writing {consents} confirmed consents by SQL …")

@@ -7,8 +7,8 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.l10n_tr_iys.iyslib.simulator.core import _ckey
-from odoo.addons.l10n_tr_iys.models.iys_consent import ledger
 from odoo.addons.l10n_tr_iys.models import iys_retailer_access_change
+from odoo.addons.l10n_tr_iys.models.iys_consent import ledger
 
 from .sync_common import IysSyncCommon
 
