@@ -413,19 +413,3 @@ class IysConsent(models.Model):
             ledger(self.env["iys.consent.event"]).create(events)
         report["applied"] = self.browse(sorted(updates))
         return report
-
-    # ------------------------------------------------------------------------------------------
-    # Actions
-    # ------------------------------------------------------------------------------------------
-    def action_iys_dealer_access(self):
-        """The dealer access wizard for the selected consents (bulk action of the consents list)."""
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Dealer access"),
-            "res_model": "iys.retailer.access.wizard",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_scope": "selected", "default_consent_ids": [(6, 0, self.ids)],
-                        "default_brand_id": self[:1].brand_id.id},
-        }
-
