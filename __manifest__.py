@@ -47,6 +47,8 @@
         "views/iys_alert_views.xml",
         "views/iys_retailer_views.xml",
         "views/iys_panel_views.xml",
+        "data/iys_retailer_access_data.xml",
+        "views/iys_retailer_access_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -31,3 +31,6 @@ from . import iys_reconciliation
 from . import iys_reconciliation_line
 from . import iys_alert
 from . import iys_panel
+from . import iys_consent_retailer
+from . import iys_retailer_access_change
+from . import iys_retailer_access_queue

@@ -236,6 +236,8 @@ class IysBrand(models.Model):
                 "consent_date": rec.consent_date,
                 "transaction_id": rec.transaction_id,
                 "creation_date": rec.creation_date,
+                # the dealer that collected it, as İYS reports it (set when the brand has that dealer)
+                "retailer_code_reported": getattr(rec, "retailer_code", None) or False,
             }
             for rec in records
         ]

@@ -661,6 +661,9 @@ class IysConsent(models.Model):
             body = validate_consent(
                 mov["address"], mov["channel"], status, source or None, consent_date, recipient_type,
                 previous=previous, now=now, recipient_normalized=True,
+                # the dealer that collected it and the dealers given access with it (resolved to İYS
+                # codes by _iys_prepare_dealers): İYS's retailerCode / retailerAccess
+                retailer_code=mov.get("_dealer_code"), retailer_access=mov.get("_access_codes") or None,
             )
         except IysValidationError as exc:
             if status != "RET" or exc.code not in ("H175", "H467"):

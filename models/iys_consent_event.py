@@ -43,6 +43,12 @@ class IysConsentEvent(models.Model):
     channel = fields.Selection(related="consent_id.channel", store=True)
     recipient_type = fields.Selection(related="consent_id.recipient_type", store=True)
     address = fields.Char(related="consent_id.address", store=True, index=True)
+    kind = fields.Selection(
+        [("status", "Consent status"), ("dealer", "Dealer access")], required=True, default="status",
+        readonly=True, index=True,
+        help="Consent status: a consent or refusal (ONAY/RET). Dealer access: a change of the dealers that may "
+        "use the consent, or of the dealer that collected it.",
+    )
     old_status = fields.Selection(STATUS_SELECTION, readonly=True)
     new_status = fields.Selection(STATUS_SELECTION, required=True, readonly=True)
     source = fields.Selection(SOURCE_SELECTION, readonly=True)
@@ -59,6 +65,21 @@ class IysConsentEvent(models.Model):
     push_state = fields.Selection(SYNC_STATE_SELECTION, string="İYS state", compute="_compute_push_state",
                                   store=True, readonly=True)
     note = fields.Text(readonly=True)
+    # Dealers (bayi): the dealer that collected the consent and the access changes
+    retailer_id = fields.Many2one("iys.retailer", string="Collected by dealer", readonly=True,
+                                  index="btree_not_null", ondelete="restrict")
+    retailer_code_raw = fields.Char(
+        "Dealer code as received", readonly=True,
+        help="The dealer code İYS or a file gave, kept as received when no dealer of the brand has it.",
+    )
+    access_added_ids = fields.Many2many(
+        "iys.retailer", "iys_consent_event_access_added_rel", "event_id", "retailer_id",
+        string="Dealers given access", readonly=True,
+    )
+    access_removed_ids = fields.Many2many(
+        "iys.retailer", "iys_consent_event_access_removed_rel", "event_id", "retailer_id",
+        string="Dealers whose access was removed", readonly=True,
+    )
     # Evidence
     attachment_ids = fields.Many2many("ir.attachment", string="Evidence", readonly=True)
     evidence_note = fields.Text("Evidence note", readonly=True)

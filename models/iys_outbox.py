@@ -225,7 +225,10 @@ class IysOutbox(models.Model):
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                "SELECT consent_id, max(id) FROM iys_consent_event WHERE consent_id IN %s GROUP BY consent_id",
+                # (status movements only: a later change of the dealers with access is not a movement
+                # of the consent's status and does not supersede this one)
+                "SELECT consent_id, max(id) FROM iys_consent_event WHERE consent_id IN %s AND kind = 'status' "
+                "GROUP BY consent_id",
                 tuple(self.consent_id.ids),
             )
         )

@@ -31,3 +31,4 @@ from . import test_alerts
 from . import test_retailer
 from . import test_panel
 from . import test_tour_panel
+from . import test_retailer_access

@@ -144,7 +144,7 @@ class TestConsentImport(ImportFilesMixin, IysCommon):
             ["05321000031", "MESAJ", "HS_WEB", "ONAY", "2026-11-20T10:00:00Z", "BIREYSEL", ""],  # row 12: H158
             ["05321000032", "FAKS", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # row 13: H117
             ["05321000033", "MESAJ", "HS_WEB", "ONAY", "", "BIREYSEL", ""],  # row 14: H112
-            ["05321000034", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", "12345678"],  # row 15: retailer
+            ["05321000034", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", "12345678"],  # row 15: no such dealer
         ])
         wizard = self._wizard(content)
         wizard.action_check()
@@ -154,7 +154,7 @@ class TestConsentImport(ImportFilesMixin, IysCommon):
         self.assertEqual(sorted(report), [3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15])
         codes = {row_no: row[-2] for row_no, row in report.items()}
         self.assertEqual(codes, {3: "H121", 4: "H162", 5: "H119", 6: "COLUMNS", 7: "H116", 8: "H155", 10: "H467",
-                                 11: "H157", 12: "H158", 13: "H117", 14: "H112", 15: "RETAILER"})
+                                 11: "H157", 12: "H158", 13: "H117", 14: "H112", 15: "H180"})
         self.assertEqual(report[3][1:8], ["0532 12", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""])
         self.assertIn("0532 12", report[3][-1])
         self.assertIn("future", report[4][-1])
@@ -169,6 +169,40 @@ class TestConsentImport(ImportFilesMixin, IysCommon):
         self.assertFalse(self.Consent.search([("address", "in", ["+905321000023", "+905321000029"])]))
         _header, final_report = self._report(wizard)
         self.assertEqual(sorted(final_report), sorted(report))
+
+    def test_retailer_codes_known_unknown_and_unregistered(self):
+        Retailer = self.env["iys.retailer"].sudo()
+        dealer = Retailer.create({"name": "Bayi", "brand_id": self.brand.id, "code": "12345678",
+                                  "sync_state": "registered"})
+        Retailer.create({"name": "Taslak bayi", "brand_id": self.brand.id})
+        Retailer.create({"name": "B bayisi", "brand_id": self.brand_b.id, "code": "22222222",
+                         "sync_state": "registered"})
+        rows = [
+            ["05321000051", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", "12345678"],  # row 2: known
+            ["05321000052", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", "87654321"],  # row 3: unknown
+            ["05321000053", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", "22222222"],  # row 4: other brand
+            ["05321000054", "MESAJ", "HS_WEB", "ONAY", self.recent, "BIREYSEL", ""],  # row 5: the brand's own
+        ]
+        wizard = self._wizard(self._csv(rows))
+        wizard.action_check()
+        self.assertEqual((wizard.count_valid, wizard.count_invalid), (2, 2))
+        _header, report = self._report(wizard)
+        self.assertEqual({row_no: row[-2] for row_no, row in report.items()}, {3: "H180", 4: "H180"})
+        self.assertIn("No dealer of this brand has the code “87654321”", report[3][-1])
+        wizard.action_import()
+        consent = self._consent("+905321000051")
+        self.assertEqual(consent.retailer_id, dealer)
+        self.assertEqual(consent.event_ids.retailer_id, dealer)
+        outbox = self.env["iys.outbox"].sudo().search([("consent_id", "=", consent.id)])
+        self.assertEqual(outbox.payload["retailerCode"], 12345678)
+        self.assertFalse(self._consent("+905321000054").retailer_id)
+        self.assertFalse(self._consent("+905321000052"), "the unknown dealer's row is not recorded")
+        # Facts already on İYS carry their dealer too.
+        registered = self._wizard(self._csv([["05321000055", "MESAJ", "HS_WEB", "ONAY", self.old, "BIREYSEL",
+                                              "12345678"]]), mode="registered")
+        registered.action_check()
+        registered.action_import()
+        self.assertEqual(self._consent("+905321000055").retailer_id, dealer)
 
     def test_report_in_the_users_language(self):
         self.env["res.lang"]._activate_lang("tr_TR")

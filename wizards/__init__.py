@@ -11,3 +11,5 @@ from . import iys_consent_import_line
 from . import iys_reconciliation_wizard
 from . import iys_reconciliation_accept
 from . import iys_retailer_fetch
+from . import iys_consent_wizard_dealer
+from . import iys_retailer_access_wizard

@@ -996,12 +996,8 @@ class IysConsentImport(models.Model):
                     "Same as row %(row)s: ignored.", row=seen[signature])))
                 continue
             seen[signature] = row_no
-            if retailer and self.mode == "send":
-                counts["invalid"] += 1
-                errors.append((line_id, CODE_RETAILER, self.env._(
-                    "Retailer (bayi) consents are not sent by this version: İYS would record the consent as the "
-                    "brand's own without the retailer code %(code)s. Send it from the İYS portal.", code=retailer)))
-                continue
+            # (a retailer code names the dealer that collected the consent: the ledger checks it is a
+            # registered dealer of the brand, sends it to İYS with the consent, or refuses the row)
             candidates.append(row)
         send = self.mode == "send"
         partners = self._iys_match_partners(candidates)
@@ -1078,12 +1074,16 @@ class IysConsentImport(models.Model):
             note = note_template % dict(base, row=row_no)
             if retailer:
                 note += "\n" + retailer_template % {"code": retailer}
+                movement_dealer = {"retailer_code": retailer}
+            else:
+                movement_dealer = {}
             # the contact, when one contact holds the address (several: see _iys_note_shared_contacts)
             holders = found.get((channel == "EPOSTA", address), ())
             movement = {
                 "brand_id": brand_id, "channel": channel, "recipient_type": rtype, "address": address,
                 "status": status, "source": source, "consent_date": consent_date,
                 "evidence": {"note": note, "partner_id": holders[0] if len(holders) == 1 else None},
+                **movement_dealer,
             }
             if registered:
                 movement.update(transaction_id=transaction, creation_date=created)

@@ -467,8 +467,11 @@ class IysSimulator:
 
     def inject_citizen_change(self, brand_code, recipient, type_, status, source: str = 'IYS_MOBIL',
                               recipient_type: str = 'BIREYSEL', consent_date=None, citizen_name: str | None = None,
-                              deliver_push: bool = True) -> dict:
+                              deliver_push: bool = True, retailer_code: int | None = None) -> dict:
         """Record an İYS-side movement (citizen app/web/3338 SMS, operator line closure …).
+
+        *retailer_code*: the consent's collecting retailer as İYS reports it with the movement
+        (``retailerCode`` in the pull and push items), e.g. one the HS does not know yet.
 
         *source* must start with ``IYS_``; *consent_date* is an İYS string, a naive-UTC datetime or
         ``None`` for "now".  Registered push connections of the brand and type are notified
@@ -497,6 +500,8 @@ class IysSimulator:
                     cd = None
             body = {'recipient': rec, 'type': type_, 'status': status, 'source': source, 'consentDate': cd,
                     'recipientType': recipient_type}
+            if retailer_code:
+                body['retailerCode'] = int(retailer_code)
             mv = self._record(brand, body, citizen_name=citizen_name)
             self._flush()
             targets = [dict(c) for c in self.push if c['brandCode'] == brand and c['type'] == type_ and c['active']]
@@ -1114,6 +1119,12 @@ class IysSimulator:
                 'type': m['type'], 'transactionId': m['transactionId']}
         if m.get('citizenName') and m.get('source') == 'IYS_WEB_YENI':
             item['citizenName'] = m['citizenName']
+        if m.get('retailerCode'):
+            # the consent's collecting retailer and how many retailers may use it
+            item['retailerCode'] = m['retailerCode']
+            acc = self.access.get(_ckey(m['brandCode'], m['recipientType'], m['type'], m['recipient']))
+            if acc:
+                item['retailerAccessCount'] = len(acc)
         return item
 
     def _changes(self, req, iys, brand):
