@@ -23,6 +23,7 @@ from odoo.tools.misc import format_datetime
 from . import iys_policy
 from .iys_account import HEALTH_WARNING_RATIO, IYS_WHITELIST_RATIO
 from .iys_consent_mixin import STATE_FIELDS
+from .iys_selections import IYS_ORIGINS
 from .iys_sync_common import code_text, lang_of
 
 #: models whose ``_iys_panel_section(brands)`` adds a section (when installed)
@@ -520,7 +521,8 @@ class IysPanel(models.AbstractModel):
         """{class: [origins]} over the event's origin selection (İYS-side: ``iys_*``)."""
         origins = [value for value, _label in self.env["iys.consent.event"]._fields["origin"]._description_selection(
             self.env)]
-        citizen = [o for o in origins if o.startswith("iys")]
+        # İYS-side movements: pull, push, status query, reconciliation (İYS_ORIGINS) and any later ``iys_*``
+        citizen = [o for o in origins if o in IYS_ORIGINS or o.startswith("iys")]
         imports = [o for o in origins if o == "import"]
         own = [o for o in origins if o not in citizen and o not in imports]
         return {"own": own, "citizen": citizen, "import": imports}
@@ -541,6 +543,7 @@ class IysPanel(models.AbstractModel):
             """SELECT width_bucket(create_date, %(starts)s::timestamp[]) - 1, channel, new_status, origin, count(*)
                  FROM iys_consent_event
                 WHERE brand_id IN %(brands)s AND create_date >= %(start)s AND create_date < %(end)s
+                  AND kind = 'status'
              GROUP BY 1, 2, 3, 4""",
             starts=[start for start, _end in bounds], brands=tuple(brands.ids), start=bounds[0][0],
             end=bounds[-1][1],
@@ -556,7 +559,8 @@ class IysPanel(models.AbstractModel):
         channels = self._channel_labels()
         class_labels = {"own": self.env._("Our own"), "citizen": self.env._("Citizens on İYS"),
                         "import": self.env._("Imports")}
-        base = [("brand_id", "in", brands.ids), ("create_date", ">=", fields.Datetime.to_string(bounds[0][0])),
+        base = [("brand_id", "in", brands.ids), ("kind", "=", "status"),
+                ("create_date", ">=", fields.Datetime.to_string(bounds[0][0])),
                 ("create_date", "<", fields.Datetime.to_string(bounds[-1][1]))]
 
         def datasets(groups, keys, labels, domain_of):
@@ -597,7 +601,7 @@ class IysPanel(models.AbstractModel):
                                  ("create_date", "<", fields.Datetime.to_string(b))] for a, b in bounds],
                 "views": {"channel": channel_sets, "source": class_sets},
                 "view_labels": {"channel": self.env._("By channel"), "source": self.env._("By source")},
-                "action": self._action("iys.consent.event", name, [("brand_id", "in", brands.ids)]),
+                "action": self._action("iys.consent.event", name, [("brand_id", "in", brands.ids), ("kind", "=", "status")]),
             },
         }
 

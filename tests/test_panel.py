@@ -230,13 +230,25 @@ class TestPanel(PartnerStatesCommon):
         self.assertEqual([c["key"] for c in section["cards"]], [f"token-{self.account.id}"])
 
     def test_movements(self):
+        # a movement the reconciliation applied counts among İYS's, a dealer access change is no
+        # consent movement at all
+        from ..iyslib.client import ConsentRecord
+        self.brand_b._iys_apply_incoming([ConsentRecord(
+            recipient="+905320000077", type="MESAJ", recipient_type="BIREYSEL", status="RET", source="IYS_MOBIL",
+            consent_date=self.now - timedelta(minutes=5), creation_date=self.now - timedelta(minutes=4),
+            transaction_id="R" * 20)], "reconciliation")
+        some = self.env["iys.consent"].search([("brand_id", "=", self.brand.id)], limit=1)
+        ledger(self.env["iys.consent.event"]).create({
+            "consent_id": some.id, "kind": "dealer", "origin": "wizard", "new_status": some.status,
+            "old_status": some.status, "note": "dealer access"})
         section = self.section(self.panel(), "movements")
         chart = section["chart"]
         Event = self.env["iys.consent.event"]
-        events = Event.search([("brand_id", "in", (self.brand | self.brand_b).ids)])
+        events = Event.search([("brand_id", "in", (self.brand | self.brand_b).ids), ("kind", "=", "status")])
         self.assertTrue(events)
+        self.assertTrue(events.filtered(lambda e: e.origin == "reconciliation"))
         imports = {"import"}
-        citizens = {"iys_pull", "iys_push", "iys_query"}
+        citizens = {"iys_pull", "iys_push", "iys_query", "reconciliation"}
 
         def klass(origin):
             return "import" if origin in imports else "citizen" if origin in citizens else "own"
