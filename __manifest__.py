@@ -39,6 +39,7 @@
         "wizards/iys_sync_wizard_views.xml",
         "views/iys_consent_import_views.xml",
         "data/iys_consent_import_data.xml",
+        "views/iys_dealer_gate_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

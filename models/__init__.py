@@ -23,3 +23,4 @@ from . import mailing_mailing
 from . import mailing_trace
 from . import mail_mail
 from . import sms_sms
+from . import res_users

@@ -25,3 +25,5 @@ from . import test_security_import
 from . import test_tour_import
 from . import test_security_hostile
 from . import test_security_review
+from . import test_dealer_gate
+from . import test_security_dealer
