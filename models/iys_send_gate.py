@@ -94,6 +94,8 @@ class IysSendGate(models.AbstractModel):
         if self.env.su:
             return
         dealer_ids = {vals.get("iys_retailer_id") for vals in vals_list if vals.get("iys_retailer_id")}
+        if not dealer_ids:
+            return  # no dealer named: nothing to check, and no right on dealers needed
         self.env["iys.retailer"].browse(sorted(dealer_ids)).check_access("read")
 
     @api.model

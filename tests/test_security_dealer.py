@@ -83,7 +83,7 @@ class TestDealerUserConsents(DealerUsersCommon):
         with self.assertRaises(AccessError):
             self.consents["other"][:1].with_user(self.dealer_user_a).address  # noqa: B018
         # and never written, own or not (the ledger)
-        with self.assertRaises(AccessError):  # no write access: the ledger is written by its ways in only
+        with self.assertRaises(UserError):  # refused (AccessError is one): only the ledger's ways in write it
             self.mine_a[:1].with_user(self.dealer_user_a).write({"status": "RET"})
 
     def test_events_and_dealers(self):
