@@ -148,8 +148,8 @@ class MailingMailing(models.Model):
             dealer = mailing.iys_retailer_id.sudo()
             if dealer.brand_id != mailing._iys_gate_brand():
                 raise ValidationError(self.env._(
-                    "The dealer %(dealer)s is a dealer of the brand %(dealer_brand)s: the mailing "
-                    "\"%(mailing)s\" must be sent for that brand (set it as the mailing's İYS brand).",
+                    "The dealer %(dealer)s is a dealer of the brand %(dealer_brand)s: the mailing “%(mailing)s” "
+                    "must be sent for that brand (set it as the mailing's İYS brand).",
                     dealer=dealer.name, dealer_brand=dealer.brand_id.name,
                     mailing=mailing.subject or mailing.name or "",
                 ))
@@ -161,8 +161,7 @@ class MailingMailing(models.Model):
             return
         if any(not mailing.iys_retailer_id for mailing in self):
             raise AccessError(self.env._(
-                "As a dealer user you send mailings only on behalf of your dealer: choose it in "
-                "\"On behalf of dealer\"."
+                'As a dealer user you send mailings only on behalf of your dealer: choose it in "On behalf of dealer".'
             ))
 
     @api.onchange("iys_retailer_id")

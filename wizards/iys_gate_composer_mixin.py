@@ -58,6 +58,6 @@ class IysGateComposerMixin(models.AbstractModel):
         dealer = mailing.sudo().iys_retailer_id if mailing else self.iys_retailer_id.sudo()
         if not dealer and not self.env.su and self.env["iys.send.gate"]._iys_is_dealer_only():
             raise UserError(self.env._(
-                "As a dealer user you send on behalf of your dealer: choose it in \"On behalf of dealer\"."
+                'As a dealer user you send on behalf of your dealer: choose it in "On behalf of dealer".'
             ))
         return dealer
