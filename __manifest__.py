@@ -49,6 +49,7 @@
         "views/iys_panel_views.xml",
         "data/iys_retailer_access_data.xml",
         "views/iys_retailer_access_views.xml",
+        "views/iys_dealer_gate_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

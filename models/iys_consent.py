@@ -747,11 +747,13 @@ class IysConsent(models.Model):
     # The gate's lookup (bulk, SQL)
     # ------------------------------------------------------------------------------------------
     @api.model
-    def _iys_gate_decisions(self, brand, channel, recipients, company=None):
+    def _iys_gate_decisions(self, brand, channel, recipients, company=None, dealer=None):
         """Decide, in one query, for many recipients of one brand and channel.
 
         :param brand: iys.brand record (may be empty: then nothing is on record)
         :param recipients: iterable of (normalised address, recipient type)
+        :param dealer: iys.retailer the messages are sent on behalf of, or None/empty (the brand
+            sends): individuals then also need a consent the dealer may use (iys_policy)
         :returns: {(address, recipient_type): iys_policy state}
         """
         recipients = {(addr, rtype or "BIREYSEL") for addr, rtype in recipients if addr}
@@ -759,9 +761,16 @@ class IysConsent(models.Model):
             return {}
         company = company or brand.company_id or self.env.company
         policy = company.iys_pending_policy or "block"
+        dealer_access = None
+        if dealer:
+            may_send = self.env["iys.send.gate"]._iys_dealer_may_send(dealer, brand)
+            dealer_access = iys_policy.dealer_access_sql(
+                SQL("c.id"), SQL("c.retailer_id"), dealer.id if may_send else None
+            )
         rows = {}
         if brand:
-            self.flush_model(["brand_id", "channel", "recipient_type", "address", "status", "sync_state"])
+            self.flush_model(["brand_id", "channel", "recipient_type", "address", "status", "sync_state",
+                              "retailer_id", "retailer_access_ids"])
             self.env.cr.execute(
                 SQL(
                     """SELECT r.address, r.rtype, %(decision)s
@@ -769,7 +778,9 @@ class IysConsent(models.Model):
                     LEFT JOIN iys_consent c
                            ON c.address = r.address AND c.channel = %(channel)s AND c.brand_id = %(brand)s
                           AND c.recipient_type = r.rtype""",
-                    decision=iys_policy.decide_sql(SQL("r.rtype"), SQL("c.status"), SQL("c.sync_state"), policy),
+                    decision=iys_policy.decide_sql(
+                        SQL("r.rtype"), SQL("c.status"), SQL("c.sync_state"), policy, dealer_access
+                    ),
                     addresses=[a for a, _t in recipients],
                     rtypes=[t for _a, t in recipients],
                     channel=channel,
@@ -777,8 +788,10 @@ class IysConsent(models.Model):
                 )
             )
             rows = {(addr, rtype): state for addr, rtype, state in self.env.cr.fetchall()}
+        no_row_access = False if dealer else None
         return {
-            key: rows.get(key) or iys_policy.decide(key[1], None, None, policy) for key in recipients
+            key: rows.get(key) or iys_policy.decide(key[1], None, None, policy, no_row_access)
+            for key in recipients
         }
 
     # ------------------------------------------------------------------------------------------

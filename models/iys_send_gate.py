@@ -31,11 +31,13 @@ FAILURE_TYPES = {
         iys_policy.NO_CONSENT: "mail_iys_no_consent",
         iys_policy.REFUSED: "mail_iys_refused",
         iys_policy.UNCONFIRMED: "mail_iys_unconfirmed",
+        iys_policy.NO_DEALER_ACCESS: "mail_iys_no_dealer_access",
     },
     MESAJ: {
         iys_policy.NO_CONSENT: "sms_iys_no_consent",
         iys_policy.REFUSED: "sms_iys_refused",
         iys_policy.UNCONFIRMED: "sms_iys_unconfirmed",
+        iys_policy.NO_DEALER_ACCESS: "sms_iys_no_dealer_access",
     },
 }
 #: a blocked message's failure type says the same words as the recipient's state (iys_policy)
@@ -43,20 +45,23 @@ MAIL_FAILURE_SELECTION = [
     ("mail_iys_no_consent", "No consent"),
     ("mail_iys_refused", "Refused (RET)"),
     ("mail_iys_unconfirmed", "Waiting for İYS"),
+    ("mail_iys_no_dealer_access", "No access for this dealer"),
 ]
 SMS_FAILURE_SELECTION = [
     ("sms_iys_no_consent", "No consent"),
     ("sms_iys_refused", "Refused (RET)"),
     ("sms_iys_unconfirmed", "Waiting for İYS"),
+    ("sms_iys_no_dealer_access", "No access for this dealer"),
 ]
 #: {failure type: reason}, both channels
 FAILURE_REASONS = {ftype: reason for per_channel in FAILURE_TYPES.values() for reason, ftype in per_channel.items()}
 ALL_FAILURE_TYPES = tuple(FAILURE_REASONS)
 #: when one message goes to several addresses, the most serious reason is the one reported
-SEVERITY = (iys_policy.REFUSED, iys_policy.NO_CONSENT, iys_policy.UNCONFIRMED)
+SEVERITY = (iys_policy.REFUSED, iys_policy.NO_CONSENT, iys_policy.NO_DEALER_ACCESS, iys_policy.UNCONFIRMED)
 BLOCKING_REASONS = SEVERITY
 #: the ledger columns the gate's queries read
-LEDGER_COLUMNS = ["address", "channel", "brand_id", "recipient_type", "status", "sync_state"]
+LEDGER_COLUMNS = ["address", "channel", "brand_id", "recipient_type", "status", "sync_state", "retailer_id",
+                  "retailer_access_ids"]
 
 
 class IysSendGate(models.AbstractModel):
@@ -83,8 +88,46 @@ class IysSendGate(models.AbstractModel):
         self.env["iys.brand"].browse(sorted(brand_ids)).check_access("read")
 
     @api.model
+    def _iys_check_dealer_choice(self, vals_list):
+        """A user may only name a dealer they may read: a dealer user their own dealer(s) (record
+        rules), others the dealers of their companies."""
+        if self.env.su:
+            return
+        dealer_ids = {vals.get("iys_retailer_id") for vals in vals_list if vals.get("iys_retailer_id")}
+        if not dealer_ids:
+            return  # no dealer named: nothing to check, and no right on dealers needed
+        self.env["iys.retailer"].browse(sorted(dealer_ids)).check_access("read")
+
+    @api.model
+    def _iys_is_dealer_only(self, user=None):
+        """Whether *user* (default: the current one) is a dealer user and nothing more on İYS: such
+        a user sends only on behalf of a dealer."""
+        user = user or self.env.user
+        return user.has_group("l10n_tr_iys.group_iys_dealer") and not user.has_group("l10n_tr_iys.group_iys_user")
+
+    @api.model
+    def _iys_default_sending_dealer(self):
+        """A dealer user's own dealer, when they have exactly one that may send; else nothing (the
+        brand sends)."""
+        if self.env.su or not self._iys_is_dealer_only():
+            return self.env["iys.retailer"]
+        dealers = self.env.user.sudo().iys_retailer_ids.filtered_domain(iys_policy.DEALER_MAY_SEND_DOMAIN)
+        dealers = dealers.filtered(lambda d: d.company_id in self.env.companies)
+        return dealers if len(dealers) == 1 else self.env["iys.retailer"]
+
+    @api.model
+    def _iys_dealer_may_send(self, dealer, brand):
+        """Whether *dealer* may send on its own behalf for *brand* (iys_policy.DEALER_MAY_SEND_DOMAIN,
+        a dealer of that brand). A dealer that may not reaches no individual."""
+        dealer = dealer.sudo()
+        return bool(dealer.filtered_domain(iys_policy.DEALER_MAY_SEND_DOMAIN)) and dealer.active and (
+            dealer.brand_id == brand
+        )
+
+    @api.model
     def _iys_queued_commercial_by_brand(self, table, ids, records_of):
-        """{brand (iys.brand, maybe empty): [ids]} of the outgoing ``mail_mail`` / ``sms_sms`` rows of
+        """{(brand, dealer): [ids]} (iys.brand and iys.retailer, maybe empty) of the outgoing
+        ``mail_mail`` / ``sms_sms`` rows of
         mailings among *ids* that the last check before sending must look at again: those of
         commercial mailings, and those of transactional mailings unless the mailing still holds
         the content its manager approved and the message is about one of its recipients.
@@ -93,7 +136,8 @@ class IysSendGate(models.AbstractModel):
         """
         self.env.cr.execute(
             SQL(
-                """SELECT msg.id, mailing.id, mailing.iys_brand_id, mailing.iys_message_class
+                """SELECT msg.id, mailing.id, mailing.iys_brand_id, mailing.iys_message_class,
+                          mailing.iys_retailer_id
                      FROM %(table)s msg
                      JOIN mailing_mailing mailing ON mailing.id = msg.mailing_id
                     WHERE msg.id = ANY(%(ids)s) AND msg.state = 'outgoing'""",
@@ -103,15 +147,15 @@ class IysSendGate(models.AbstractModel):
         )
         by_brand = defaultdict(list)
         transactional = defaultdict(list)
-        for msg_id, mailing_id, brand_id, message_class in self.env.cr.fetchall():
+        for msg_id, mailing_id, brand_id, message_class, dealer_id in self.env.cr.fetchall():
             if message_class == "transactional":
-                transactional[(mailing_id, brand_id)].append(msg_id)
+                transactional[(mailing_id, brand_id, dealer_id)].append(msg_id)
             else:
-                by_brand[brand_id].append(msg_id)
-        for (mailing_id, brand_id), msg_ids in transactional.items():
+                by_brand[(brand_id, dealer_id)].append(msg_id)
+        for (mailing_id, brand_id, dealer_id), msg_ids in transactional.items():
             mailing = self.env["mailing.mailing"].sudo().browse(mailing_id)
             if not mailing._iys_transactional_approved():
-                by_brand[brand_id] += msg_ids
+                by_brand[(brand_id, dealer_id)] += msg_ids
                 continue
             records = records_of(msg_ids)
             by_model = defaultdict(set)
@@ -122,10 +166,15 @@ class IysSendGate(models.AbstractModel):
                 for model, res_ids in by_model.items()
                 for res_id in mailing._iys_approved_recipients(model, res_ids)
             }
-            by_brand[brand_id] += [msg_id for msg_id in msg_ids if records.get(msg_id) not in approved]
+            by_brand[(brand_id, dealer_id)] += [
+                msg_id for msg_id in msg_ids if records.get(msg_id) not in approved
+            ]
         return {
-            (self.env["iys.brand"].sudo().browse(brand_id) if brand_id else self._iys_default_brand()): msg_ids
-            for brand_id, msg_ids in by_brand.items()
+            (
+                self.env["iys.brand"].sudo().browse(brand_id) if brand_id else self._iys_default_brand(),
+                self.env["iys.retailer"].sudo().browse(dealer_id),
+            ): msg_ids
+            for (brand_id, dealer_id), msg_ids in by_brand.items()
             if msg_ids
         }
 
@@ -136,6 +185,7 @@ class IysSendGate(models.AbstractModel):
             iys_policy.NO_CONSENT: self.env._("No consent"),
             iys_policy.REFUSED: self.env._("Refused (RET)"),
             iys_policy.UNCONFIRMED: self.env._("Waiting for İYS"),
+            iys_policy.NO_DEALER_ACCESS: self.env._("No access for this dealer"),
         }
 
     @api.model
@@ -276,12 +326,13 @@ class IysSendGate(models.AbstractModel):
     # Decision
     # ------------------------------------------------------------------------------------------
     @api.model
-    def _iys_decide(self, brand, channel, targets, company=None):
+    def _iys_decide(self, brand, channel, targets, company=None, dealer=None):
         """Decide for many messages in one ledger query.
 
         :param brand: iys.brand (may be empty: a company without İYS account has nothing on
             record, so individuals are blocked and merchants allowed, as the policy says)
         :param targets: ``{key: [(address or None, recipient type)]}``
+        :param dealer: iys.retailer the messages are sent on behalf of (None or empty: the brand)
         :returns: ``{key: reason}`` for the blocked keys only (the most serious reason when a
             message has several addresses). A key without any address is not decided here: Odoo
             cancels it itself (missing or invalid address).
@@ -290,7 +341,9 @@ class IysSendGate(models.AbstractModel):
         pairs = {(address, rtype or "BIREYSEL") for items in targets.values() for address, rtype in items if address}
         # the ledger query is raw SQL: movements recorded in this transaction must be in the table
         self.env["iys.consent"].flush_model(LEDGER_COLUMNS)
-        decisions = self.env["iys.consent"].sudo()._iys_gate_decisions(brand, channel, pairs, company=company)
+        decisions = self.env["iys.consent"].sudo()._iys_gate_decisions(
+            brand, channel, pairs, company=company, dealer=dealer or None
+        )
         policy = company.sudo().iys_pending_policy or "block"
         blocked = {}
         for key, items in targets.items():
@@ -300,7 +353,7 @@ class IysSendGate(models.AbstractModel):
                 if address:
                     state = decisions[(address, rtype)]
                 else:
-                    state = iys_policy.decide(rtype, None, None, policy)
+                    state = iys_policy.decide(rtype, None, None, policy, False if dealer else None)
                 if state != iys_policy.ALLOWED:
                     reasons.add(state)
             if reasons:

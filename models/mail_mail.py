@@ -28,18 +28,19 @@ class MailMail(models.Model):
         if not self.ids:
             return
         self.flush_recordset(["state", "mailing_id"])
-        self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
+        self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id", "iys_retailer_id"])
         Gate = self.env["iys.send.gate"]
         def records_of(ids):
             return {mail.id: (mail.model, mail.res_id) for mail in self.sudo().browse(ids)}
 
-        for brand, mail_ids in Gate._iys_queued_commercial_by_brand("mail_mail", self.ids, records_of).items():
+        queued = Gate._iys_queued_commercial_by_brand("mail_mail", self.ids, records_of)
+        for (brand, dealer), mail_ids in queued.items():
             mails = self.sudo().browse(mail_ids)
             mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
             targets = Gate._iys_mail_targets(
                 (mail.id, mail.model, mail.res_id, mail.email_to, mail.recipient_ids.ids) for mail in mails
             )
-            blocked = Gate._iys_decide(brand, EPOSTA, targets)
+            blocked = Gate._iys_decide(brand, EPOSTA, targets, dealer=dealer)
             Gate._iys_log_blocked("queued e-mail", EPOSTA, blocked, targets)
             labels = Gate._iys_reason_labels()
             for reason, ids in Gate._iys_group_by_reason(blocked).items():

@@ -4,7 +4,7 @@ import json
 from collections import Counter
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, split_every
 
@@ -40,6 +40,15 @@ class MailingMailing(models.Model):
         default=lambda self: self.env["iys.send.gate"]._iys_default_brand(),
         help="The brand whose İYS consents the send gate checks. Empty: the company's default brand.",
     )
+    iys_retailer_id = fields.Many2one(
+        "iys.retailer",
+        string="On behalf of dealer",
+        index="btree_not_null",
+        domain="[('brand_id', '=?', iys_brand_id), ('sync_state', '=', 'registered'), ('status', '=', 'active')]",
+        help="Sent on behalf of this dealer of the brand: the send gate reaches an individual only through a "
+        "consent the dealer may use (dealer access, or collected by the dealer). Empty: the brand sends.",
+    )
+    iys_dealer_required = fields.Boolean("Dealer required", compute="_compute_iys_dealer_required")
     iys_message_class = fields.Selection(
         [("commercial", "Commercial"), ("transactional", "Transactional")],
         string="Message class",
@@ -62,11 +71,15 @@ class MailingMailing(models.Model):
     iys_forecast_no_consent = fields.Integer("Blocked: No consent", compute="_compute_iys_forecast")
     iys_forecast_refused = fields.Integer("Blocked: Refused (RET)", compute="_compute_iys_forecast")
     iys_forecast_unconfirmed = fields.Integer("Blocked: Waiting for İYS", compute="_compute_iys_forecast")
+    iys_forecast_no_dealer_access = fields.Integer("Blocked: No access for this dealer",
+                                                   compute="_compute_iys_forecast")
     iys_forecast_total = fields.Integer("Blocked by İYS (forecast)", compute="_compute_iys_forecast")
     # after sending: traces the gate cancelled
     iys_blocked_no_consent = fields.Integer("Cancelled: No consent", compute="_compute_iys_blocked")
     iys_blocked_refused = fields.Integer("Cancelled: Refused (RET)", compute="_compute_iys_blocked")
     iys_blocked_unconfirmed = fields.Integer("Cancelled: Waiting for İYS", compute="_compute_iys_blocked")
+    iys_blocked_no_dealer_access = fields.Integer("Cancelled: No access for this dealer",
+                                                  compute="_compute_iys_blocked")
     iys_blocked_total = fields.Integer("Cancelled by İYS", compute="_compute_iys_blocked")
 
     # ------------------------------------------------------------------------------------------
@@ -79,7 +92,9 @@ class MailingMailing(models.Model):
         if any(vals.get("iys_message_class") == "transactional" for vals in vals_list):
             self.env["iys.send.gate"]._iys_check_transactional_right()
         self.env["iys.send.gate"]._iys_check_brand_choice(vals_list)
+        self.env["iys.send.gate"]._iys_check_dealer_choice(vals_list)
         mailings = super().create(vals_list)
+        mailings._iys_check_dealer_required()
         transactional = mailings.filtered(lambda m: m.iys_message_class == "transactional")
         transactional._iys_approve_content()
         for mailing in transactional:
@@ -90,6 +105,7 @@ class MailingMailing(models.Model):
         if "iys_transactional_fingerprint" in vals:
             self._iys_refuse_fingerprint_write()
         self.env["iys.send.gate"]._iys_check_brand_choice([vals])
+        self.env["iys.send.gate"]._iys_check_dealer_choice([vals])
         may_declare = self.env["iys.send.gate"]._iys_may_declare_transactional()
         marked = reverted = self.browse()
         if vals.get("iys_message_class") == "transactional":
@@ -109,6 +125,8 @@ class MailingMailing(models.Model):
                 for mailing in self.filtered(lambda m: m.iys_message_class == "transactional")
             }
         res = super().write(vals)
+        if "iys_retailer_id" in vals:
+            self._iys_check_dealer_required()
         changed = self.browse([m.id for m, old in before.items() if m._iys_snapshot(watched) != old])
         if changed:
             super(MailingMailing, changed).write({"iys_message_class": "commercial"})
@@ -123,6 +141,52 @@ class MailingMailing(models.Model):
         for mailing in changed:
             mailing._iys_post_classification(content_changed=True)
         return res
+
+    @api.constrains("iys_retailer_id", "iys_brand_id")
+    def _check_iys_retailer_brand(self):
+        for mailing in self.filtered("iys_retailer_id"):
+            dealer = mailing.iys_retailer_id.sudo()
+            if dealer.brand_id != mailing._iys_gate_brand():
+                raise ValidationError(self.env._(
+                    "The dealer %(dealer)s is a dealer of the brand %(dealer_brand)s: the mailing “%(mailing)s” "
+                    "must be sent for that brand (set it as the mailing's İYS brand).",
+                    dealer=dealer.name, dealer_brand=dealer.brand_id.name,
+                    mailing=mailing.subject or mailing.name or "",
+                ))
+
+    def _iys_check_dealer_required(self):
+        """A dealer user's mailings are sent on behalf of their dealer (the record rule of the dealer
+        group enforces it; this says it in words)."""
+        if self.env.su or not self.env["iys.send.gate"]._iys_is_dealer_only():
+            return
+        if any(not mailing.iys_retailer_id for mailing in self):
+            raise AccessError(self.env._(
+                'As a dealer user you send mailings only on behalf of your dealer: choose it in "On behalf of dealer".'
+            ))
+
+    @api.onchange("iys_retailer_id")
+    def _onchange_iys_retailer_id(self):
+        # a dealer sends for its own brand
+        if self.iys_retailer_id and self.iys_retailer_id.brand_id != self.iys_brand_id:
+            self.iys_brand_id = self.iys_retailer_id.brand_id
+
+    @api.depends_context("uid")
+    def _compute_iys_dealer_required(self):
+        required = self.env["iys.send.gate"]._iys_is_dealer_only()
+        for mailing in self:
+            mailing.iys_dealer_required = required
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        # a dealer user's mailing is sent on behalf of their dealer, for its brand
+        if "iys_retailer_id" in fields_list and not values.get("iys_retailer_id"):
+            dealer = self.env["iys.send.gate"]._iys_default_sending_dealer()
+            if dealer:
+                values["iys_retailer_id"] = dealer.id
+                if "iys_brand_id" in fields_list:
+                    values["iys_brand_id"] = dealer.brand_id.id
+        return values
 
     def _iys_refuse_fingerprint_write(self):
         if not self.env.su:
@@ -222,6 +286,11 @@ class MailingMailing(models.Model):
         self.ensure_one()
         return not self._iys_transactional_approved()
 
+    def _iys_gate_dealer(self):
+        """The dealer the mailing is sent on behalf of (empty: the brand sends)."""
+        self.ensure_one()
+        return self.sudo().iys_retailer_id
+
     def _iys_channel(self):
         self.ensure_one()
         return MESAJ if self.mailing_type == "sms" else EPOSTA
@@ -230,13 +299,14 @@ class MailingMailing(models.Model):
     # Forecast (before sending) and statistics (after)
     # ------------------------------------------------------------------------------------------
     @api.depends("mailing_model_id", "mailing_domain", "contact_list_ids", "mailing_type", "iys_brand_id",
-                 "iys_message_class", "state")
+                 "iys_retailer_id", "iys_message_class", "state")
     def _compute_iys_forecast(self):
         for mailing in self:
             counts = mailing._iys_forecast() if mailing.state != "done" else {}
             mailing.iys_forecast_no_consent = counts.get(iys_policy.NO_CONSENT, 0)
             mailing.iys_forecast_refused = counts.get(iys_policy.REFUSED, 0)
             mailing.iys_forecast_unconfirmed = counts.get(iys_policy.UNCONFIRMED, 0)
+            mailing.iys_forecast_no_dealer_access = counts.get(iys_policy.NO_DEALER_ACCESS, 0)
             mailing.iys_forecast_total = sum(counts.get(reason, 0) for reason in BLOCKING_REASONS)
 
     def _compute_iys_blocked(self):
@@ -253,6 +323,7 @@ class MailingMailing(models.Model):
             mailing.iys_blocked_no_consent = mailing_counts[iys_policy.NO_CONSENT]
             mailing.iys_blocked_refused = mailing_counts[iys_policy.REFUSED]
             mailing.iys_blocked_unconfirmed = mailing_counts[iys_policy.UNCONFIRMED]
+            mailing.iys_blocked_no_dealer_access = mailing_counts[iys_policy.NO_DEALER_ACCESS]
             mailing.iys_blocked_total = sum(mailing_counts.values())
 
     def _iys_forecast(self, reason=None, return_ids=False):
@@ -297,9 +368,16 @@ class MailingMailing(models.Model):
         query.add_where(SQL("%s IS NOT NULL", address))
         for condition in self._iys_forecast_exclusions(Model, alias, address, channel):
             query.add_where(condition)
+        dealer = self._iys_gate_dealer()
+        dealer_access = None
+        if dealer:
+            dealer_access = iys_policy.dealer_access_sql(
+                SQL("iys_gate_consent.id"), SQL("iys_gate_consent.retailer_id"),
+                dealer.id if self.env["iys.send.gate"]._iys_dealer_may_send(dealer, brand) else None,
+            )
         decision = iys_policy.decide_sql(
             rtype, SQL("iys_gate_consent.status"), SQL("iys_gate_consent.sync_state"),
-            company.iys_pending_policy or "block",
+            company.iys_pending_policy or "block", dealer_access,
         )
         if return_ids:
             sql = SQL(
@@ -371,7 +449,7 @@ class MailingMailing(models.Model):
                     (rid, Model._name, rid, values["sanitized"], values["partner"].id)
                     for rid, values in info.items()
                 )
-            for rid, reason in Gate._iys_decide(brand, channel, targets).items():
+            for rid, reason in Gate._iys_decide(brand, channel, targets, dealer=self._iys_gate_dealer()).items():
                 if reason in addresses:
                     blocked_ids.append(rid)
                     addresses[reason].update(address or rid for address, _t in targets[rid])
@@ -403,7 +481,8 @@ class MailingMailing(models.Model):
         ids = self._iys_forecast(reason=reason, return_ids=True)
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Blocked by İYS: %(reason)s", reason=self._iys_reason_labels()[reason])
+            "name": self.env._("Blocked by İYS: %(reason)s",
+                               reason=self.env["iys.send.gate"]._iys_reason_labels()[reason])
             if reason else self.env._("Blocked by İYS"),
             "res_model": self.mailing_model_real,
             "view_mode": "list,form",
@@ -413,7 +492,12 @@ class MailingMailing(models.Model):
         }
 
     def _iys_reason_labels(self):
-        return self.env["iys.send.gate"]._iys_reason_labels()
+        """The labels of the reasons this mailing's messages can be blocked for ("no access for this
+        dealer" only for a mailing sent on behalf of a dealer)."""
+        labels = self.env["iys.send.gate"]._iys_reason_labels()
+        if not any(mailing.sudo().iys_retailer_id for mailing in self):
+            labels.pop(iys_policy.NO_DEALER_ACCESS, None)
+        return labels
 
     def action_iys_view_blocked_traces(self):
         """The traces the gate cancelled (all reasons, or the context's ``iys_reason``)."""

@@ -25,7 +25,7 @@ class SmsSms(models.Model):
         if not self.ids:
             return
         self.flush_recordset(["state", "mailing_id"])
-        self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id"])
+        self.env["mailing.mailing"].flush_model(["iys_message_class", "iys_brand_id", "iys_retailer_id"])
         Gate = self.env["iys.send.gate"]
         def records_of(ids):
             return {
@@ -33,7 +33,8 @@ class SmsSms(models.Model):
                 for sms in self.sudo().browse(ids)
             }
 
-        for brand, sms_ids in Gate._iys_queued_commercial_by_brand("sms_sms", self.ids, records_of).items():
+        queued = Gate._iys_queued_commercial_by_brand("sms_sms", self.ids, records_of)
+        for (brand, dealer), sms_ids in queued.items():
             smss = self.sudo().browse(sms_ids)
             smss.fetch(["number", "partner_id", "mailing_trace_ids"])
             entries = []
@@ -41,7 +42,7 @@ class SmsSms(models.Model):
                 trace = sms.mailing_trace_ids[:1]
                 entries.append((sms.id, trace.model, trace.res_id, sms.number, sms.partner_id.id))
             targets = Gate._iys_sms_targets(entries)
-            blocked = Gate._iys_decide(brand, MESAJ, targets)
+            blocked = Gate._iys_decide(brand, MESAJ, targets, dealer=dealer)
             Gate._iys_log_blocked("queued SMS", MESAJ, blocked, targets)
             labels = Gate._iys_reason_labels()
             for reason, ids in Gate._iys_group_by_reason(blocked).items():

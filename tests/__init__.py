@@ -32,3 +32,5 @@ from . import test_retailer
 from . import test_panel
 from . import test_tour_panel
 from . import test_retailer_access
+from . import test_dealer_gate
+from . import test_security_dealer

@@ -247,16 +247,49 @@ class TestPolicy(IysCommon):
         rtypes = ("BIREYSEL", "TACIR", None)
         statuses = ("ONAY", "RET", None)
         syncs = ("none", "pending", "sent", "confirmed", "rejected", None)
+        # the dealer dimension: no dealer (the brand sends), or a dealer with or without access
+        accesses = (None, True, False)
+        seen = set()
         for policy in ("block", "allow"):
-            combos = list(itertools.product(rtypes, statuses, syncs))
+            combos = list(itertools.product(rtypes, statuses, syncs, accesses))
             self.env.cr.execute(SQL(
-                "SELECT r, s, y, %s FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS t(r, s, y)",
+                "SELECT r, s, y, a, %s, %s FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::boolean[])"
+                " AS t(r, s, y, a)",
                 iys_policy.decide_sql(SQL("t.r"), SQL("t.s"), SQL("t.y"), policy),
-                [c[0] for c in combos], [c[1] for c in combos], [c[2] for c in combos],
+                iys_policy.decide_sql(SQL("t.r"), SQL("t.s"), SQL("t.y"), policy, SQL("t.a")),
+                [c[0] for c in combos], [c[1] for c in combos], [c[2] for c in combos], [c[3] for c in combos],
             ))
-            for r, s, y, sql_answer in self.env.cr.fetchall():
-                with self.subTest(policy=policy, rtype=r, status=s, sync=y):
-                    self.assertEqual(sql_answer, iys_policy.decide(r, s, y, policy))
+            rows = self.env.cr.fetchall()
+            self.assertEqual(len(rows), len(combos))
+            for r, s, y, a, without_dealer, with_dealer in rows:
+                with self.subTest(policy=policy, rtype=r, status=s, sync=y, access=a):
+                    if a is None:
+                        self.assertEqual(without_dealer, iys_policy.decide(r, s, y, policy))
+                        # a dealer whose access is unknown (NULL) has no access
+                        self.assertEqual(with_dealer, iys_policy.decide(r, s, y, policy, False))
+                    else:
+                        self.assertEqual(with_dealer, iys_policy.decide(r, s, y, policy, a))
+                    seen.add(with_dealer)
+        self.assertIn(iys_policy.NO_DEALER_ACCESS, seen, "the dealer dimension is exercised")
+
+    def test_policy_dealer_rules(self):
+        decide = iys_policy.decide
+        # the brand sends: as before
+        self.assertEqual(decide("BIREYSEL", "ONAY", "confirmed", dealer_access=None), iys_policy.ALLOWED)
+        # a dealer: an individual's consent it may use, or not
+        self.assertEqual(decide("BIREYSEL", "ONAY", "confirmed", dealer_access=True), iys_policy.ALLOWED)
+        self.assertEqual(decide("BIREYSEL", "ONAY", "confirmed", dealer_access=False), iys_policy.NO_DEALER_ACCESS)
+        self.assertEqual(decide("BIREYSEL", "ONAY", "pending", dealer_access=True), iys_policy.UNCONFIRMED)
+        self.assertEqual(decide("BIREYSEL", "ONAY", "pending", "allow", dealer_access=True), iys_policy.ALLOWED)
+        self.assertEqual(decide("BIREYSEL", "ONAY", "pending", dealer_access=False), iys_policy.NO_DEALER_ACCESS)
+        # no consent is no consent, for the brand and its dealers
+        self.assertEqual(decide("BIREYSEL", None, None, dealer_access=False), iys_policy.NO_CONSENT)
+        self.assertEqual(decide("BIREYSEL", "ONAY", "rejected", dealer_access=True), iys_policy.NO_CONSENT)
+        # a refusal always wins; merchants until they refuse
+        self.assertEqual(decide("BIREYSEL", "RET", "confirmed", dealer_access=True), iys_policy.REFUSED)
+        self.assertEqual(decide("TACIR", "RET", "confirmed", dealer_access=True), iys_policy.REFUSED)
+        self.assertEqual(decide("TACIR", None, None, dealer_access=False), iys_policy.ALLOWED)
+        self.assertEqual(decide("TACIR", "ONAY", "confirmed", dealer_access=False), iys_policy.ALLOWED)
 
     def test_gate_decisions_bulk(self):
         self.record("05321110001")  # BIREYSEL ONAY pending

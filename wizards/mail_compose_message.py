@@ -77,6 +77,10 @@ class MailComposeMessage(models.TransientModel):
             return self.mass_mailing_id._iys_gate_brand()
         return self.iys_brand_id or self.env["iys.send.gate"]._iys_default_brand()
 
+    def _iys_gate_dealer(self):
+        self.ensure_one()
+        return self._iys_composer_dealer(self.mass_mailing_id)
+
     def _process_mail_values_state(self, mail_values_dict, *args, **kwargs):
         if self.composition_mode != "mass_mail" or not self._iys_is_commercial(list(mail_values_dict)):
             return super()._process_mail_values_state(mail_values_dict, *args, **kwargs)
@@ -86,7 +90,7 @@ class MailComposeMessage(models.TransientModel):
             for res_id, values in mail_values_dict.items()
             if values.get("state") != "cancel"
         )
-        blocked = Gate._iys_decide(self._iys_gate_brand(), EPOSTA, targets)
+        blocked = Gate._iys_decide(self._iys_gate_brand(), EPOSTA, targets, dealer=self._iys_gate_dealer())
         # Odoo keeps the first e-mail of an address and cancels the next ones as duplicates: the
         # records the gate allows go first, so that when one address belongs to a merchant
         # (allowed) and to an individual (blocked), the merchant gets the one message.
@@ -129,6 +133,8 @@ class MailComposeMessage(models.TransientModel):
         # "Send email" with a mailing name creates a mailing: it keeps the brand and the class.
         values = super()._prepare_mailing_values(*args, **kwargs)
         values["iys_brand_id"] = self._iys_gate_brand().id
+        if self.iys_retailer_id:
+            values["iys_retailer_id"] = self.iys_retailer_id.id
         if self.iys_transactional:
             values["iys_message_class"] = "transactional"
         return values

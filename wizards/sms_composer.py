@@ -50,6 +50,10 @@ class SmsComposer(models.TransientModel):
             return self.mailing_id._iys_gate_brand()
         return self.iys_brand_id or self.env["iys.send.gate"]._iys_default_brand()
 
+    def _iys_gate_dealer(self):
+        self.ensure_one()
+        return self._iys_composer_dealer(self.mailing_id)
+
     def _get_done_record_ids(self, records, recipients_info, *args, **kwargs):
         # Odoo keeps the first SMS of a number and cancels the next ones as duplicates: the records
         # the gate allows go first, so that when one number belongs to a merchant (allowed) and to
@@ -71,7 +75,7 @@ class SmsComposer(models.TransientModel):
             (res_id, model, res_id, values.get("number"), values.get("partner_id"))
             for res_id, values in values_by_id.items()
         )
-        return Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets)
+        return Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets, dealer=self._iys_gate_dealer())
 
     def _prepare_log_body_values(self, sms_records_values, *args, **kwargs):
         # the note kept in the chatter ("keep archives") of an SMS the gate blocked says so
@@ -101,7 +105,7 @@ class SmsComposer(models.TransientModel):
             for res_id, values in sms_values_all.items()
             if values.get("state") == "outgoing" or values.get("failure_type") == "sms_duplicate"
         )
-        blocked = Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets)
+        blocked = Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets, dealer=self._iys_gate_dealer())
         for res_id, reason in blocked.items():
             failure_type = FAILURE_TYPES[MESAJ][reason]
             values = sms_values_all[res_id]
