@@ -601,7 +601,8 @@ class IysPanel(models.AbstractModel):
                                  ("create_date", "<", fields.Datetime.to_string(b))] for a, b in bounds],
                 "views": {"channel": channel_sets, "source": class_sets},
                 "view_labels": {"channel": self.env._("By channel"), "source": self.env._("By source")},
-                "action": self._action("iys.consent.event", name, [("brand_id", "in", brands.ids), ("kind", "=", "status")]),
+                "action": self._action("iys.consent.event", name,
+                                       [("brand_id", "in", brands.ids), ("kind", "=", "status")]),
             },
         }
 

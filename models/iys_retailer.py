@@ -151,6 +151,8 @@ class IysRetailer(models.Model):
 
     def write(self, vals):
         if not self.env.context.get("iys_retailer_sync"):
+            # who may not write dealers at all hears that first, not about İYS's lock
+            self.check_access("write")
             self._iys_check_unlocked(vals)
         return super().write(vals)
 

@@ -82,8 +82,9 @@ class TestIysDeadline(IysSyncCommon):
     def test_deadline_dashboard(self):
         first = self.outbox_of(self.record(PHONE_A))
         second = self.outbox_of(self.record(PHONE_B))
-        first.write({"deadline": self.now + timedelta(days=2, hours=5)})
-        second.write({"deadline": self.now + timedelta(hours=5, minutes=30)})
+        # half an hour of margin: the time left is shown in whole hours, counted from the real clock
+        first.write({"deadline": fields.Datetime.now() + timedelta(days=2, hours=5, minutes=30)})
+        second.write({"deadline": fields.Datetime.now() + timedelta(hours=5, minutes=30)})
         action = self.env["ir.actions.act_window"]._for_xml_id("l10n_tr_iys.action_iys_outbox_deadlines")
         view = self.env.ref("l10n_tr_iys.view_iys_outbox_deadline_list")
         self.assertEqual(action["view_id"][0], view.id)
