@@ -788,6 +788,10 @@ class IysReconciliation(models.Model):
         today = turkish_today(now)
         oldest = today - datetime.timedelta(days=REPORT_MAX_AGE_DAYS)
         window = [("brand_id", "in", brands.ids), ("report_date", ">=", oldest), ("report_date", "<", today)]
+        # every day of the window has its record (the scheduled action creates them too): the number
+        # "not reconciled yet" then opens exactly the days it counts, also before the first run
+        self.sudo()._iys_ensure_days(brands.filtered("active"), [
+            oldest + datetime.timedelta(days=i) for i in range((today - oldest).days)])
         groups = self.sudo()._read_group(window, ["brand_id", "state"], ["__count"])
         counts = defaultdict(lambda: defaultdict(int))
         for brand, state, count in groups:
@@ -816,9 +820,9 @@ class IysReconciliation(models.Model):
         cards = [
             {"key": "not_reconciled", "label": not_done_label, "value": not_done,
              "level": "warning" if not_done else "success",
-             "hint": self.env._("Of the last %(days)s days, all brands; %(never)s more day(s) not fetched yet.",
-                                days=REPORT_MAX_AGE_DAYS, never=never) if never else
-             self.env._("Of the last %(days)s days, all brands.", days=REPORT_MAX_AGE_DAYS),
+             "hint": self.env._("Of the last %(days)s days, for the brands shown; %(never)s more day(s) of "
+                                "archived brands not fetched.", days=REPORT_MAX_AGE_DAYS, never=never) if never else
+             self.env._("Of the last %(days)s days, for the brands shown.", days=REPORT_MAX_AGE_DAYS),
              "action": action(not_done_label, open_states)},
             {"key": "differences", "label": diff_label, "value": differences,
              "level": "danger" if differences else "success",

@@ -56,7 +56,10 @@ class IysRetailer(models.Model):
     _order = "brand_id, name, id"
 
     name = fields.Char("Trade name", required=True, tracking=True, help="The dealer's trade name (title on İYS).")
-    brand_id = fields.Many2one("iys.brand", required=True, ondelete="restrict", index=True, tracking=True)
+    brand_id = fields.Many2one(
+        "iys.brand", required=True, ondelete="restrict", index=True, tracking=True,
+        default=lambda self: self.env.company.iys_default_brand_id,
+    )
     account_id = fields.Many2one(related="brand_id.account_id", store=True, index=True)
     company_id = fields.Many2one(related="brand_id.company_id", store=True, index=True)
     code = fields.Char(

@@ -323,14 +323,16 @@ class TestIysReconciliation(IysSyncCommon):
         section = self.Recon._iys_panel_section(brands)
         self.assertEqual(section["key"], "reconciliation")
         cards = {card["key"]: card for card in section["cards"]}
+        # every day of the window counts, also those the scheduled action has not fetched yet
         self.assertEqual((cards["not_reconciled"]["value"], cards["differences"]["value"], cards["errors"]["value"]),
-                         (2, 1, 1))
+                         (14, 1, 1))
         for card in cards.values():
             action = card["action"]
             self.assertEqual(self.Recon.search_count(action["domain"]), card["value"], card["key"])
         row = section["rows"][0]
-        self.assertEqual(row["cells"][1:4], [2, 1, 1])
-        self.assertIn("12 more day(s)", cards["not_reconciled"]["hint"])
+        self.assertEqual(row["cells"][1:4], [7, 1, 1])
+        self.assertNotIn("more day(s)", cards["not_reconciled"]["hint"])
+        self.assertEqual(self.Recon.search_count([("brand_id", "in", brands.ids)]), 14)
         self.assertIsNone(self.Recon._iys_panel_section(self.env["iys.brand"]))
 
     def test_accepted_agreement_refused_by_iys_is_retried_by_the_cron(self):
