@@ -1,6 +1,7 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import SQL
 
 from .iys_consent import is_ledger
 from .iys_selections import (
@@ -93,6 +94,16 @@ class IysConsentEvent(models.Model):
     iys_creation_date = fields.Datetime("Recorded by İYS on", readonly=True)
     error_code = fields.Char("İYS error", readonly=True)
     error_message = fields.Text("İYS error explanation", readonly=True)
+
+    def init(self):
+        # The panel's movements per day group the status movements of the last 30 days by day,
+        # brand, channel, status and origin: with these columns in the index, PostgreSQL reads them
+        # by an index-only scan instead of visiting the table's rows (measured on 1M events, 500k
+        # in the window: see README, Panel). Events are append-only, so the index is cheap to keep.
+        self.env.cr.execute(SQL(
+            "CREATE INDEX IF NOT EXISTS iys_consent_event_panel_movements_idx ON iys_consent_event "
+            "(create_date) INCLUDE (brand_id, channel, new_status, origin) WHERE kind = 'status'"
+        ))
 
     @api.depends("to_send", "actor")
     def _compute_push_state(self):

@@ -1,7 +1,9 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-"""The İYS panel: the figures of the app's landing page, in one call.
+"""The İYS panel: the figures of the app's landing page.
 
-``iys.panel.get_panel_data(brand_ids)`` returns a JSON-able dict of *sections*. Each section has a
+``iys.panel.get_panel_data(brand_ids)`` returns a JSON-able dict of *sections*. The web client
+calls it with ``lazy=True`` (the cheap sections, and the heavy ones listed under ``deferred``),
+paints, then fetches each heavy section with ``get_panel_section(key, brand_ids)``, all at once. Each section has a
 title, optional cards (label, value, level, hint, action) and an optional small table (headers,
 rows of cells); a cell is a plain value or ``{"value", "hint", "action", "level"}``. Every number
 comes with the ``ir.actions.act_window`` that opens the rows it counts (same domain, same rows),
@@ -16,7 +18,7 @@ from datetime import datetime, time, timedelta
 import pytz
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 from odoo.tools.misc import format_datetime
 
@@ -28,6 +30,8 @@ from .iys_sync_common import code_text, lang_of
 
 #: models whose ``_iys_panel_section(brands)`` adds a section (when installed)
 EXTENSION_MODELS = ("iys.reconciliation", "iys.alert", "iys.query.run")
+#: sections the web client fetches after the first paint, each by its own call (``get_panel_section``)
+HEAVY_SECTIONS = ("audience", "movements")
 CHANNELS = ("MESAJ", "EPOSTA", "ARAMA")
 POLICY_STATES = (iys_policy.ALLOWED, iys_policy.NO_CONSENT, iys_policy.REFUSED, iys_policy.UNCONFIRMED)
 #: days of movements the graph shows
@@ -45,17 +49,16 @@ class IysPanel(models.AbstractModel):
     # Entry point
     # ------------------------------------------------------------------------------------------
     @api.model
-    def get_panel_data(self, brand_ids=None, now=None):
+    def get_panel_data(self, brand_ids=None, now=None, lazy=False):
         """Every figure of the panel for the brands of the user's companies (``brand_ids`` narrows
-        them; ids of other companies are ignored). ``now`` is for tests."""
-        if not self.env.user.has_group("l10n_tr_iys.group_iys_user"):
-            raise AccessError(self.env._("Only İYS users may open the İYS panel."))
-        now = fields.Datetime.to_datetime(now) if now else fields.Datetime.now().replace(microsecond=0)
-        Brand = self.env["iys.brand"].sudo()
-        company_ids = self.env.companies.ids
-        all_brands = Brand.search([("company_id", "in", company_ids)])
-        brands = all_brands.filtered(lambda b: b.id in brand_ids) if brand_ids else all_brands
-        accounts = self.env["iys.account"].sudo().search([("company_id", "in", company_ids)])
+        them; ids of other companies are ignored). ``now`` is for tests.
+
+        With ``lazy``, the heavy sections (:data:`HEAVY_SECTIONS`) are left out and listed under
+        ``deferred`` instead (key, title, sequence, and the ``parts``: the ``brand_ids`` of each
+        :meth:`get_panel_section` call that fetches them), so the page paints at once and fetches
+        them concurrently."""
+        brands, all_brands, accounts = self._panel_scope(brand_ids)
+        now = self._panel_now(now)
         is_manager = self.env.user.has_group("l10n_tr_iys.group_iys_manager")
         data = {
             "brands": [{"id": b.id, "name": b.display_name, "company": b.company_id.name} for b in all_brands],
@@ -65,23 +68,62 @@ class IysPanel(models.AbstractModel):
             "generated_at": format_datetime(self.env, now),
             "empty": self._empty_state(accounts, all_brands, is_manager),
             "sections": [],
+            "deferred": [],
         }
         if not brands:
             return data
         self.env.flush_all()
         sections = [
-            self._section_audience(brands),
             self._section_queue(brands, now),
             self._section_health(brands, now),
             self._section_sync(brands, accounts, now),
             self._section_imports(brands),
-            self._section_movements(brands, now),
         ]
         for name in EXTENSION_MODELS:
             if name in self.env and hasattr(self.env[name], "_iys_panel_section"):
                 sections.append(self.env[name]._iys_panel_section(brands))
+        if lazy:
+            data["deferred"] = [
+                # the audience is fetched per brand: each call scans one brand's contacts or ledger
+                {"key": "audience", "sequence": 10, "title": self._audience_title(),
+                 "parts": [[brand.id] for brand in brands]},
+                {"key": "movements", "sequence": 60, "title": self._movements_title(), "parts": [brands.ids]},
+            ]
+        else:
+            sections += [self._section_audience(brands), self._section_movements(brands, now)]
         data["sections"] = sorted((s for s in sections if s), key=lambda s: s.get("sequence", 100))
         return data
+
+    @api.model
+    def get_panel_section(self, key, brand_ids=None, now=None):
+        """One heavy section of the panel (``audience`` or ``movements``, see :data:`HEAVY_SECTIONS`)
+        for the brands of the user's companies (``brand_ids`` narrows them, as in
+        :meth:`get_panel_data`); ``None`` when no brand is left. ``now`` is for tests."""
+        if key not in HEAVY_SECTIONS:
+            raise UserError(self.env._("The İYS panel has no section %(key)s; use one of: %(keys)s.",
+                                       key=key, keys=", ".join(HEAVY_SECTIONS)))
+        brands, _all_brands, _accounts = self._panel_scope(brand_ids)
+        now = self._panel_now(now)
+        if not brands:
+            return None
+        self.env.flush_all()
+        if key == "audience":
+            return self._section_audience(brands)
+        return self._section_movements(brands, now)
+
+    def _panel_scope(self, brand_ids):
+        """(shown brands, brands of the user's companies, accounts of the user's companies), after
+        checking that the user may open the panel."""
+        if not self.env.user.has_group("l10n_tr_iys.group_iys_user"):
+            raise AccessError(self.env._("Only İYS users may open the İYS panel."))
+        company_ids = self.env.companies.ids
+        all_brands = self.env["iys.brand"].sudo().search([("company_id", "in", company_ids)])
+        brands = all_brands.filtered(lambda b: b.id in brand_ids) if brand_ids else all_brands
+        accounts = self.env["iys.account"].sudo().search([("company_id", "in", company_ids)])
+        return brands, all_brands, accounts
+
+    def _panel_now(self, now):
+        return fields.Datetime.to_datetime(now) if now else fields.Datetime.now().replace(microsecond=0)
 
     # ------------------------------------------------------------------------------------------
     # Helpers
@@ -197,7 +239,7 @@ class IysPanel(models.AbstractModel):
         return {
             "key": "audience",
             "sequence": 10,
-            "title": self.env._("Who may receive a commercial message now"),
+            "title": self._audience_title(),
             "hint": self.env._(
                 "The default brand of a company is counted on its contacts, as the send gate decides for them; "
                 "another brand on the addresses its İYS ledger holds (a contact without a record there has no "
@@ -207,6 +249,9 @@ class IysPanel(models.AbstractModel):
             + [labels[s] for s in POLICY_STATES] + [self.env._("Counted on")],
             "rows": rows,
         }
+
+    def _audience_title(self):
+        return self.env._("Who may receive a commercial message now")
 
     def _contact_domain(self, company, shared):
         return [("company_id", "in", [company.id, False])] if shared else [("company_id", "=", company.id)]
@@ -218,11 +263,13 @@ class IysPanel(models.AbstractModel):
         Partner.flush_model(["email_normalized", "phone_sanitized", "company_id", "active", *STATE_FIELDS.values()])
         where = SQL("(company_id = %s OR company_id IS NULL)", company.id) if shared \
             else SQL("company_id = %s", company.id)
-        # one scan, grouped on the three stored states (at most 5^3 groups): cheaper than filtered counts
+        # one scan, grouped on the three stored states (at most 5^3 groups): cheaper than filtered counts;
+        # ``active`` (not ``active IS TRUE``) so that the covering index res_partner_iys_panel_states_idx
+        # (partial on it, see ResPartner.init) serves it by an index-only scan
         self.env.cr.execute(SQL(
             """SELECT iys_sms_state, iys_email_state, iys_call_state, count(*), count(email_normalized),
                       count(phone_sanitized)
-                 FROM res_partner WHERE active IS TRUE AND %s
+                 FROM res_partner WHERE active AND %s
              GROUP BY 1, 2, 3""", where,
         ))
         values = defaultdict(int)
@@ -527,6 +574,9 @@ class IysPanel(models.AbstractModel):
         own = [o for o in origins if o not in citizen and o not in imports]
         return {"own": own, "citizen": citizen, "import": imports}
 
+    def _movements_title(self):
+        return self.env._("Movements of the last %(days)s days", days=MOVEMENT_DAYS)
+
     def _section_movements(self, brands, now):
         tz = pytz.timezone(self.env.context.get("tz") or self.env.user.tz or "Europe/Istanbul")
         today = now.replace(tzinfo=pytz.utc).astimezone(tz).date()
@@ -577,7 +627,7 @@ class IysPanel(models.AbstractModel):
         channel_sets = datasets(by_channel, CHANNELS, channels, lambda key: [("channel", "=", key)])
         class_sets = datasets(by_class, SOURCE_CLASSES, class_labels,
                               lambda key: [("origin", "in", classes[key] or ["-"])])
-        name = self.env._("Movements of the last %(days)s days", days=MOVEMENT_DAYS)
+        name = self._movements_title()
         rows = []
         for status in ("ONAY", "RET"):
             cells = [status]

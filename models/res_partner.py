@@ -1,10 +1,25 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import api, models
+from odoo.tools import SQL
 
 
 class ResPartner(models.Model):
     _name = "res.partner"
     _inherit = ["res.partner", "iys.consent.mixin"]
+
+    def init(self):
+        result = super().init()
+        # The panel's audience groups the active contacts on their three stored İYS states and
+        # counts those with an e-mail and a phone: this covering index lets PostgreSQL answer by an
+        # index-only scan (about 100 MB per million contacts) instead of reading the whole table
+        # (about 700 MB). Measured on 1M contacts: 1.0 s -> 0.5 s (see README, Panel). Its columns
+        # are indexed already, so it costs writes one more index entry, not HOT updates.
+        self.env.cr.execute(SQL(
+            "CREATE INDEX IF NOT EXISTS res_partner_iys_panel_states_idx ON res_partner "
+            "(iys_sms_state, iys_email_state, iys_call_state) "
+            "INCLUDE (company_id, email_normalized, phone_sanitized) WHERE active"
+        ))
+        return result
 
     @api.depends("is_company", "vat", "iys_recipient_type_manual")
     def _compute_iys_recipient_type(self):

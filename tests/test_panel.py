@@ -3,7 +3,7 @@ from collections import Counter
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools.misc import format_datetime
 
@@ -65,7 +65,24 @@ class TestPanel(PartnerStatesCommon):
 
     def panel(self, user=None, brands=None):
         env = self.env(user=user or self.iys_user)
-        return env["iys.panel"].get_panel_data(brand_ids=(brands or (self.brand | self.brand_b)).ids, now=self.now)
+        return self.progressive(env, brand_ids=(brands or (self.brand | self.brand_b)).ids)
+
+    def progressive(self, env, brand_ids=None):
+        """The panel as the web client builds it: the first call (``lazy``), then one
+        ``get_panel_section`` call per deferred part, the parts' rows merged in their order."""
+        Panel = env["iys.panel"]
+        data = Panel.get_panel_data(brand_ids=brand_ids, now=self.now, lazy=True)
+        self.assertFalse({s["key"] for s in data["sections"]} & set(iys_panel.HEAVY_SECTIONS),
+                         "the first call leaves the heavy sections out")
+        sections = list(data["sections"])
+        for deferred in data["deferred"]:
+            parts = [Panel.get_panel_section(deferred["key"], brand_ids=ids, now=self.now) for ids in deferred["parts"]]
+            self.assertTrue(all(parts), deferred["key"])
+            for part in parts:
+                self.assertEqual((part["key"], part["title"], part["sequence"]),
+                                 (deferred["key"], deferred["title"], deferred["sequence"]))
+            sections.append(dict(parts[0], rows=[row for part in parts for row in part.get("rows", [])]))
+        return dict(data, sections=sorted(sections, key=lambda s: s.get("sequence", 100)))
 
     def section(self, data, key):
         found = [s for s in data["sections"] if s["key"] == key]
@@ -80,6 +97,11 @@ class TestPanel(PartnerStatesCommon):
     def test_access(self):
         with self.assertRaises(AccessError):
             self.env(user=self.plain_user)["iys.panel"].get_panel_data()
+        for key in iys_panel.HEAVY_SECTIONS:
+            with self.assertRaises(AccessError):
+                self.env(user=self.plain_user)["iys.panel"].get_panel_section(key)
+        with self.assertRaises(UserError):
+            self.env(user=self.iys_user)["iys.panel"].get_panel_section("nothing")
         self.assertTrue(self.panel(user=self.iys_manager)["sections"])
 
     def test_multi_company(self):
@@ -91,6 +113,16 @@ class TestPanel(PartnerStatesCommon):
         data = self.env(user=self.iys_user)["iys.panel"].get_panel_data(brand_ids=[self.brand2.id], now=self.now)
         self.assertEqual(data["brand_ids"], [])
         self.assertFalse(data["sections"])
+        data = self.env(user=self.iys_user)["iys.panel"].get_panel_data(brand_ids=[self.brand2.id], now=self.now,
+                                                                        lazy=True)
+        self.assertFalse(data["sections"] or data["deferred"])
+        for key in iys_panel.HEAVY_SECTIONS:
+            self.assertIsNone(self.env(user=self.iys_user)["iys.panel"].get_panel_section(
+                key, brand_ids=[self.brand2.id], now=self.now))
+            # asked with both, the other company's brand is dropped
+            section = self.env(user=self.iys_user)["iys.panel"].get_panel_section(
+                key, brand_ids=[self.brand.id, self.brand2.id], now=self.now)
+            self.assertNotIn(self.brand2.display_name, str(section))
         # a user of both companies sees it only when the company is selected
         both = new_test_user(self.env, login="iys_t_both", groups="base.group_user,l10n_tr_iys.group_iys_user",
                              company_ids=[(6, 0, [self.env.company.id, self.company2.id])])
@@ -98,7 +130,7 @@ class TestPanel(PartnerStatesCommon):
         data = env1["iys.panel"].get_panel_data(now=self.now)
         self.assertNotIn(self.brand2.id, {b["id"] for b in data["brands"]})
         env2 = self.env(user=both, context={"allowed_company_ids": [self.env.company.id, self.company2.id]})
-        data = env2["iys.panel"].get_panel_data(now=self.now)
+        data = self.progressive(env2)
         self.assertIn(self.brand2.id, {b["id"] for b in data["brands"]})
         audience = self.section(data, "audience")
         other = [r for r in audience["rows"] if r["cells"][0] == self.brand2.display_name]
@@ -285,6 +317,20 @@ class TestPanel(PartnerStatesCommon):
                             self.assertEqual(self.count(cell["action"], self.iys_manager), cell["value"])
                             checked += 1
         self.assertGreater(checked, 40)
+
+    def test_progressive_equals_full(self):
+        """The first call plus the section calls give exactly what the one-call panel gives."""
+        env = self.env(user=self.iys_manager)
+        brand_ids = (self.brand | self.brand_b).ids
+        full = env["iys.panel"].get_panel_data(brand_ids=brand_ids, now=self.now)
+        lazy = env["iys.panel"].get_panel_data(brand_ids=brand_ids, now=self.now, lazy=True)
+        self.assertEqual(full["deferred"], [])
+        self.assertEqual([d["key"] for d in lazy["deferred"]], ["audience", "movements"])
+        self.assertEqual(lazy["deferred"][0]["parts"], [[brand_id] for brand_id in full["brand_ids"]])
+        self.assertEqual(lazy["deferred"][1]["parts"], [brand_ids])
+        merged = self.progressive(env, brand_ids=brand_ids)
+        self.assertEqual(merged["sections"], full["sections"])
+        self.assertLessEqual({"audience", "movements", "queue"}, {s["key"] for s in full["sections"]})
 
     def test_empty_states(self):
         company = self.env["res.company"].create({"name": "Fresh Co"})

@@ -96,17 +96,95 @@ export class IysPanel extends Component {
         this.orm = useService("orm");
         this.actionService = useService("action");
         this.state = useState({ loading: true, data: null, brandId: 0, error: false });
+        this.loadToken = 0;
         onWillStart(() => this.load());
     }
 
+    /**
+     * Loads the panel progressively, as Odoo's own dashboards do: the first call returns the cheap
+     * sections and the page paints; the heavy ones (listed under ``deferred``) show a placeholder
+     * and are fetched by their own calls, all issued at once, each rendering when it arrives.
+     */
     async load() {
+        const token = ++this.loadToken;
         this.state.loading = true;
         try {
             const brandIds = this.state.brandId ? [this.state.brandId] : null;
-            this.state.data = await this.orm.call("iys.panel", "get_panel_data", [], { brand_ids: brandIds });
+            const data = await this.orm.call("iys.panel", "get_panel_data", [], {
+                brand_ids: brandIds,
+                lazy: true,
+            });
+            if (token !== this.loadToken) {
+                return;
+            }
+            for (const deferred of data.deferred || []) {
+                data.sections.push({
+                    key: deferred.key,
+                    sequence: deferred.sequence,
+                    title: deferred.title,
+                    rows: [],
+                    loading: true,
+                    parts: deferred.parts.map(() => null),
+                });
+            }
+            data.sections.sort((a, b) => (a.sequence ?? 100) - (b.sequence ?? 100));
+            this.state.data = data;
             this.state.error = false;
-        } finally {
-            this.state.loading = false;
+            // not awaited by onWillStart: the page paints with the placeholders
+            const calls = (data.deferred || []).flatMap((deferred) =>
+                deferred.parts.map((ids, index) => this.loadPart(token, deferred.key, ids, index))
+            );
+            if (calls.length) {
+                Promise.all(calls).finally(() => {
+                    if (token === this.loadToken) {
+                        this.state.loading = false;
+                    }
+                });
+                return;
+            }
+        } catch (error) {
+            if (token === this.loadToken) {
+                this.state.loading = false;
+            }
+            throw error;
+        }
+        this.state.loading = false;
+    }
+
+    /** Fetches one part of a deferred section and merges the parts arrived so far, in their order. */
+    async loadPart(token, key, brandIds, index) {
+        let result;
+        try {
+            result = await this.orm.call("iys.panel", "get_panel_section", [key], { brand_ids: brandIds });
+        } catch (error) {
+            if (token === this.loadToken) {
+                this.replaceSection(key, (section) => ({ ...section, loading: false, failed: true }));
+            }
+            throw error;
+        }
+        if (token !== this.loadToken) {
+            return;
+        }
+        this.replaceSection(key, (section) => {
+            const parts = [...section.parts];
+            parts[index] = result || { rows: [] };
+            const arrived = parts.filter(Boolean);
+            const base = arrived.find((part) => part.key) || {};
+            return {
+                ...section,
+                ...base,
+                rows: arrived.flatMap((part) => part.rows || []),
+                parts,
+                loading: arrived.length < parts.length,
+            };
+        });
+    }
+
+    replaceSection(key, update) {
+        const sections = this.state.data.sections;
+        const index = sections.findIndex((section) => section.key === key);
+        if (index >= 0) {
+            sections[index] = update(sections[index]);
         }
     }
 
@@ -153,6 +231,8 @@ export class IysPanel extends Component {
             loading: _t("Loading the İYS figures…"),
             updated: _t("Updated:"),
             nothing: _t("Nothing to show for these brands."),
+            sectionLoading: _t("Counting…"),
+            sectionFailed: _t("These figures could not be read."),
         };
     }
 }

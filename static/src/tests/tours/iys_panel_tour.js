@@ -3,7 +3,8 @@
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
 
-// Opens the İYS app from the apps menu: it lands on the panel. Follows the number of contacts
+// Opens the İYS app from the apps menu: it lands on the panel, which loads its heavy sections
+// after the first paint (each by its own call). Follows the number of contacts
 // that may receive an SMS now to the filtered list of contacts behind it.
 registry.category("web_tour.tours").add("l10n_tr_iys_panel", {
     steps: () => [
@@ -14,8 +15,16 @@ registry.category("web_tour.tours").add("l10n_tr_iys_panel", {
             run: "click",
         },
         {
-            content: "The app opens on the panel, with its sections",
+            content: "The app opens on the panel: the cheap sections paint first",
+            trigger: ".o_iys_panel .o_iys_panel_queue .o_iys_panel_card",
+        },
+        {
+            content: "The audience arrives by its own calls and replaces its placeholder",
             trigger: ".o_iys_panel .o_iys_panel_audience .o_iys_panel_table",
+        },
+        {
+            content: "Every heavy section has arrived (no placeholder left)",
+            trigger: ".o_iys_panel:not(:has(.o_iys_panel_section_loading)):not(:has(.o_iys_panel_section_failed))",
         },
         {
             content: "The queue to İYS is shown",
