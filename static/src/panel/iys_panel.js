@@ -227,7 +227,7 @@ export class IysPanel extends Component {
         return {
             title: _t("İYS Panel"),
             allBrands: _t("All brands"),
-            refresh: _t("Refresh"),
+            refresh: _t("Refresh the panel"),
             loading: _t("Loading the İYS figures…"),
             updated: _t("Updated:"),
             nothing: _t("Nothing to show for these brands."),
