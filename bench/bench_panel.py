@@ -24,28 +24,30 @@ the action's domain, limit 80, as the web client does, plus ``search_count``), e
 """
 
 import argparse
-import contextlib
 import os
-import resource
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gate import (  # the shared bench helpers, next to this file
+    addons_path,
+    db_options,
+    free_port,
+    log,
+    peak_rss_mb,
+    timed,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MODULE = "l10n_tr_iys"
 REF = "iysp"  # res.partner.ref of the bench's contacts
 CODE = "990101"
 TARGET = 1.0
-
-
-def log(msg=""):
-    print(msg, flush=True)  # pylint: disable=print-used  # a command-line tool reports on stdout
 
 
 def fmt_seconds(values):
@@ -57,31 +59,6 @@ def fmt_seconds(values):
 
 def verdict(values):
     return "met" if statistics.median(values) < TARGET else "NOT met"
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def free_port():
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def db_options():
-    opts = []
-    for env_name, opt_name in (("PGHOST", "db_host"), ("PGPORT", "db_port"), ("PGUSER", "db_user"),
-                               ("PGPASSWORD", "db_password")):
-        if os.environ.get(env_name):
-            opts.append(f"--{opt_name}={os.environ[env_name]}")
-    return opts
-
-
-def addons_path(odoo_path):
-    tmp = Path(tempfile.mkdtemp(prefix="iys_bench_addons_"))
-    (tmp / MODULE).symlink_to(REPO, target_is_directory=True)
-    return ",".join([str(odoo_path / "addons"), str(odoo_path / "odoo" / "addons"), str(tmp)])
 
 
 def db_exists(db):
@@ -257,12 +234,6 @@ def vacuum_analyze(dbname):
 # ---------------------------------------------------------------------------------------------
 # Measures
 # ---------------------------------------------------------------------------------------------
-def timed(func):
-    started = time.perf_counter()
-    result = func()
-    return time.perf_counter() - started, result
-
-
 def list_spec(env, model):
     """The specification the web client sends for the model's default list view."""
     from lxml import etree  # noqa: PLC0415
