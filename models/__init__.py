@@ -5,6 +5,7 @@ from . import iys_brand
 from . import iys_city
 from . import iys_town
 from . import iys_retailer
+from . import iys_consent_text
 from . import iys_consent
 from . import iys_consent_event
 from . import iys_outbox
@@ -35,3 +36,4 @@ from . import iys_consent_retailer
 from . import iys_retailer_access_change
 from . import iys_retailer_access_queue
 from . import res_users
+from . import iys_consent_request

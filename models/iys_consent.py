@@ -337,7 +337,7 @@ class IysConsent(models.Model):
             ``address`` (any common spelling), ``status``, ``source``, ``consent_date`` (naive UTC
             datetime; defaults to now for local movements) and optionally ``evidence`` (dict with
             ``attachment_ids``, ``note``, ``ip_address``, ``user_agent``, ``notice_version``,
-            ``partner_id``) and, for movements reported by İYS, ``transaction_id`` and
+            ``consent_text_id`` (id of the ``iys.consent.text`` version shown), ``partner_id``) and, for movements reported by İYS, ``transaction_id`` and
             ``creation_date``.
         :param origin: one of the event origins (form, wizard, import, blacklist, unsubscribe,
             iys_pull, iys_push, iys_query, reconciliation, api). İYS origins are applied as facts (newest consent
@@ -612,10 +612,18 @@ class IysConsent(models.Model):
             "evidence_note": evidence.get("note"),
             "ip_address": evidence.get("ip_address"),
             "user_agent": evidence.get("user_agent"),
-            "notice_version": evidence.get("notice_version"),
+            "notice_version": evidence.get("notice_version") or self._iys_text_version(evidence.get("consent_text_id")),
+            "consent_text_id": evidence.get("consent_text_id") or False,
             "partner_id": evidence.get("partner_id"),
             "note": "\n".join(result.notes) or False,
         }
+
+    @api.model
+    def _iys_text_version(self, text_id):
+        """The version label of the consent text *text_id* (an id), or False."""
+        if not text_id:
+            return False
+        return self.env["iys.consent.text"].sudo().browse(text_id).version or False
 
     @api.model
     def _iys_lock_existing(self, movements):

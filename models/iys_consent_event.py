@@ -87,6 +87,10 @@ class IysConsentEvent(models.Model):
     ip_address = fields.Char("IP address", readonly=True)
     user_agent = fields.Char(readonly=True)
     notice_version = fields.Char("Notice text version", readonly=True)
+    consent_text_id = fields.Many2one(
+        "iys.consent.text", string="Consent text shown", readonly=True, index="btree_not_null", ondelete="restrict",
+        help="The version of the consent text the person was shown when this movement was captured.",
+    )
     # İYS receipts
     request_id = fields.Char("İYS request", readonly=True, index="btree_not_null")
     sub_request_id = fields.Char("İYS sub-request", readonly=True)

@@ -70,6 +70,7 @@ ORIGIN_SELECTION = [
     ("iys_query", "İYS status query"),
     ("api", "Program (API)"),
     ("reconciliation", "İYS daily reconciliation"),
+    ("selfservice", "Self-service page"),
 ]
 #: origins whose movements are facts İYS reported (applied when newer, never sent back, recorded by
 #: the synchronisation only: see ``iys.consent._iys_check_may_record``)
