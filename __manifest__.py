@@ -50,6 +50,7 @@
         "data/iys_retailer_access_data.xml",
         "views/iys_retailer_access_views.xml",
         "views/iys_dealer_gate_views.xml",
+        "data/iys_capture_api_data.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -37,3 +37,5 @@ from . import iys_retailer_access_change
 from . import iys_retailer_access_queue
 from . import res_users
 from . import iys_consent_request
+from . import iys_api_idempotency
+from . import iys_capture_api
