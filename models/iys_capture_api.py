@@ -148,7 +148,8 @@ class IysCaptureApi(models.AbstractModel):
     def _iys_api_check_brand_ref(self, value, where):
         if value is None:
             raise self._iys_api_invalid(where, self.env._("required."))
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
+        if (isinstance(value, bool) or not isinstance(value, (int, str))
+                or (isinstance(value, str) and not value.strip())):
             raise self._iys_api_invalid(where, self.env._("must be the brand's İYS code (text) or its id (number)."))
 
     def _iys_api_check_retailer(self, value, where):
@@ -341,7 +342,8 @@ class IysCaptureApi(models.AbstractModel):
             else:
                 results[index] = dict(first, index=index)
         self._iys_api_store_keys(claimed, results)
-        counts = {state: sum(1 for r in results if r["status"] == state) for state in ("recorded", "unchanged", "error")}
+        counts = {state: sum(1 for r in results if r["status"] == state)
+                  for state in ("recorded", "unchanged", "error")}
         _logger.info("İYS capture API (user %s): %d items, %d recorded, %d unchanged, %d refused; first %s",
                      self.env.uid, len(items), counts["recorded"], counts["unchanged"], counts["error"],
                      mask_recipient(items[0].get("recipient")))

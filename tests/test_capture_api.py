@@ -59,7 +59,8 @@ class TestCaptureApi(HttpCase, IysCommon):
             "username": "b", "password": "b"})
         cls.brand_other = cls.env["iys.brand"].create({
             "name": "Brand of B", "code": "900077", "account_id": cls.account_b.id})
-        cls.capture = new_test_user(cls.env, login="iys_t_capture", groups="base.group_user,l10n_tr_iys.group_iys_capture")
+        cls.capture = new_test_user(cls.env, login="iys_t_capture",
+                                    groups="base.group_user,l10n_tr_iys.group_iys_capture")
         cls.outsider = new_test_user(cls.env, login="iys_t_capture_no", groups="base.group_user")
         cls.key = cls.env["res.users.apikeys"].with_user(cls.capture).sudo()._generate(None, "capture", None)
         cls.outsider_key = cls.env["res.users.apikeys"].with_user(cls.outsider).sudo()._generate(None, "x", None)
@@ -98,7 +99,7 @@ class TestCaptureApi(HttpCase, IysCommon):
         return response
 
     def events(self):
-        return self.env["iys.consent.event"].search_count([("origin", "=", "api")])
+        return self.env["iys.consent.event"].search_count([("origin", "=", "api"), ("user_id", "=", self.capture.id)])
 
     # ------------------------------------------------------------------------------------------
     # Authentication, group, company
