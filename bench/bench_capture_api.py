@@ -29,8 +29,6 @@ import time
 import warnings
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gate import (  # the shared bench helpers, next to this file
     addons_path,
@@ -41,6 +39,7 @@ from bench_gate import (  # the shared bench helpers, next to this file
     log,
 )
 
+requests = None  # imported in main(), after Odoo
 BRAND_CODE = "990201"
 LOGIN = "iys_bench_capture"
 TARGET = 1.0
@@ -175,6 +174,9 @@ def main():
     from odoo import SUPERUSER_ID, api  # noqa: PLC0415
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
+
+    global requests  # noqa: PLW0603 - imported after Odoo, which patches urllib3 first
+    import requests  # noqa: PLC0415
 
     config.parse_config([f"--addons-path={paths}", f"--database={args.db}", *db_options(), "--log-level=warn"])
     registry = Registry(args.db)

@@ -331,8 +331,12 @@ class IysCaptureApi(models.AbstractModel):
                 outcomes = Consent._iys_record_movements_bulk(movements, "api", strict=True)
             except (UserError, ValidationError) as exc:  # the ledger refused the batch as a whole
                 raise ApiError(422, "rejected", mask_text(exc.args[0])) from exc
-            consent_ids = {o.consent.id for o in outcomes if o.consent}
-            sync = {c.id: c.sync_state for c in Consent.browse(sorted(consent_ids))}
+            # the sync state the ledger just wrote (a local movement waits for İYS, or stays in Odoo
+            # when İYS cannot take it); read only for the consents left unchanged
+            sync = {o.consent.id: "pending" if o.to_send else "none"
+                    for o in outcomes if o.consent and o.event and not o.error}
+            unchanged = sorted({o.consent.id for o in outcomes if o.consent and o.skipped} - set(sync))
+            sync.update({c.id: c.sync_state for c in Consent.browse(unchanged)})
             for index, outcome in zip(todo, outcomes, strict=True):
                 results[index] = self._iys_api_outcome(index, outcome, sync)
         for index, owner in copies.items():

@@ -448,8 +448,8 @@ class IysConsent(models.Model):
             # whose events keep the file row, or by the system's own calls)
             return
         bodies = defaultdict(list)  # (model, id) -> [lines]
-        for result in results:
-            event = result.event.sudo()
+        # one recordset, so that the events and their consents are read together, not one by one
+        for event in self.env["iys.consent.event"].sudo().browse([r.event.id for r in results]):
             consent = event.consent_id
             targets = set()
             for name, rows in holders.get(consent.channel, {}).items():
