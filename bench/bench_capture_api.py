@@ -175,7 +175,7 @@ def main():
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
 
-    global requests  # noqa: PLW0603 - imported after Odoo, which patches urllib3 first
+    global requests  # imported after Odoo, which patches urllib3 first
     import requests  # noqa: PLC0415
 
     config.parse_config([f"--addons-path={paths}", f"--database={args.db}", *db_options(), "--log-level=warn"])

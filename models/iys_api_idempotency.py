@@ -61,6 +61,6 @@ class IysApiIdempotency(models.Model):
                 break
             cron._notify_progress(done=deleted, remaining=1)
             if not self.env.registry.in_test_mode():
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit  # a cron's batches
         self.invalidate_model()
         return deleted

@@ -383,11 +383,12 @@ class IysCaptureApi(models.AbstractModel):
         keys = list(owners)
         self.env["iys.api.idempotency"].flush_model()
         self.env.cr.execute(SQL(
-            """INSERT INTO iys_api_idempotency (user_id, key, fingerprint, brand_id, create_uid, write_uid,
-                                                create_date, write_date)
-               SELECT %(uid)s, k.key, k.print, k.brand, %(uid)s, %(uid)s, now() at time zone 'UTC',
+            """INSERT INTO iys_api_idempotency (user_id, key, fingerprint, brand_id, company_id, create_uid,
+                                                write_uid, create_date, write_date)
+               SELECT %(uid)s, k.key, k.print, k.brand, b.company_id, %(uid)s, %(uid)s, now() at time zone 'UTC',
                       now() at time zone 'UTC'
                  FROM unnest(%(keys)s::varchar[], %(prints)s::varchar[], %(brands)s::int4[]) AS k(key, print, brand)
+                 JOIN iys_brand b ON b.id = k.brand
           ON CONFLICT (user_id, key) DO NOTHING
             RETURNING key""",
             uid=self.env.uid, keys=keys, prints=[prints[owners[k]] for k in keys],

@@ -264,8 +264,10 @@ class TestCaptureApi(HttpCase, IysCommon):
         fixed = self.post({"consents": [self.item(2, idempotencyKey="row-2")]}).json()["results"][0]
         self.assertEqual(fixed["status"], "recorded")
         self.assertEqual(self.events(), 2)
-        key = self.env["iys.api.idempotency"].sudo().search([("key", "=", "row-1")])
-        self.assertEqual((key.user_id, key.event_id.id), (self.capture, first[0]["eventId"]))
+        key = self.env["iys.api.idempotency"].with_user(self.iys_manager).search([("key", "=", "row-1")])
+        self.assertEqual((key.user_id, key.event_id.id, key.company_id), (self.capture, first[0]["eventId"],
+                                                                          self.brand.company_id))
+        self.assertEqual(json.loads(key.result)["eventId"], first[0]["eventId"])
 
     def test_same_key_other_item_is_a_conflict(self):
         self.post({"consents": [self.item(1, idempotencyKey="k")]})
