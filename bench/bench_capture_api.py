@@ -113,10 +113,47 @@ def items(start, count):
     } for i in range(start, start + count)]
 
 
+SERVER_PID = None  # the odoo-bin process, whose CPU time each call costs is measured too
+CPU = {}  # url -> [CPU seconds of the odoo-bin process per call]
+DB_CPU = {}  # url -> [CPU seconds of the database's PostgreSQL backends per call]
+DB_CURSOR = None  # a connection of the bench's own, to list those backends
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads), from /proc; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def backend_pids():
+    """The PostgreSQL backends of the bench database (on this machine), for their CPU time."""
+    if not DB_CURSOR:
+        return []
+    DB_CURSOR.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    return [row[0] for row in DB_CURSOR.fetchall()]
+
+
+def db_cpu():
+    values = [cpu_seconds(pid) for pid in backend_pids()]
+    return sum(v for v in values if v is not None) if values and None not in values else None
+
+
 def timed_post(session, url, body):
+    db_before = db_cpu()
+    cpu_before = cpu_seconds(SERVER_PID) if SERVER_PID else None
     started = time.perf_counter()
     response = session.post(url, json=body, timeout=120)
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_seconds(SERVER_PID) if SERVER_PID else None
+    db_after = db_cpu()
+    if cpu_before is not None and cpu_after is not None:
+        CPU.setdefault(url, []).append(cpu_after - cpu_before)
+    if db_before is not None and db_after is not None:
+        DB_CPU.setdefault(url, []).append(max(db_after - db_before, 0.0))
     if response.status_code != 200:
         raise SystemExit(f"HTTP {response.status_code}: {response.text[:300]}")
     return elapsed, response.json()
@@ -185,12 +222,18 @@ def main():
     log(f"bench_capture_api: Odoo {odoo.release.version} ({odoo_path}), db {args.db}, ledger {args.ledger}, "
         f"{args.runs} runs")
     proc, url = start_server(odoo_path, paths, args.db)
+    global SERVER_PID, DB_CURSOR
+    SERVER_PID = proc.pid
+    monitor = registry.cursor()
+    DB_CURSOR = monitor
     try:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {key}"
         record_url, status_url = url + "/iys/api/v1/consents", url + "/iys/api/v1/consents/status"
         timed_post(session, record_url, {"consents": items(offset, 10)})  # warm-up
         offset += 10
+        CPU.clear()
+        DB_CPU.clear()
         record, replay, status = [], [], []
         for _run in range(args.runs):
             body = {"consents": items(offset, 1000)}
@@ -215,7 +258,17 @@ def main():
         log(f"  record 1000 items (new):      {fmt_seconds(record)}  [{verdict(record)}: < {TARGET:.0f} s]  {load()}")
         log(f"  same call again (replayed):   {fmt_seconds(replay)}  {load()}")
         log(f"  status of 1000 addresses:     {fmt_seconds(status)}  [{verdict(status)}: < {TARGET:.0f} s]  {load()}")
+        if CPU.get(record_url):
+            # without the machine's load: what one call costs the Odoo process itself (not PostgreSQL)
+            calls = CPU[record_url]
+            log(f"  odoo-bin CPU per call: record {fmt_seconds(calls[0::2])}, replay {fmt_seconds(calls[1::2])}, "
+                f"status {fmt_seconds(CPU[status_url])}")
+        if DB_CPU.get(record_url):
+            calls = DB_CPU[record_url]
+            log(f"  PostgreSQL CPU per call: record {fmt_seconds(calls[0::2])}, replay {fmt_seconds(calls[1::2])}, "
+                f"status {fmt_seconds(DB_CPU[status_url])}")
     finally:
+        monitor.close()
         proc.terminate()
         proc.wait(timeout=30)
 
