@@ -37,3 +37,4 @@ from . import iys_retailer_access_change
 from . import iys_retailer_access_queue
 from . import res_users
 from . import iys_consent_request
+from . import mail_render_mixin

@@ -251,10 +251,9 @@ class IysConsentRequest(models.Model):
             "subject": self.env._("%(brand)s: please confirm that you want to receive our e-mails",
                                   brand=self.brand_id.name),
             "body_html": body,
-            "email_from": company.email_formatted or company.partner_id.email_formatted or False,
+            "email_from": company.email_formatted or self.env["ir.mail_server"]._get_default_from_address(),
             "email_to": self.address,
             "auto_delete": True,
-            "recipient_ids": [],
         })
         mail.send(raise_exception=False)
         return not mail.exists() or mail.state in ("sent", "outgoing")

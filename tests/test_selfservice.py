@@ -51,6 +51,12 @@ class SelfServiceCommon(SMSCase, MockEmail, IysCommon):
                                                     address=address)
         return f"/iys/preferences/{token}", token
 
+    def url_open(self, *args, **kwargs):
+        response = super().url_open(*args, **kwargs)
+        # the request ran in its own environment: what the test reads must come from the database
+        self.env.invalidate_all()
+        return response
+
     def post(self, token, action, **data):
         return self.url_open(f"/iys/preferences/{token}/{action}", data=data)
 
@@ -112,7 +118,6 @@ class TestSelfServicePage(SelfServiceCommon):
         self.assertEqual(event.consent_text_id, self.text_email)
         self.assertEqual(event.partner_id, self.partner)
         self.assertEqual(self.partner.iys_email_state, "refused")
-        self.assertTrue(consent.outbox_ids if "outbox_ids" in consent._fields else True)
 
     def test_stop_without_record_still_blocks(self):
         """A refusal of an address İYS has no record of stays in Odoo (H175) and blocks at once."""
@@ -280,7 +285,7 @@ class TestSelfServicePage(SelfServiceCommon):
             tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
             forged = self.url_open(f"/iys/preferences/{tampered}")
             self.assertEqual(forged.status_code, 403)
-            bodies.append(forged.text)
+            bodies.append(re.sub(r'csrf_token: "[^"]*"', "", forged.text))
         self.assertEqual(bodies[0], bodies[1])
         self.assertIn("This link is not valid", bodies[0])
         self.assertNotIn("@example.com", bodies[0])
@@ -446,7 +451,7 @@ class TestSelfServiceMailingLinks(IysGateCommon):
             self.assertTrue(self.Request._iys_read_preferences_token(token))
 
     def test_footer_link_without_placeholder(self):
-        contact = self.env["mailing.contact"].create({"name": "Listed", "email": self.email["tacir"]})
+        contact = self.env["mailing.contact"].create({"name": "Listed", "email": self.email["onay"]})
         mlist = self.env["mailing.list"].create({"name": "Bülten", "contact_ids": [(4, contact.id)]})
         mailing = self.env["mailing.mailing"].create({
             "name": "Footer", "subject": "Kampanya", "mailing_type": "mail", "body_html": "<p>İndirim!</p>",
@@ -458,10 +463,10 @@ class TestSelfServiceMailingLinks(IysGateCommon):
         self.assertEqual(len(self._mails), 1)
         body = self._mails[0]["body"]
         self.assertIn("o_iys_preferences_link", body)
-        token = self.Request._iys_preferences_token(self.env.company, channel="EPOSTA", address=self.email["tacir"])
+        token = self.Request._iys_preferences_token(self.env.company, channel="EPOSTA", address=self.email["onay"])
         self.assertIn(f"/iys/preferences/{token}", body)
         link = self.Request._iys_read_preferences_token(token)
-        self.assertEqual(link["addresses"], {"EPOSTA": self.email["tacir"]})
+        self.assertEqual(link["addresses"], {"EPOSTA": self.email["onay"]})
 
     def test_link_in_mailing_sms(self):
         onay = self.partners[1]
