@@ -91,7 +91,9 @@ class IysSelfServiceController(http.Controller):
                     ("method", "=", "sms_code"), ("state", "=", "sent"),
                 ], limit=1)
                 rows.append({
-                    "brand": brand, "channel": channel, "channel_label": channel_labels[channel],
+                    "brand": brand, "channel": channel,
+                    "title": request.env._("%(channel)s from %(brand)s", channel=channel_labels[channel],
+                                           brand=brand.name),
                     "address": address, "state": state,
                     "receives": state == iys_policy.ALLOWED,
                     "waiting_iys": state == iys_policy.UNCONFIRMED,
@@ -128,6 +130,8 @@ class IysSelfServiceController(http.Controller):
             "token": token,
             "company": link["company"],
             "partner": link["partner"],
+            "intro": request.env._("Choose which commercial messages you receive from %(company)s.",
+                                   company=link["company"].name),
             "rows": self._iys_rows(link),
             "notice": notice if notice in NOTICES else None,
             "lang": lang,
@@ -225,7 +229,10 @@ class IysSelfServiceController(http.Controller):
         Request = request.env["iys.consent.request"].sudo()
         req = Request._iys_find_by_token(token)
         self._iys_set_lang(None, lang or req.lang or (req.partner_id.lang if req else None))
-        values = {"token": token, "req": req, "confirmed": False, "invalid": False}
+        values = {"token": token, "req": req, "confirmed": False, "invalid": False, "question": req and request.env._(
+            "%(brand)s asks whether it may send commercial e-mails to %(address)s.",
+            brand=req.brand_id.name, address=req.address,
+        )}
         if request.httprequest.method == "POST":
             ip_address, user_agent = _visitor()
             confirmed = Request._iys_confirm_token(token, ip_address, user_agent)

@@ -203,15 +203,16 @@ class IysConsentRequest(models.Model):
         lang = self.lang or self.partner_id.lang or self.company_id.partner_id.lang or "tr_TR"
         record = Request.with_context(lang=lang).browse(self.id)
         try:
-            if self.method == "sms_code":
-                code = self._iys_generate_code()
-                record.write({"code_hash": record._iys_hash_code(code), "expires_at": now + CODE_TTL})
-                ok = record._iys_send_sms(code)
-            else:
-                token = secrets.token_urlsafe(32)
-                record.write({"token_hash": self._iys_hash_token(token), "expires_at": now + LINK_TTL})
-                ok = record._iys_send_mail(token)
-        except Exception:  # noqa: BLE001 - the request says it failed; the caller goes on
+            with self.env.cr.savepoint():
+                if self.method == "sms_code":
+                    code = self._iys_generate_code()
+                    record.write({"code_hash": record._iys_hash_code(code), "expires_at": now + CODE_TTL})
+                    ok = record._iys_send_sms(code)
+                else:
+                    token = secrets.token_urlsafe(32)
+                    record.write({"token_hash": self._iys_hash_token(token), "expires_at": now + LINK_TTL})
+                    ok = record._iys_send_mail(token)
+        except Exception:  # the request says it failed; the caller goes on
             _logger.exception("İYS confirmation request %s to %s could not be sent", self.id,
                               mask_recipient(self.address))
             ok = False
@@ -245,7 +246,15 @@ class IysConsentRequest(models.Model):
             "req": self,
             "company": company,
             "confirm_url": url,
-            "hours": int(LINK_TTL.total_seconds() // 3600),
+            "intro": self.env._(
+                "You asked to receive commercial e-mails from %(brand)s (%(company)s), or we asked whether you "
+                "would like to. Please confirm with the button below.",
+                brand=self.brand_id.name, company=company.name,
+            ),
+            "validity": self.env._(
+                "The link is valid for %(hours)s hours. If you did not ask for this, ignore this e-mail: nothing "
+                "changes.", hours=int(LINK_TTL.total_seconds() // 3600),
+            ),
         }, lang=self.env.lang)
         mail = self.env["mail.mail"].sudo().create({
             "subject": self.env._("%(brand)s: please confirm that you want to receive our e-mails",

@@ -66,11 +66,11 @@ class IysConsentRequestWizard(models.TransientModel):
         if not self.env.user.has_group("l10n_tr_iys.group_iys_user"):
             raise AccessError(self.env._("Only İYS users may ask people to confirm their consent."))
         if not self.address:
-            raise UserError(self.env._(
-                "%(contact)s has no valid %(what)s: add one on the contact first.",
-                contact=self.partner_id.display_name,
-                what=self.env._("e-mail address") if self.channel == "EPOSTA" else self.env._("mobile number"),
-            ))
+            if self.channel == "EPOSTA":
+                raise UserError(self.env._("%(contact)s has no valid e-mail address: add one on the contact first.",
+                                           contact=self.partner_id.display_name))
+            raise UserError(self.env._("%(contact)s has no valid mobile number: add one on the contact first.",
+                                       contact=self.partner_id.display_name))
         request = self.env["iys.consent.request"]._iys_request([{
             "brand_id": self.brand_id.id, "channel": self.channel,
             "recipient_type": self.partner_id.iys_recipient_type or "BIREYSEL",
