@@ -75,6 +75,7 @@ class IysSelfServiceController(http.Controller):
             "MESAJ": request.env._("SMS"), "ARAMA": request.env._("Phone calls"), "EPOSTA": request.env._("E-mail"),
         }
         rows = []
+        now = fields.Datetime.now()
         for brand in brands:
             for channel in CHANNEL_ORDER:
                 address = link["addresses"].get(channel)
@@ -88,7 +89,7 @@ class IysSelfServiceController(http.Controller):
                 ], limit=1)
                 waiting = env["iys.consent.request"].search([
                     ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", address),
-                    ("method", "=", "sms_code"), ("state", "=", "sent"),
+                    ("method", "=", "sms_code"), ("state", "=", "sent"), ("expires_at", ">", now),
                 ], limit=1)
                 rows.append({
                     "brand": brand, "channel": channel,
