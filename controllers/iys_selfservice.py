@@ -169,7 +169,12 @@ class IysSelfServiceController(http.Controller):
         request.env["iys.consent.request"].sudo().search([
             ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", address), ("state", "=", "sent"),
         ]).write({"state": "cancelled", "error": request.env._("Refused on the self-service page.")})
-        return self._iys_redirect(token, "stopped" if result.ok else "failed", lang)
+        # (a second click finds the refusal recorded already: that is done, too)
+        stopped = result.ok or request.env["iys.consent"].sudo().search_count([
+            ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", address),
+            ("recipient_type", "=", movement["recipient_type"]), ("status", "=", "RET"),
+        ], limit=1)
+        return self._iys_redirect(token, "stopped" if stopped else "failed", lang)
 
     @http.route("/iys/preferences/<string:token>/allow", type="http", auth="public", methods=["POST"],
                 csrf=False, sitemap=False, website=True, multilang=False)

@@ -129,8 +129,8 @@ class IysConsentRequest(models.Model):
                 error = exc.args[0]
                 vals["address"] = mask_recipient((vals.get("address") or "").strip()) or "-"
             brand = self.env["iys.brand"].sudo().browse(vals.get("brand_id")).exists()
-            if not brand and not error:
-                error = self.env._("Unknown İYS brand.")
+            if not brand:
+                raise ValidationError(self.env._("Unknown İYS brand."))
             vals.setdefault("method", "email_link" if channel == "EPOSTA" else "sms_code")
             if vals.get("request_user_agent"):
                 vals["request_user_agent"] = vals["request_user_agent"][:500]
@@ -141,8 +141,7 @@ class IysConsentRequest(models.Model):
             if not error:
                 error = Request._iys_rate_limited(vals["address"], vals.get("request_ip"), now)
             if error:
-                request = Request.create({**vals, "brand_id": brand.id or vals.get("brand_id"),
-                                          "state": "failed", "error": error})
+                request = Request.create({**vals, "state": "failed", "error": error})
                 _logger.info("İYS confirmation request for %s refused: %s", mask_recipient(request.address),
                              mask_text(error))
                 requests |= request
@@ -224,8 +223,11 @@ class IysConsentRequest(models.Model):
     def _iys_send_sms(self, code):
         """Send the code by SMS (a transactional SMS: no mailing, so the send gate lets it go)."""
         self.ensure_one()
-        url = self._iys_preferences_url(self.company_id, partner=self.partner_id,
-                                        channel=self.channel, address=self.address)
+        # the contact's own page when the number is the contact's, else the number's page
+        partner = self.partner_id if self.address in (
+            self.partner_id._iys_addresses(self.channel).get(self.partner_id.id) or ()) else None
+        url = self._iys_preferences_url(self.company_id, partner=partner, channel=self.channel,
+                                        address=self.address)
         body = self.env._(
             "%(brand)s: your code to confirm commercial messages is %(code)s (valid %(minutes)s minutes). "
             "Enter it on %(url)s. If you did not ask for it, ignore this message.",

@@ -4,7 +4,7 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import fields
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.mail.tests.common import MockEmail
@@ -118,6 +118,10 @@ class TestSelfServicePage(SelfServiceCommon):
         self.assertEqual(event.consent_text_id, self.text_email)
         self.assertEqual(event.partner_id, self.partner)
         self.assertEqual(self.partner.iys_email_state, "refused")
+        # a second click (another tab) changes nothing and says it is done
+        response = self.post(token, "stop", brand_id=self.brand.id, channel="EPOSTA")
+        self.assertEqual(self.notice(response), "stopped")
+        self.assertEqual(len(consent.event_ids), 2)
 
     def test_stop_without_record_still_blocks(self):
         """A refusal of an address İYS has no record of stays in Odoo (H175) and blocks at once."""
@@ -346,6 +350,10 @@ class TestSelfServicePage(SelfServiceCommon):
                                                          "address": self.number}])
         self.assertEqual((first.state, second.state), ("cancelled", "sent"))
         self.assertFalse(first._iys_confirm_code(first_code))
+
+    def test_unknown_brand_is_refused_clearly(self):
+        with self.assertRaises(ValidationError):
+            self.Request.sudo()._iys_request([{"brand_id": 999999, "channel": "MESAJ", "address": self.number}])
 
     def test_invalid_address_is_refused_clearly(self):
         request = self.Request.sudo()._iys_request([{"brand_id": self.brand.id, "channel": "MESAJ",
