@@ -405,7 +405,7 @@ class IysConsentRequest(models.Model):
             self.env["ir.cron"]._notify_progress(done=done, remaining=0 if len(ids) < batch_size else 1)
             if len(ids) < batch_size:
                 break
-            self.env.cr.commit()
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         return done
 
     # ------------------------------------------------------------------------------------------

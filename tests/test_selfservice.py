@@ -370,7 +370,7 @@ class TestSelfServiceBackend(SelfServiceCommon):
     def test_ask_to_confirm_by_email(self):
         action = self.partner.with_user(self.iys_user).action_iys_ask_confirmation()
         wizard_form = Form(self.env["iys.consent.request.wizard"].with_user(self.iys_user)
-                           .with_context(action["context"]))
+                           .with_context(**action["context"]))
         self.assertEqual(wizard_form.brand_id, self.brand)
         self.assertEqual(wizard_form.channel, "EPOSTA")
         self.assertEqual(wizard_form.address, "selin@example.com")
