@@ -51,6 +51,10 @@
         "views/iys_retailer_access_views.xml",
         "views/iys_dealer_gate_views.xml",
         "data/iys_capture_api_data.xml",
+        "views/iys_consent_request_views.xml",
+        "wizards/iys_consent_request_wizard_views.xml",
+        "data/iys_consent_request_data.xml",
+        "views/iys_selfservice_templates.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -3,3 +3,4 @@ from . import iys_push
 from . import mass_mailing
 from . import mass_mailing_sms
 from . import iys_capture_api
+from . import iys_selfservice

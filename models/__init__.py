@@ -39,3 +39,4 @@ from . import res_users
 from . import iys_consent_request
 from . import iys_api_idempotency
 from . import iys_capture_api
+from . import mail_render_mixin

@@ -1,7 +1,48 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import fields, models
+import base64
+import hashlib
+import logging
+import re
+import secrets
+from datetime import timedelta
 
-from .iys_selections import CHANNEL_SELECTION, RECIPIENT_TYPE_SELECTION, ORIGIN_SELECTION, HS_SOURCE_SELECTION
+from odoo import api, fields, models, tools
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
+
+from ..iyslib.masking import mask_recipient, mask_text
+from .iys_selections import CHANNEL_SELECTION, HS_SOURCE_SELECTION, ORIGIN_SELECTION, RECIPIENT_TYPE_SELECTION
+
+_logger = logging.getLogger(__name__)
+
+#: how long an SMS code and an e-mail link stay valid
+CODE_TTL = timedelta(minutes=15)
+LINK_TTL = timedelta(hours=48)
+#: wrong codes a request survives; the next wrong one kills it
+MAX_ATTEMPTS = 5
+#: requests sent per hour, per address and per visitor (IP address): counted from this table
+LIMIT_PER_ADDRESS = 3
+LIMIT_PER_IP = 10
+LIMIT_WINDOW = timedelta(hours=1)
+#: the requests that count against the limits: those that sent something
+COUNTED_STATES = ("sent", "confirmed", "expired", "cancelled")
+#: length of the signature of a self-service link (hex characters of an HMAC-SHA256: 128 bits)
+SIGNATURE_LENGTH = 32
+#: scope of the self-service links' HMAC (``tools.hmac``, keyed with the database secret)
+SIGNATURE_SCOPE = "iys-selfservice"
+#: the channels a self-service link's kind of address covers
+PHONE_CHANNELS = ("MESAJ", "ARAMA")
+EMAIL_CHANNELS = ("EPOSTA",)
+
+_TOKEN_RE = re.compile(r"^(\d{1,10})-([pte])([A-Za-z0-9_=-]{1,400})-([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
+
+
+def _b64(text):
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii")).decode("utf-8")
 
 
 class IysConsentRequest(models.Model):
@@ -22,6 +63,10 @@ class IysConsentRequest(models.Model):
       else return False and count the attempt.
     * ``_iys_confirm_token(token, ip_address=None, user_agent=None)`` (model method): the e-mail
       link's token; returns the confirmed request or an empty recordset.
+
+    The messages sent here are transactional (the person asked for them, or the company asks the
+    person to confirm): they are plain ``sms.sms`` / ``mail.mail`` without mailing, which the send
+    gate does not hold (it only checks the messages of mailings and of mass composers).
     """
 
     _name = "iys.consent.request"
@@ -59,3 +104,373 @@ class IysConsentRequest(models.Model):
     event_id = fields.Many2one("iys.consent.event", string="Consent recorded", readonly=True, ondelete="restrict")
     requested_by_id = fields.Many2one("res.users", string="Requested by", default=lambda self: self.env.uid,
                                       readonly=True)
+
+    # ------------------------------------------------------------------------------------------
+    # Asking
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_request(self, vals_list):
+        """Create the requests and send each its code (SMS) or link (e-mail); see the class doc.
+
+        Runs as superuser once the caller was checked: the self-service page (public) and the
+        back end (İYS users, brands of their companies) both ask through here."""
+        self._iys_check_may_request(vals_list)
+        Request = self.sudo()
+        Consent = self.env["iys.consent"]
+        now = fields.Datetime.now().replace(microsecond=0)
+        requests = Request.browse()
+        for vals in vals_list:
+            vals = dict(vals)
+            channel = vals.get("channel")
+            error = None
+            try:
+                vals["address"] = Consent._iys_normalize(channel, vals.get("address"))
+            except ValidationError as exc:
+                error = exc.args[0]
+                vals["address"] = mask_recipient((vals.get("address") or "").strip()) or "-"
+            brand = self.env["iys.brand"].sudo().browse(vals.get("brand_id")).exists()
+            if not brand:
+                raise ValidationError(self.env._("Unknown İYS brand."))
+            vals.setdefault("method", "email_link" if channel == "EPOSTA" else "sms_code")
+            if vals.get("request_user_agent"):
+                vals["request_user_agent"] = vals["request_user_agent"][:500]
+            if not vals.get("consent_text_id") and brand and channel:
+                vals["consent_text_id"] = self.env["iys.consent.text"]._iys_current_text(
+                    brand, channel, vals.get("lang")
+                ).id or False
+            if not error:
+                error = Request._iys_rate_limited(vals["address"], vals.get("request_ip"), now)
+            if error:
+                request = Request.create({**vals, "state": "failed", "error": error})
+                _logger.info("İYS confirmation request for %s refused: %s", mask_recipient(request.address),
+                             mask_text(error))
+                requests |= request
+                continue
+            # a new request replaces the one still waiting for the same consent: one code at a time
+            Request.search([
+                ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", vals["address"]),
+                ("recipient_type", "=", vals.get("recipient_type") or "BIREYSEL"), ("state", "=", "sent"),
+            ]).write({"state": "cancelled", "error": self.env._("Replaced by a newer request.")})
+            request = Request.create(vals)
+            request._iys_send(now)
+            requests |= request
+        return requests.with_env(self.env)
+
+    @api.model
+    def _iys_check_may_request(self, vals_list):
+        """Public visitors ask through the self-service page, which runs this as superuser; users
+        ask for brands of their companies only, and must be İYS users (or capture users)."""
+        if self.env.su:
+            return
+        user = self.env.user
+        if not (user.has_group("l10n_tr_iys.group_iys_user") or user.has_group("l10n_tr_iys.group_iys_capture")):
+            raise AccessError(self.env._("Only İYS users may ask people to confirm their consent."))
+        brand_ids = {vals.get("brand_id") for vals in vals_list if vals.get("brand_id")}
+        self.env["iys.brand"].browse(sorted(brand_ids)).check_access("read")
+
+    def _iys_rate_limited(self, address, ip_address, now):
+        """Why a new request may not be sent now (too many for the address or the visitor), or None."""
+        since = now - LIMIT_WINDOW
+        base = [("create_date", ">=", since), ("state", "in", COUNTED_STATES)]
+        if self.search_count(base + [("address", "=", address)], limit=LIMIT_PER_ADDRESS) >= LIMIT_PER_ADDRESS:
+            return self.env._("Too many requests for this address: try again in an hour.")
+        if ip_address and self.search_count(
+            base + [("request_ip", "=", ip_address)], limit=LIMIT_PER_IP
+        ) >= LIMIT_PER_IP:
+            return self.env._("Too many requests from this visitor: try again in an hour.")
+        return None
+
+    @api.model
+    def _iys_generate_code(self):
+        """A random 6-digit code (tests patch this to know it)."""
+        return f"{secrets.randbelow(10 ** 6):06d}"
+
+    def _iys_hash_code(self, code):
+        """The stored form of a code: an HMAC keyed with the database secret and bound to the
+        request (6 digits alone would be found from a plain hash at once)."""
+        self.ensure_one()
+        return tools.hmac(self.env(su=True), "iys-consent-code", (self.id, (code or "").strip()))
+
+    @api.model
+    def _iys_hash_token(self, token):
+        return hashlib.sha256((token or "").encode("utf-8")).hexdigest()
+
+    def _iys_send(self, now):
+        """Send the code or the link of one new request, and set its state accordingly."""
+        self.ensure_one()
+        Request = self.sudo()
+        lang = self.lang or self.partner_id.lang or self.company_id.partner_id.lang or "tr_TR"
+        record = Request.with_context(lang=lang).browse(self.id)
+        try:
+            with self.env.cr.savepoint():
+                if self.method == "sms_code":
+                    code = self._iys_generate_code()
+                    record.write({"code_hash": record._iys_hash_code(code), "expires_at": now + CODE_TTL})
+                    ok = record._iys_send_sms(code)
+                else:
+                    token = secrets.token_urlsafe(32)
+                    record.write({"token_hash": self._iys_hash_token(token), "expires_at": now + LINK_TTL})
+                    ok = record._iys_send_mail(token)
+        except Exception:  # the request says it failed; the caller goes on
+            _logger.exception("İYS confirmation request %s to %s could not be sent", self.id,
+                              mask_recipient(self.address))
+            ok = False
+        if ok:
+            record.write({"state": "sent", "sent_at": now})
+        else:
+            record.write({"state": "failed", "error": record.env._("The message could not be sent.")})
+
+    def _iys_send_sms(self, code):
+        """Send the code by SMS (a transactional SMS: no mailing, so the send gate lets it go)."""
+        self.ensure_one()
+        # the contact's own page when the number is the contact's, else the number's page
+        partner = self.partner_id if self.address in (
+            self.partner_id._iys_addresses(self.channel).get(self.partner_id.id) or ()) else None
+        url = self._iys_preferences_url(self.company_id, partner=partner, channel=self.channel,
+                                        address=self.address)
+        body = self.env._(
+            "%(brand)s: your code to confirm commercial messages is %(code)s (valid %(minutes)s minutes). "
+            "Enter it on %(url)s. If you did not ask for it, ignore this message.",
+            brand=self.brand_id.name, code=code, minutes=int(CODE_TTL.total_seconds() // 60), url=url,
+        )
+        sms = self.env["sms.sms"].sudo().create({
+            "number": self.address, "body": body, "partner_id": self.partner_id.id or False,
+        })
+        sms.send(unlink_sent=True, raise_exception=False)
+        return not sms.exists() or sms.state in ("pending", "sent", "process", "outgoing")
+
+    def _iys_send_mail(self, token):
+        """Send the confirmation link by e-mail (transactional: no mailing, the send gate lets it go)."""
+        self.ensure_one()
+        company = self.company_id
+        url = "%s/iys/confirm/%s" % (company.get_base_url(), token)
+        body = self.env["ir.qweb"]._render("l10n_tr_iys.iys_consent_request_mail", {
+            "req": self,
+            "company": company,
+            "confirm_url": url,
+            "intro": self.env._(
+                "You asked to receive commercial e-mails from %(brand)s (%(company)s), or we asked whether you "
+                "would like to. Please confirm with the button below.",
+                brand=self.brand_id.name, company=company.name,
+            ),
+            "validity": self.env._(
+                "The link is valid for %(hours)s hours. If you did not ask for this, ignore this e-mail: nothing "
+                "changes.", hours=int(LINK_TTL.total_seconds() // 3600),
+            ),
+        }, lang=self.env.lang)
+        mail = self.env["mail.mail"].sudo().create({
+            "subject": self.env._("%(brand)s: please confirm that you want to receive our e-mails",
+                                  brand=self.brand_id.name),
+            "body_html": body,
+            "email_from": company.email_formatted or self.env["ir.mail_server"]._get_default_from_address(),
+            "email_to": self.address,
+            "auto_delete": True,
+        })
+        mail.send(raise_exception=False)
+        return not mail.exists() or mail.state in ("sent", "outgoing")
+
+    # ------------------------------------------------------------------------------------------
+    # Confirming
+    # ------------------------------------------------------------------------------------------
+    def _iys_lock(self):
+        """Lock this request's row, so that two confirmations of one request never both record."""
+        self.ensure_one()
+        self.env.cr.execute(SQL("SELECT id FROM iys_consent_request WHERE id = %s FOR UPDATE", self.id))
+        self.invalidate_recordset()
+
+    def _iys_confirm_code(self, code, ip_address=None, user_agent=None):
+        """Check *code* against this request (see the class doc); True when the ONAY is recorded."""
+        self.ensure_one()
+        request = self.sudo()
+        request._iys_lock()
+        now = fields.Datetime.now()
+        if request.method != "sms_code" or request.state != "sent":
+            return False
+        if request.expires_at and request.expires_at < now:
+            request.write({"state": "expired"})
+            return False
+        attempts = request.attempts + 1
+        if not tools.consteq(request._iys_hash_code(str(code or "")), request.code_hash or ""):
+            values = {"attempts": attempts}
+            if attempts >= MAX_ATTEMPTS:
+                values.update(state="cancelled", error=self.env._("Too many wrong codes."))
+            request.write(values)
+            return False
+        request.write({"attempts": attempts})
+        return request._iys_confirm(now, ip_address, user_agent)
+
+    @api.model
+    def _iys_confirm_token(self, token, ip_address=None, user_agent=None):
+        """The request of the e-mail link *token*, confirmed; or an empty recordset when the token is
+        unknown, used already, or expired."""
+        if not token or len(token) > 200:
+            return self.browse()
+        request = self.sudo().search([("token_hash", "=", self._iys_hash_token(token))], limit=1)
+        if not request:
+            return self.browse()
+        request._iys_lock()
+        now = fields.Datetime.now()
+        if request.method != "email_link" or request.state != "sent":
+            return self.browse()
+        if request.expires_at and request.expires_at < now:
+            request.write({"state": "expired"})
+            return self.browse()
+        if not request._iys_confirm(now, ip_address, user_agent):
+            return self.browse()
+        return request.with_env(self.env)
+
+    @api.model
+    def _iys_find_by_token(self, token):
+        """The request of an e-mail link, whatever its state (for the confirmation page)."""
+        if not token or len(token) > 200:
+            return self.browse()
+        return self.sudo().search([("token_hash", "=", self._iys_hash_token(token))], limit=1)
+
+    def _iys_confirm(self, now, ip_address, user_agent):
+        """Record the ONAY of a request whose code or link was just checked (as superuser: the
+        person confirms, not a user); True when the ledger holds the consent."""
+        self.ensure_one()
+        now = now.replace(microsecond=0)
+        user_agent = (user_agent or "")[:500] or False
+        sent = fields.Datetime.to_string(self.sent_at) if self.sent_at else "-"
+        note = self.env._(
+            "Double opt-in (%(method)s): requested on %(sent)s UTC from %(request_ip)s, confirmed on "
+            "%(confirmed)s UTC from %(ip)s.",
+            method=dict(self._fields["method"]._description_selection(self.env)).get(self.method),
+            sent=sent, request_ip=self.request_ip or self.requested_by_id.name or "-",
+            confirmed=fields.Datetime.to_string(now), ip=ip_address or "-",
+        )
+        movement = {
+            "brand_id": self.brand_id.id, "channel": self.channel, "recipient_type": self.recipient_type,
+            "address": self.address, "status": "ONAY", "source": self.source, "consent_date": now,
+            "evidence": {
+                "note": note, "ip_address": ip_address or False, "user_agent": user_agent,
+                "consent_text_id": self.consent_text_id.id or False, "partner_id": self.partner_id.id or False,
+            },
+        }
+        values = {"confirmed_at": now, "confirm_ip": ip_address or False, "confirm_user_agent": user_agent}
+        with self.env.cr.savepoint():
+            result = self.env["iys.consent"].sudo()._iys_record_movements([movement], self.origin,
+                                                                          raise_on_error=False, now=now)[0]
+        if result.error:
+            current = self.env["iys.consent"].sudo().search([
+                ("brand_id", "=", self.brand_id.id), ("channel", "=", self.channel),
+                ("recipient_type", "=", self.recipient_type), ("address", "=", self.address),
+            ], limit=1)
+            if current.status == "ONAY":  # consented meanwhile (another way): nothing more to record
+                self.write({**values, "state": "confirmed", "error": self.env._("The consent was already recorded.")})
+                return True
+            self.write({**values, "state": "failed", "error": mask_text(result.error)[:250]})
+            _logger.info("İYS confirmation request %s: the ledger refused the consent of %s: %s", self.id,
+                         mask_recipient(self.address), mask_text(result.error))
+            return False
+        self.write({**values, "state": "confirmed", "event_id": result.event.id})
+        # the other requests still waiting for the same consent are done with
+        self.search([
+            ("id", "!=", self.id), ("brand_id", "=", self.brand_id.id), ("channel", "=", self.channel),
+            ("recipient_type", "=", self.recipient_type), ("address", "=", self.address), ("state", "=", "sent"),
+        ]).write({"state": "cancelled", "error": self.env._("Another request was confirmed.")})
+        return True
+
+    # ------------------------------------------------------------------------------------------
+    # Back end
+    # ------------------------------------------------------------------------------------------
+    def action_iys_cancel(self):
+        """Managers cancel requests still waiting: their code or link no longer works."""
+        if not self.env.user.has_group("l10n_tr_iys.group_iys_manager"):
+            raise AccessError(self.env._("Only İYS managers may cancel confirmation requests."))
+        self.check_access("read")
+        waiting = self.sudo().filtered(lambda r: r.state in ("draft", "sent"))
+        if not waiting:
+            raise UserError(self.env._("Only requests waiting for confirmation can be cancelled."))
+        waiting.write({"state": "cancelled", "error": self.env._("Cancelled by %(user)s.", user=self.env.user.name)})
+        return True
+
+    @api.model
+    def _cron_iys_expire_requests(self, batch_size=1000):
+        """Mark the requests whose code or link ran out as expired, in bounded batches."""
+        now = fields.Datetime.now()
+        self.flush_model(["state", "expires_at"])
+        done = 0
+        while True:
+            self.env.cr.execute(SQL(
+                """SELECT id FROM iys_consent_request WHERE state = 'sent' AND expires_at < %s
+                   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""", now, batch_size,
+            ))
+            ids = [row[0] for row in self.env.cr.fetchall()]
+            if not ids:
+                break
+            self.sudo().browse(ids).write({"state": "expired"})
+            done += len(ids)
+            self.env["ir.cron"]._notify_progress(done=done, remaining=0 if len(ids) < batch_size else 1)
+            if len(ids) < batch_size:
+                break
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        return done
+
+    # ------------------------------------------------------------------------------------------
+    # Signed self-service links
+    # ------------------------------------------------------------------------------------------
+    @api.model
+    def _iys_sign(self, payload):
+        return tools.hmac(self.env(su=True), SIGNATURE_SCOPE, payload)[:SIGNATURE_LENGTH]
+
+    @api.model
+    def _iys_preferences_token(self, company, partner=None, channel=None, address=None):
+        """The token of a person's self-service link: an HMAC (database secret) over the company and
+        either the contact or the address (with its kind: phone or e-mail)."""
+        if partner:
+            payload = "%d-p%d" % (company.id, partner.id)
+        elif channel in EMAIL_CHANNELS:
+            payload = "%d-e%s" % (company.id, _b64(address))
+        else:
+            payload = "%d-t%s" % (company.id, (address or "").lstrip("+"))
+        return "%s-%s" % (payload, self._iys_sign(payload))
+
+    @api.model
+    def _iys_preferences_url(self, company, partner=None, channel=None, address=None):
+        token = self._iys_preferences_token(company, partner=partner, channel=channel, address=address)
+        return "%s/iys/preferences/%s" % (company.get_base_url(), token)
+
+    @api.model
+    def _iys_read_preferences_token(self, token):
+        """{company, partner, addresses: {channel: address}} of a valid token, or None (tampered,
+        unknown company or contact, unusable address: all alike)."""
+        match = _TOKEN_RE.match(token or "")
+        if not match:
+            return None
+        company_id, kind, value, signature = match.groups()
+        payload = "%s-%s%s" % (company_id, kind, value)
+        if not tools.consteq(self._iys_sign(payload), signature):
+            return None
+        env = self.env(su=True)
+        company = env["res.company"].browse(int(company_id)).exists()
+        if not company:
+            return None
+        partner = env["res.partner"]
+        addresses = {}
+        try:
+            if kind == "p":
+                partner = partner.browse(int(value)).exists()
+                if not partner:
+                    return None
+                for channel in (*PHONE_CHANNELS, *EMAIL_CHANNELS):
+                    found = partner._iys_addresses(channel).get(partner.id)
+                    if found:
+                        addresses[channel] = found[0]
+            elif kind == "e":
+                addresses["EPOSTA"] = env["iys.consent"]._iys_normalize("EPOSTA", _unb64(value))
+            else:
+                number = env["iys.consent"]._iys_normalize("MESAJ", "+" + value)
+                addresses.update(dict.fromkeys(PHONE_CHANNELS, number))
+        except (ValidationError, ValueError, UnicodeDecodeError):
+            return None
+        return {"company": company, "partner": partner, "addresses": addresses}
+
+    @api.model
+    def _iys_portal_preferences_url(self):
+        """The self-service link of the signed-in person (portal "My account"), or False."""
+        user = self.env.user
+        if user._is_public() or not user.partner_id:
+            return False
+        return self._iys_preferences_url(user.company_id, partner=user.partner_id)

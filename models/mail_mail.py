@@ -1,6 +1,8 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 
-from odoo import fields, models
+from markupsafe import Markup
+
+from odoo import fields, models, tools
 
 from .iys_send_gate import EPOSTA, FAILURE_TYPES, MAIL_FAILURE_SELECTION
 
@@ -50,3 +52,38 @@ class MailMail(models.Model):
                 note = Gate._iys_not_sent_note(labels[reason])
                 blocked_mails.write({"state": "cancel", "failure_type": failure_type, "body_html": note, "body": note})
                 blocked_mails.mailing_trace_ids.write({"trace_status": "cancel", "failure_type": failure_type})
+
+    def _prepare_outgoing_list(self, mail_server=False, recipients_follower_status=None, *args, **kwargs):
+        """Every commercial e-mail of a mailing carries the person's own self-service link: the
+        placeholder ``<base url>/iys/preferences`` (as mass_mailing's ``/unsubscribe_from_list``) is
+        replaced by it, or, without placeholder, a footer line with it is added."""
+        email_list = super()._prepare_outgoing_list(mail_server, recipients_follower_status, *args, **kwargs)
+        if not self.res_id or not self.mailing_id or not self.mailing_id._iys_is_commercial():
+            return email_list
+        base_url = self.mailing_id.get_base_url()
+        placeholder = f"{base_url}/iys/preferences"
+        Request = self.env["iys.consent.request"].sudo()
+        company = self.mailing_id._iys_gate_brand().company_id or self.env.company
+        for email_values in email_list:
+            if not email_values.get("email_to") or tools.is_html_empty(email_values.get("body")):
+                continue
+            email = tools.email_normalize(email_values["email_to"][0], strict=False)
+            if not email:
+                continue
+            partner = self.env["res.partner"]
+            if self.model == "res.partner":
+                partner = partner.sudo().browse(self.res_id).exists()
+                if partner.email_normalized != email:
+                    partner = self.env["res.partner"]
+            url = Request._iys_preferences_url(company, partner=partner or None, channel="EPOSTA", address=email)
+            body = email_values["body"]
+            if f'{placeholder}"' in body or f"{placeholder}'" in body:
+                body = body.replace(f'{placeholder}"', f'{url}"').replace(f"{placeholder}'", f"{url}'")
+            else:
+                footer = Markup(
+                    '<p class="o_iys_preferences_link" style="font-size: 12px; color: #777; text-align: center;">'
+                    '<a href="%s" style="color: #777;">%s</a></p>'
+                ) % (url, self.env._("Manage your communication preferences"))
+                body = tools.mail.append_content_to_html(body, footer, plaintext=False)
+            email_values["body"] = body
+        return email_list

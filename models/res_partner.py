@@ -1,5 +1,5 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 
@@ -41,3 +41,38 @@ class ResPartner(models.Model):
         if self.parent_id:
             return self.env._("An individual by default: a person, even at a company (its number may be its own).")
         return self.env._("An individual by default: a person.")
+
+    iys_request_count = fields.Integer(
+        "Confirmation requests", compute="_compute_iys_request_count", groups="l10n_tr_iys.group_iys_user",
+    )
+
+    def _compute_iys_request_count(self):
+        counts = dict(self.env["iys.consent.request"]._read_group(
+            [("partner_id", "in", self.ids)], ["partner_id"], ["__count"],
+        )) if self.ids else {}
+        for partner in self:
+            partner.iys_request_count = counts.get(partner, 0)
+
+    def action_iys_view_requests(self):
+        """The double opt-in requests sent to this contact, with their state."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Confirmation requests"),
+            "res_model": "iys.consent.request",
+            "view_mode": "list,form",
+            "domain": [("partner_id", "=", self.id)],
+            "context": {"create": False},
+        }
+
+    def action_iys_ask_confirmation(self):
+        """Open "Ask to confirm" (double opt-in) for this contact."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Ask to confirm"),
+            "res_model": "iys.consent.request.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_partner_id": self.id},
+        }

@@ -35,3 +35,4 @@ from . import test_retailer_access
 from . import test_dealer_gate
 from . import test_security_dealer
 from . import test_capture_api
+from . import test_selfservice

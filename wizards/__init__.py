@@ -13,3 +13,4 @@ from . import iys_reconciliation_accept
 from . import iys_retailer_fetch
 from . import iys_consent_wizard_dealer
 from . import iys_retailer_access_wizard
+from . import iys_consent_request_wizard

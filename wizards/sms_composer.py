@@ -1,5 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import api, models
+from odoo.exceptions import ValidationError
 
 from ..models.iys_send_gate import FAILURE_REASONS, FAILURE_TYPES, MESAJ
 
@@ -115,3 +116,27 @@ class SmsComposer(models.TransientModel):
                     command[2].update({"trace_status": "cancel", "failure_type": failure_type})
         Gate._iys_log_blocked("SMS", MESAJ, blocked, targets)
         return blocked
+
+    def _prepare_mass_sms_trace_values(self, record, sms_values, *args, **kwargs):
+        # Every commercial SMS of a mailing that goes out carries the person's own self-service
+        # link, after Odoo's STOP link (as mass_mailing_sms adds it).
+        trace_values = super()._prepare_mass_sms_trace_values(record, sms_values, *args, **kwargs)
+        if sms_values.get("state") == "outgoing" and self.mailing_id and self._iys_is_commercial(record):
+            url = self._iys_preferences_url(record, sms_values.get("number"))
+            if url:
+                sms_values["body"] = "%s\n%s" % (
+                    sms_values.get("body") or "", self.env._("Preferences: %(url)s", url=url))
+        return trace_values
+
+    def _iys_preferences_url(self, record, number):
+        """The self-service link for an SMS to *number* about *record* (the contact's own page when
+        the record is the contact with this number), or None for a number İYS cannot use."""
+        Request = self.env["iys.consent.request"].sudo()
+        try:
+            address = self.env["iys.consent"]._iys_normalize("MESAJ", number)
+        except ValidationError:
+            return None
+        partner = record if record._name == "res.partner" and address in (
+            record._iys_addresses("MESAJ").get(record.id) or ()) else None
+        company = self._iys_gate_brand().company_id or self.env.company
+        return Request._iys_preferences_url(company, partner=partner, channel="MESAJ", address=address)
