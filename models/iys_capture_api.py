@@ -15,7 +15,7 @@ import json
 import logging
 import re
 
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
@@ -23,6 +23,7 @@ from ..iyslib import const, dates
 from ..iyslib.errors import IysValidationError
 from ..iyslib.masking import mask_recipient, mask_text
 from ..iyslib.normalize import normalize_recipient
+from ..iyslib.rules import validate_fields
 from . import iys_policy
 from .iys_consent import iys_error_text
 
@@ -258,10 +259,6 @@ class IysCaptureApi(models.AbstractModel):
 
     def _iys_api_movement(self, item, brand):
         """The ledger movement of a checked item (ItemError for what the ledger cannot be given)."""
-        if item.get("confirm"):
-            # hook for the double opt-in ("to be confirmed"): iys.consent.request._iys_request
-            raise ItemError("not_supported", self.env._(
-                "Recording a consent “to be confirmed” (double opt-in) is not available through the API yet."))
         channel = item["type"]
         evidence = item.get("evidence") or {}
         text = self._iys_api_text(brand, channel, item.get("consentTextVersion"), item.get("language"))
@@ -287,6 +284,43 @@ class IysCaptureApi(models.AbstractModel):
         if item.get("retailerCode") not in (None, ""):
             mov["retailer_code"] = item["retailerCode"]
         return mov
+
+    def _iys_api_request_confirmation(self, index, item, brand):
+        """Double opt-in for an item sent with ``confirm: true``: nothing is recorded in the ledger
+        now; the person gets a code by SMS or a link by e-mail, and only their confirmation records
+        the ONAY (``iys.consent.request``), with its proof. Returns the item's result."""
+        if item["status"] != "ONAY":
+            raise ItemError("confirm_only_consent", self.env._(
+                "Only a consent (ONAY) waits for the person's confirmation; a refusal (RET) is recorded at once: "
+                "send it without “confirm”."))
+        channel = item["type"]
+        recipient_type = item.get("recipientType") or "BIREYSEL"
+        try:
+            address = normalize_recipient(channel, item["recipient"])
+            validate_fields(address, channel, "ONAY", item["source"], fields.Datetime.now(), recipient_type,
+                            recipient_normalized=True)
+        except IysValidationError as exc:
+            raise ItemError(exc.code or "rejected", mask_text(iys_error_text(self.env, exc))) from exc
+        text = self._iys_api_text(brand, channel, item.get("consentTextVersion"), item.get("language"))
+        evidence = item.get("evidence") or {}
+        request = self.env["iys.consent.request"].sudo()._iys_request([{
+            "brand_id": brand.id,
+            "channel": channel,
+            "recipient_type": recipient_type,
+            "address": address,
+            "consent_text_id": text.id if text else False,
+            "source": item["source"],
+            "origin": "api",
+            "request_ip": evidence.get("ip") or False,
+            "request_user_agent": evidence.get("userAgent") or False,
+            "lang": item.get("language") or False,
+            "requested_by_id": self.env.uid,
+        }])
+        if request.state != "sent":
+            raise ItemError("confirmation_not_sent", request.error or self.env._(
+                "The confirmation request could not be sent."))
+        return {"index": index, "status": "to_confirm", "consentId": None, "eventId": None, "syncState": None,
+                "error": None, "requestId": request.id}
 
     # ------------------------------------------------------------------------------------------
     # Recording
@@ -321,6 +355,9 @@ class IysCaptureApi(models.AbstractModel):
             if results[index] is not None or index in copies:
                 continue
             try:
+                if item.get("confirm"):
+                    results[index] = self._iys_api_request_confirmation(index, item, brands[item["brand"]])
+                    continue
                 movements.append(self._iys_api_movement(item, brands[item["brand"]]))
                 todo.append(index)
             except ItemError as exc:
@@ -347,9 +384,10 @@ class IysCaptureApi(models.AbstractModel):
                 results[index] = dict(first, index=index)
         self._iys_api_store_keys(claimed, results)
         counts = {state: sum(1 for r in results if r["status"] == state)
-                  for state in ("recorded", "unchanged", "error")}
-        _logger.info("İYS capture API (user %s): %d items, %d recorded, %d unchanged, %d refused; first %s",
-                     self.env.uid, len(items), counts["recorded"], counts["unchanged"], counts["error"],
+                  for state in ("recorded", "unchanged", "to_confirm", "error")}
+        _logger.info("İYS capture API (user %s): %d items, %d recorded, %d unchanged, %d to confirm, %d refused; "
+                     "first %s", self.env.uid, len(items), counts["recorded"], counts["unchanged"],
+                     counts["to_confirm"], counts["error"],
                      mask_recipient(items[0].get("recipient")))
         return {"results": results, **counts}
 

@@ -337,7 +337,8 @@ class IysConsent(models.Model):
             ``address`` (any common spelling), ``status``, ``source``, ``consent_date`` (naive UTC
             datetime; defaults to now for local movements) and optionally ``evidence`` (dict with
             ``attachment_ids``, ``note``, ``ip_address``, ``user_agent``, ``notice_version``,
-            ``consent_text_id`` (id of the ``iys.consent.text`` version shown), ``partner_id``) and, for movements reported by İYS, ``transaction_id`` and
+            ``consent_text_id`` (id of the ``iys.consent.text`` version shown), ``partner_id``)
+            and, for movements reported by İYS, ``transaction_id`` and
             ``creation_date``.
         :param origin: one of the event origins (form, wizard, import, blacklist, unsubscribe,
             iys_pull, iys_push, iys_query, reconciliation, api). İYS origins are applied as facts (newest consent

@@ -2,6 +2,7 @@
 """The consent capture API over real HTTP, with a real Odoo API key; requests and answers are
 validated against the shipped OpenAPI document (static/api/iys-capture-openapi.json)."""
 import json
+import re
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -101,6 +102,39 @@ class TestCaptureApi(HttpCase, IysCommon):
     def events(self):
         return self.env["iys.consent.event"].search_count([("origin", "=", "api"), ("user_id", "=", self.capture.id)])
 
+    def test_confirm_true_asks_the_person_and_records_only_on_confirmation(self):
+        """Double opt-in through the API: nothing in the ledger until the person clicks the link
+        sent by e-mail; then the ONAY is recorded with origin api and the confirmation's proof."""
+        item = self.item(20, type="EPOSTA", recipient="Onay.Bekleyen@Example.com", confirm=True,
+                         idempotencyKey="confirm-20", evidence={"ip": "203.0.113.9", "userAgent": "Shop/1.0"})
+        response = self.post({"consents": [item]})
+        self.assertEqual(response.status_code, 200, response.text)
+        body = response.json()
+        result = body["results"][0]
+        self.assertEqual((result["status"], body["to_confirm"], body["recorded"]), ("to_confirm", 1, 0))
+        request = self.env["iys.consent.request"].browse(result["requestId"])
+        self.assertEqual((request.state, request.origin, request.method, request.address),
+                         ("sent", "api", "email_link", "onay.bekleyen@example.com"))
+        self.assertEqual(request.request_ip, "203.0.113.9")
+        self.assertEqual(self.events(), 0, "nothing is recorded before the person confirms")
+        self.assertFalse(self.env["iys.consent"].search([("address", "=", "onay.bekleyen@example.com")]))
+        # a retry with the same key sends no second request
+        again = self.post({"consents": [item]}).json()["results"][0]
+        self.assertEqual((again["status"], again["requestId"], again.get("replayed")),
+                         ("to_confirm", request.id, True))
+        self.assertEqual(self.env["iys.consent.request"].search_count(
+            [("address", "=", "onay.bekleyen@example.com")]), 1)
+        mail = self.env["mail.mail"].sudo().search([("email_to", "ilike", "onay.bekleyen@example.com")],
+                                                   order="id desc", limit=1)
+        token = re.search(r"/iys/confirm/([A-Za-z0-9_-]+)", mail.body_html).group(1)
+        confirmed = self.env["iys.consent.request"]._iys_confirm_token(token, ip_address="198.51.100.7",
+                                                                       user_agent="Firefox")
+        self.assertEqual(confirmed, request)
+        event = request.event_id
+        self.assertEqual((event.origin, event.new_status, event.channel, event.ip_address),
+                         ("api", "ONAY", "EPOSTA", "198.51.100.7"))
+        self.assertEqual(event.consent_id.status, "ONAY")
+
     # ------------------------------------------------------------------------------------------
     # Authentication, group, company
     # ------------------------------------------------------------------------------------------
@@ -183,7 +217,7 @@ class TestCaptureApi(HttpCase, IysCommon):
             self.item(5, consentDate="2026-02-30 10:00:00"),  # not a date (H157)
             self.item(6, consentDate="2026-01-31T10:00:00"),  # no zone
             self.item(7, consentTextVersion="NOPE"),
-            self.item(8, confirm=True),
+            self.item(8, confirm=True, status="RET"),
             self.item(9, status="RET"),
         ]
         response = self.post({"consents": items})
@@ -195,7 +229,7 @@ class TestCaptureApi(HttpCase, IysCommon):
         codes = [r["error"]["code"] for r in results[1:8]]
         for code in codes[:3]:
             self.assertRegex(code, r"^H\d{3}$")
-        self.assertEqual(codes[3:], ["H157", "invalid_date", "unknown_text_version", "not_supported"])
+        self.assertEqual(codes[3:], ["H157", "invalid_date", "unknown_text_version", "confirm_only_consent"])
         self.assertEqual(self.events(), 2)
 
     def test_same_movement_again_is_unchanged(self):
