@@ -128,6 +128,45 @@ def fill(env, brand, run, count):
     return first
 
 
+def fill_sql(env, brand, run, count):
+    """*count* new pending movements copied by SQL from one recorded through the bulk path (for a
+    backlog of a million, which the bulk path would take many minutes to record): each copy has an
+    address of its own, in the consent, the event, the outbox row and its payload. Returns the
+    first outbox id."""
+    env.cr.execute("SELECT COALESCE(max(id), 0) FROM iys_outbox")
+    first = env.cr.fetchone()[0] + 1
+    fill(env, brand, f"{run}t", 1)
+    env.cr.execute("SELECT id, event_id, consent_id FROM iys_outbox WHERE id >= %s", (first,))
+    outbox_id, event_id, consent_id = env.cr.fetchone()
+
+    def columns(table, replaced):
+        env.cr.execute("SELECT column_name FROM information_schema.columns "
+                       "WHERE table_name = %s AND column_name != 'id' ORDER BY ordinal_position", (table,))
+        names = [row[0] for row in env.cr.fetchall()]
+        return ", ".join(names), ", ".join(replaced.get(name, f"t.{name}") for name in names)
+
+    started = time.monotonic()
+    names, values = columns("iys_consent", {"address": "%(prefix)s || i || '@bench.example.com'"})
+    env.cr.execute(f"INSERT INTO iys_consent ({names}) SELECT {values} FROM iys_consent t, generate_series(1, %(n)s) i "
+                   "WHERE t.id = %(id)s", {"prefix": f"b{run}-", "n": count, "id": consent_id})
+    names, values = columns("iys_consent_event", {"consent_id": "c.id", "address": "c.address"})
+    env.cr.execute(f"INSERT INTO iys_consent_event ({names}) SELECT {values} FROM iys_consent_event t, iys_consent c "
+                   "WHERE t.id = %(id)s AND c.brand_id = t.brand_id AND c.address LIKE %(like)s ORDER BY c.id",
+                   {"id": event_id, "like": f"b{run}-%"})
+    names, values = columns("iys_outbox", {
+        "event_id": "e.id", "consent_id": "e.consent_id", "address": "e.address",
+        "payload": "jsonb_set(t.payload, '{recipient}', to_jsonb(e.address))"})
+    env.cr.execute(f"INSERT INTO iys_outbox ({names}) SELECT {values} FROM iys_outbox t, iys_consent_event e "
+                   "WHERE t.id = %(id)s AND e.brand_id = t.brand_id AND e.address LIKE %(like)s ORDER BY e.id",
+                   {"id": outbox_id, "like": f"b{run}-%"})
+    env.cr.execute("ANALYZE iys_outbox")
+    env.cr.execute("ANALYZE iys_consent")
+    env.cr.execute("ANALYZE iys_consent_event")
+    env.cr.commit()  # pylint: disable=invalid-commit  # the bench's own database
+    log(f"  {count} movements copied by SQL in {time.monotonic() - started:.0f} s")
+    return first
+
+
 # ---------------------------------------------------------------------------------------------
 # Worker process: Odoo's cron runner
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +346,7 @@ def main():
                     history = env.cr.fetchone()[0]
                     tag = f"{int(time.time())}{run_no}"
                     filled = time.monotonic()
-                    first = fill(env, brand, tag, count)
+                    first = (fill_sql if args.backlog else fill)(env, brand, tag, count)
                     log(f"run {run_no}: {workers} worker(s), {count} movements recorded in "
                         f"{time.monotonic() - filled:.0f} s, outbox history {history} rows; {load()}")
                 wall, results, errors = run_workers(args, paths, first, cron_ids, workers)

@@ -28,8 +28,8 @@ Guarantees:
 """
 import json
 import logging
-import time
 from datetime import timedelta
+from time import monotonic
 
 import psycopg2.errors
 
@@ -497,7 +497,7 @@ class IysOutbox(models.Model):
         """Send pending movements of *brands* (default: all) or only the rows *outbox_ids*; stop
         after *max_batches* batches or *time_budget* seconds."""
         stats = SyncStats()
-        deadline = time.monotonic() + time_budget if time_budget else None
+        deadline = monotonic() + time_budget if time_budget else None
         for account, account_brands in self._iys_sync_brands(brands).grouped("account_id").items():
             for brand in account_brands:
                 brand_stats = self._iys_push_brand(
@@ -506,7 +506,7 @@ class IysOutbox(models.Model):
                 if brand_stats.stop:
                     _logger.info("İYS push: account %s paused until the next run", account.id)
                     break
-                if (max_batches and stats.batches >= max_batches) or (deadline and time.monotonic() >= deadline):
+                if (max_batches and stats.batches >= max_batches) or (deadline and monotonic() >= deadline):
                     return stats
         return stats
 
@@ -518,7 +518,7 @@ class IysOutbox(models.Model):
         batch_size = account.batch_size
         try:
             while max_batches is None or stats.batches < max_batches:
-                if deadline and time.monotonic() >= deadline:
+                if deadline and monotonic() >= deadline:
                     break
                 rows = self._iys_claim_pending(brand, batch_size, outbox_ids)
                 if not rows:
@@ -730,7 +730,7 @@ class IysOutbox(models.Model):
         skipped, and the cost of finding it does not grow with the handled rows."""
         stats = SyncStats()
         now = fields.Datetime.now()
-        deadline = time.monotonic() + time_budget if time_budget else None
+        deadline = monotonic() + time_budget if time_budget else None
         brands = self._iys_sync_brands(brands)
         if not brands:
             return stats
@@ -741,7 +741,7 @@ class IysOutbox(models.Model):
         polled = 0
         try:
             while max_requests is None or polled < max_requests:
-                if deadline and time.monotonic() >= deadline:
+                if deadline and monotonic() >= deadline:
                     break
                 pollable = self._iys_pollable_sql(now, brands.ids, outbox_ids)
                 if paused:
