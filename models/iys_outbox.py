@@ -421,12 +421,19 @@ class IysOutbox(models.Model):
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
-    def _iys_claim_pending(self, brand, limit, ids=None, now=None):
+    def _iys_claim_pending(self, brand, limit, ids=None, now=None, after_id=None):
         """Lock and return the next rows of *brand* to send, in id order, skipping rows another
-        transaction holds and rows whose address has an earlier movement still on its way."""
+        transaction holds and rows whose address has an earlier movement still on its way.
+
+        *after_id*: only rows after this one (the last row of the previous batch of the same call):
+        the rows before it were claimed, are held by another worker, wait or are not due, so the
+        next batch starts there instead of walking the outbox from its start again (the planner
+        may prefer the primary key to the partial index on pending rows when most rows are
+        pending)."""
         return self.sudo().browse(self._iys_lock_rows(SQL(
-            "SELECT o.id FROM iys_outbox o WHERE %s ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
+            "SELECT o.id FROM iys_outbox o WHERE %s %s ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
             self._iys_sendable_sql(now or fields.Datetime.now(), brand, ids),
+            SQL("AND o.id > %s", after_id) if after_id else SQL(),
             limit,
         )))
 
@@ -516,13 +523,15 @@ class IysOutbox(models.Model):
         account = brand.account_id
         client = None
         batch_size = account.batch_size
+        after_id = None
         try:
             while max_batches is None or stats.batches < max_batches:
                 if deadline and monotonic() >= deadline:
                     break
-                rows = self._iys_claim_pending(brand, batch_size, outbox_ids)
+                rows = self._iys_claim_pending(brand, batch_size, outbox_ids, after_id=after_id)
                 if not rows:
                     break
+                after_id = max(rows.ids)
                 stats.batches += 1
                 if client is None:
                     try:
@@ -738,6 +747,7 @@ class IysOutbox(models.Model):
         clients = {}
         paused = set()  # account ids
         done = set()    # (brand id, request id) handled in this call
+        after_id = None
         polled = 0
         try:
             while max_requests is None or polled < max_requests:
@@ -746,12 +756,16 @@ class IysOutbox(models.Model):
                 pollable = self._iys_pollable_sql(now, brands.ids, outbox_ids)
                 if paused:
                     pollable = SQL("%s AND o.account_id NOT IN %s", pollable, tuple(paused))
+                # (after the first row of the previous request: the rows before it were polled,
+                # are held by another worker or wait, and the next pick need not walk them again)
                 first = self._iys_lock_rows(SQL(
                     "SELECT o.id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id "
-                    "WHERE %s ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED", pollable,
+                    "WHERE %s %s ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
+                    pollable, SQL("AND o.id > %s", after_id) if after_id else SQL(),
                 ))
                 if not first:
                     break
+                after_id = first[0]
                 self.env.cr.execute(SQL("SELECT brand_id, request_id FROM iys_outbox WHERE id = %s", first[0]))
                 brand_id, request_id = self.env.cr.fetchone()
                 if (brand_id, request_id) in done:
