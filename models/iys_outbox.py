@@ -29,6 +29,7 @@ Guarantees:
 import json
 import logging
 from datetime import timedelta
+from time import monotonic
 
 import psycopg2.errors
 
@@ -40,8 +41,8 @@ from ..iyslib import dates
 from ..iyslib.errors import IysError, IysValidationError, resend_can_succeed
 from ..iyslib.masking import mask_recipient
 from ..iyslib.rules import CurrentState, validate_batch, validate_transition
-from .iys_consent import ledger
-from .iys_sync_common import SyncStats, code_text, commit, error_code_and_text
+from .iys_consent import STATE_FIELDS_DEPS
+from .iys_sync_common import SyncStats, code_text, commit, error_code_and_text, in_test_mode
 
 _logger = logging.getLogger(__name__)
 
@@ -58,8 +59,18 @@ OPEN_STATES = ("pending", "sent")
 #: states an İYS manager may send again
 RESENDABLE_STATES = ("failed", "cancel")
 #: batches one cron call sends, requests one cron call polls (the framework calls again while work remains)
-BATCHES_PER_CALL = 10
+BATCHES_PER_CALL = 50
 POLLS_PER_CALL = 50
+#: seconds of work one cron call does at most, besides the bounds above: the framework calls the
+#: cron again at once while work remains (ten calls per job run, then the job is run again as
+#: soon as possible), so a call stays far below the time limit of an Odoo cron worker
+SECONDS_PER_CALL = 10
+#: the "remaining" a cron reports stops at this: the framework only needs to know whether work
+#: remains, and counting a million open rows on every call would cost more than the call
+REMAINING_CAP = 10000
+#: a claim that meets rows another worker committed since this transaction began is retried this
+#: many times in a fresh transaction (REPEATABLE READ cannot lock them in the old one)
+CLAIM_RETRIES = 3
 #: poll again after this long when İYS still processes a batch (at least the account's poll delay)
 MIN_REPOLL_SECONDS = 60
 
@@ -115,6 +126,22 @@ class IysOutbox(models.Model):
         help="Sending this movement again can succeed once the cause of the refusal is fixed.",
     )
     next_step = fields.Text(compute="_compute_next_step", string="What to do")
+
+    def init(self):
+        result = super().init()
+        # Only the open rows are ever looked for by the synchronisation; done rows stay forever.
+        # Partial indexes on them keep claiming the next batch, finding the next request to poll,
+        # the "earlier open movement of the same consent" check and the crons' remaining counts
+        # as cheap with ten million handled rows as with none.
+        for name, definition in (
+            ("iys_outbox_pending_idx", "(brand_id, id) WHERE state = 'pending'"),
+            ("iys_outbox_sent_idx", "(id) WHERE state = 'sent'"),
+            ("iys_outbox_open_consent_idx", "(consent_id, id) WHERE state IN ('pending', 'sent')"),
+        ):
+            self.env.cr.execute(SQL(
+                "CREATE INDEX IF NOT EXISTS %s ON iys_outbox %s", SQL.identifier(name), SQL(definition)
+            ))
+        return result
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -222,32 +249,85 @@ class IysOutbox(models.Model):
         consent's sync state: a later movement keeps its own)."""
         if not self:
             return self
-        self.env.flush_all()
+        self.env["iys.consent.event"].flush_model(["consent_id", "kind"])
         self.env.cr.execute(
             SQL(
                 # (status movements only: a later change of the dealers with access is not a movement
                 # of the consent's status and does not supersede this one)
-                "SELECT consent_id, max(id) FROM iys_consent_event WHERE consent_id IN %s AND kind = 'status' "
-                "GROUP BY consent_id",
-                tuple(self.consent_id.ids),
+                "SELECT o.id FROM iys_outbox o WHERE o.id = ANY(%s) AND o.event_id = ("
+                "SELECT max(e.id) FROM iys_consent_event e WHERE e.consent_id = o.consent_id AND e.kind = 'status')",
+                list(self.ids),
             )
         )
-        latest = dict(self.env.cr.fetchall())
-        return self.filtered(lambda row: latest.get(row.consent_id.id) == row.event_id.id)
+        current = {row[0] for row in self.env.cr.fetchall()}
+        return self.filtered(lambda row: row.id in current)
 
-    def _iys_receipts(self, outbox_vals, event_vals, consent_vals):
-        """Write the same values on these rows, their events (receipt fields only) and, for the
-        current movements, their consents."""
+    def _iys_receipts(self, outbox_vals, event_vals, consent_vals, current=None):
+        """Write receipts on these rows, their events (receipt fields only) and, for the current
+        movements (*current*: computed when not given), their consents.
+
+        Each of the three is either one dict (the same values for every row) or a list of dicts
+        aligned with ``self`` (a row's own values, e.g. its transaction id). Set-based: one
+        ``UPDATE … FROM unnest(…)`` per table, whatever the number of rows; the ORM's caches of
+        what SQL wrote are invalidated and what depends on it is marked for recomputation (as
+        :meth:`~.iys_consent_bulk.IysConsent._iys_bulk_modified` does for the ledger's bulk path),
+        and the stored states of the contacts carrying the current consents' addresses are
+        refreshed once for all of them, as a consent's ``write`` does for one."""
         if not self:
             return
-        current = self._iys_current()
-        self.sudo().write(outbox_vals)
+        rows = self.sudo()
+        data = rows._iys_read_rows(["event_id", "consent_id", "channel", "address"])
+        if current is None:
+            current = rows._iys_current() if consent_vals else rows.browse()
+        self._iys_sql_write(self.env["iys.outbox"], rows.ids, outbox_vals)
         if event_vals:
-            ledger(self.event_id).write(event_vals)
+            self._iys_sql_write(self.env["iys.consent.event"], [data[row_id][0] for row_id in rows.ids], event_vals)
         if consent_vals and current:
-            ledger(current.consent_id).write(consent_vals)
+            if isinstance(consent_vals, list):
+                position = {row_id: index for index, row_id in enumerate(rows.ids)}
+                consent_vals = [consent_vals[position[row_id]] for row_id in current.ids]
+            self._iys_sql_write(self.env["iys.consent"], [data[row_id][1] for row_id in current.ids], consent_vals)
+            if not STATE_FIELDS_DEPS.isdisjoint(
+                    consent_vals[0] if isinstance(consent_vals, list) else consent_vals):
+                self.env["iys.consent.mixin"]._iys_refresh_states({data[row_id][2:] for row_id in current.ids})
 
-    def _iys_refuse(self, code, message, locally=False, now=None):
+    def _iys_read_rows(self, names):
+        """{id: (values of the columns *names*)} of these rows, in one query and without the ORM's
+        cache (a batch is a thousand rows; JSON columns come parsed)."""
+        self.flush_model(names)
+        self.env.cr.execute(SQL(
+            "SELECT id, %s FROM iys_outbox WHERE id = ANY(%s)",
+            SQL(", ").join(SQL.identifier(name) for name in names), list(self.ids),
+        ))
+        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
+
+    @api.model
+    def _iys_sql_write(self, model, ids, values):
+        """Write *values* on the records *ids* of *model* with one UPDATE: *values* is a dict (the
+        same values for every record) or a list of dicts aligned with *ids* (same keys in each).
+        ``write_uid``/``write_date`` are set as the ORM sets them; the ORM caches of the columns
+        written are invalidated and their dependants marked (see ``_iys_bulk_modified``)."""
+        if not ids or not values:
+            return
+        names = list(values[0] if isinstance(values, list) else values)
+        if not names:
+            return
+        model = model.sudo()
+        Consent = self.env["iys.consent"]
+        columns = {"id": list(ids)}
+        for name in names:
+            field = model._fields[name]
+            column = [vals[name] for vals in values] if isinstance(values, list) else [values[name]] * len(ids)
+            if field.type == "datetime":
+                column = [fields.Datetime.to_datetime(value) or False for value in column]
+            columns[name] = column
+        model.flush_model()
+        written = Consent._iys_bulk_update(model, columns)
+        records = model.browse(ids)
+        records.invalidate_recordset(written)
+        Consent._iys_bulk_modified(records, written, create=False)
+
+    def _iys_refuse(self, code, message, locally=False, now=None, current=None):
         """Final refusal (İYS refused, or would certainly refuse): shown as an error to fix and resend."""
         now = now or fields.Datetime.now()
         self._iys_receipts(
@@ -255,35 +335,54 @@ class IysOutbox(models.Model):
              "error_message": message, "result_at": now, "refused_locally": locally, "next_attempt_at": False},
             {"error_code": code or False, "error_message": message, "push_state": "rejected"},
             {"sync_state": "rejected", "iys_error_code": code or False, "iys_error_message": message},
+            current=current,
         )
 
     def _iys_confirm(self, transaction_id, creation_date, now=None):
         self.ensure_one()
+        self._iys_confirm_many([(transaction_id, creation_date)], now)
+
+    def _iys_confirm_many(self, receipts, now=None, current=None):
+        """İYS recorded these rows' movements: *receipts* is a list of (transaction id, İYS creation
+        date) aligned with ``self``. One UPDATE per table for all of them."""
+        now = now or fields.Datetime.now()
         self._iys_receipts(
-            {"state": "done", "transaction_id": transaction_id, "iys_creation_date": creation_date,
-             "result_at": now or fields.Datetime.now(), "error_code": False, "error_message": False,
-             "next_attempt_at": False},
-            {"transaction_id": transaction_id, "iys_creation_date": creation_date, "push_state": "confirmed",
-             "error_code": False, "error_message": False},
-            {"sync_state": "confirmed", "iys_transaction_id": transaction_id, "iys_creation_date": creation_date,
-             "iys_error_code": False, "iys_error_message": False},
+            [{"state": "done", "transaction_id": transaction_id, "iys_creation_date": creation_date,
+              "result_at": now, "error_code": False, "error_message": False, "next_attempt_at": False}
+             for transaction_id, creation_date in receipts],
+            [{"transaction_id": transaction_id, "iys_creation_date": creation_date, "push_state": "confirmed",
+              "error_code": False, "error_message": False}
+             for transaction_id, creation_date in receipts],
+            [{"sync_state": "confirmed", "iys_transaction_id": transaction_id, "iys_creation_date": creation_date,
+              "iys_error_code": False, "iys_error_message": False}
+             for transaction_id, creation_date in receipts],
+            current=current,
         )
 
-    def _iys_retry_later(self, exc, lang, now=None, requeue=False):
+    def _iys_retry_later(self, exc, lang, now=None, requeue=False, current=None):
         """Transient failure: try again after the library's back-off (``retry_after`` doubled per
         attempt). With *requeue* the rows go back to 'pending' to be submitted in a new request."""
+        if not self:
+            return
         now = now or fields.Datetime.now()
         code, text = error_code_and_text(exc, lang)
-        for row in self:
-            attempts = row.attempts + 1
+        rows = self.sudo()
+        data = rows._iys_read_rows(["attempts"])
+        vals_list = []
+        for row_id in rows.ids:
+            attempts = (data[row_id][0] or 0) + 1
             delay = (exc.retry_delay(attempts) if isinstance(exc, IysError) else None) or MIN_REPOLL_SECONDS
             vals = {"attempts": attempts, "next_attempt_at": now + timedelta(seconds=delay),
                     "error_code": code, "error_message": text}
             if requeue:
                 vals.update({"state": "pending", "request_id": False, "sub_request_id": False, "batch_index": 0})
-            row.sudo().write(vals)
-        if requeue:
-            self._iys_receipts({}, {"push_state": "pending"}, {"sync_state": "pending"})
+            vals_list.append(vals)
+        self._iys_receipts(
+            vals_list,
+            {"push_state": "pending"} if requeue else {},
+            {"sync_state": "pending"} if requeue else {},
+            current=current,
+        )
 
     # ------------------------------------------------------------------------------------------
     # Push: send pending movements
@@ -322,38 +421,67 @@ class IysOutbox(models.Model):
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
-    def _iys_claim_pending(self, brand, limit, ids=None, now=None):
+    def _iys_claim_pending(self, brand, limit, ids=None, now=None, after_id=None):
         """Lock and return the next rows of *brand* to send, in id order, skipping rows another
-        transaction holds and rows whose address has an earlier movement still on its way."""
+        transaction holds and rows whose address has an earlier movement still on its way.
+
+        *after_id*: only rows after this one (the last row of the previous batch of the same call):
+        the rows before it were claimed, are held by another worker, wait or are not due, so the
+        next batch starts there instead of walking the outbox from its start again (the planner
+        may prefer the primary key to the partial index on pending rows when most rows are
+        pending)."""
         return self.sudo().browse(self._iys_lock_rows(SQL(
-            "SELECT o.id FROM iys_outbox o WHERE %s ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
+            "SELECT o.id FROM iys_outbox o WHERE %s %s ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED",
             self._iys_sendable_sql(now or fields.Datetime.now(), brand, ids),
+            SQL("AND o.id > %s", after_id) if after_id else SQL(),
             limit,
         )))
 
     @api.model
     def _iys_lock_rows(self, query):
-        """Run a ``SELECT id … FOR UPDATE SKIP LOCKED`` and return the ids.
+        """Run a ``SELECT id … FOR UPDATE SKIP LOCKED`` and return the ids (the first column).
 
         Rows another transaction holds are skipped. Under Odoo's REPEATABLE READ a row another
-        worker changed and committed since this transaction began cannot be locked at all: then
-        nothing is claimed this time (the other worker is on it; the next run starts afresh).
+        worker changed and committed since this transaction began cannot be locked at all
+        (serialization failure): the claim is then retried in a fresh transaction (the work done
+        so far is committed, as after every batch), a few times; under tests, or if it keeps
+        failing, nothing is claimed this time (the other worker is on it). The failure is
+        expected and handled: it is not logged as an error (the cursor would log the whole
+        statement at ERROR level).
         """
-        self.env.flush_all()
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(query)
-                return [row[0] for row in self.env.cr.fetchall()]
-        except psycopg2.errors.SerializationFailure:
-            _logger.info("İYS outbox: rows changed by another worker meanwhile; leaving them to the next run")
-            return []
+        for attempt in range(CLAIM_RETRIES + 1):
+            self.env.flush_all()
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(query, log_exceptions=False)
+                    return [row[0] for row in self.env.cr.fetchall()]
+            except psycopg2.errors.SerializationFailure:
+                if attempt == CLAIM_RETRIES or in_test_mode():
+                    break
+                commit(self.env)  # a new transaction, with a snapshot that sees the other worker's rows
+        _logger.info("İYS outbox: rows changed by another worker meanwhile; leaving them to the next run")
+        return []
 
     @api.model
-    def _iys_count_sendable(self, now=None):
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL("SELECT count(*) FROM iys_outbox o WHERE %s", self._iys_sendable_sql(now or fields.Datetime.now()))
-        )
+    def _iys_count_open(self, state, now=None, cap=REMAINING_CAP):
+        """Rows in *state* ('pending' or 'sent') of the brands synchronised now whose next attempt is
+        due (pending: not behind an earlier open movement of their consent), counted up to *cap*
+        through the partial indexes on open rows (the cost does not grow with the handled rows).
+        The crons' "remaining"."""
+        brands = self._iys_sync_brands()
+        if not brands:
+            return 0
+        self.flush_model(["state", "brand_id", "consent_id", "next_attempt_at"])
+        self.env.cr.execute(SQL(
+            """SELECT count(*) FROM (
+                   SELECT 1 FROM iys_outbox o
+                    WHERE o.state = %s AND o.brand_id IN %s
+                      AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= %s) %s
+                    LIMIT %s) AS open_rows""",
+            state, tuple(brands.ids), now or fields.Datetime.now(),
+            # (a pending row behind an earlier open movement of its consent is not work for now)
+            SQL("AND NOT %s", self._iys_earlier_open_sql()) if state == "pending" else SQL(), cap,
+        ))
         return self.env.cr.fetchone()[0]
 
     @api.model
@@ -363,36 +491,48 @@ class IysOutbox(models.Model):
 
     @api.model
     def _cron_iys_send(self):
-        """İYS: send pending movements (bounded batches, committed one by one)."""
-        stats = self._iys_push(max_batches=BATCHES_PER_CALL)
-        self.env["ir.cron"]._notify_progress(done=stats.sent + stats.refused, remaining=self._iys_count_sendable())
+        """İYS: send pending movements (bounded batches, committed one by one, at most
+        ``SECONDS_PER_CALL`` seconds per call)."""
+        stats = self._iys_push(max_batches=BATCHES_PER_CALL, time_budget=SECONDS_PER_CALL)
+        if self.env.context.get("ir_cron_progress_id"):  # (counted only when the framework asks)
+            self.env["ir.cron"]._notify_progress(done=stats.sent + stats.refused,
+                                                 remaining=self._iys_count_open("pending"))
         return stats
 
     @api.model
-    def _iys_push(self, brands=None, outbox_ids=None, max_batches=None):
-        """Send pending movements of *brands* (default: all) or only the rows *outbox_ids*."""
+    def _iys_push(self, brands=None, outbox_ids=None, max_batches=None, time_budget=None):
+        """Send pending movements of *brands* (default: all) or only the rows *outbox_ids*; stop
+        after *max_batches* batches or *time_budget* seconds."""
         stats = SyncStats()
+        deadline = monotonic() + time_budget if time_budget else None
         for account, account_brands in self._iys_sync_brands(brands).grouped("account_id").items():
             for brand in account_brands:
-                brand_stats = self._iys_push_brand(brand, outbox_ids, max_batches)
+                brand_stats = self._iys_push_brand(
+                    brand, outbox_ids, max_batches and max_batches - stats.batches, deadline=deadline)
                 stats.add(brand_stats)
                 if brand_stats.stop:
                     _logger.info("İYS push: account %s paused until the next run", account.id)
                     break
+                if (max_batches and stats.batches >= max_batches) or (deadline and monotonic() >= deadline):
+                    return stats
         return stats
 
     @api.model
-    def _iys_push_brand(self, brand, outbox_ids=None, max_batches=None):
+    def _iys_push_brand(self, brand, outbox_ids=None, max_batches=None, deadline=None):
         stats = SyncStats()
         account = brand.account_id
         client = None
-        batches = 0
+        batch_size = account.batch_size
+        after_id = None
         try:
-            while max_batches is None or batches < max_batches:
-                rows = self._iys_claim_pending(brand, account.batch_size, outbox_ids)
+            while max_batches is None or stats.batches < max_batches:
+                if deadline and monotonic() >= deadline:
+                    break
+                rows = self._iys_claim_pending(brand, batch_size, outbox_ids, after_id=after_id)
                 if not rows:
                     break
-                batches += 1
+                after_id = max(rows.ids)
+                stats.batches += 1
                 if client is None:
                     try:
                         client = account._iys_client(brand)
@@ -403,6 +543,8 @@ class IysOutbox(models.Model):
                 batch_stats = rows._iys_send_batch(client, brand)
                 stats.add(batch_stats)
                 commit(self.env)
+                # the rows of a batch are done with: keep the worker's memory flat
+                self.env.invalidate_all()
                 if batch_stats.stop or not (batch_stats.sent or batch_stats.refused or batch_stats.retried):
                     break
         finally:
@@ -410,19 +552,20 @@ class IysOutbox(models.Model):
                 client.token_store.release()
         return stats
 
-    def _iys_certain_refusal(self, body, current):
+    @api.model
+    def _iys_certain_refusal(self, body, consent):
         """The refusal İYS would certainly answer for this row, or None.
 
         Besides the field checks (done by the caller), one case is certain: İYS reported a newer
         movement of the address after this one was recorded (pull or push), so this movement's
-        consent date is not after the one İYS holds (H178). *current*: the rows of the batch whose
-        movement is still their consent's latest.
+        consent date is not after the one İYS holds (H178). Only asked for the rows whose
+        movement is no longer their consent's latest; *consent*: (status, consent date, source,
+        sync state) of the row's consent.
         """
-        self.ensure_one()
-        consent = self.consent_id
-        if self in current or consent.sync_state != "confirmed" or not consent.consent_date:
+        status, consent_date, source, sync_state = consent
+        if sync_state != "confirmed" or not consent_date:
             return None
-        previous = CurrentState(consent.status, consent.consent_date, consent.source or None)
+        previous = CurrentState(status, consent_date, source or None)
         try:
             validate_transition(previous, body["status"], body.get("consentDate"), body.get("source"),
                                 body.get("recipientType") or "BIREYSEL")
@@ -432,41 +575,72 @@ class IysOutbox(models.Model):
         return None
 
     def _iys_send_batch(self, client, brand):
-        """Re-validate, submit and record one batch of claimed (locked) rows of *brand*."""
+        """Re-validate, submit and record one batch of claimed (locked) rows of *brand*.
+
+        The batch is validated once, here (with the client's clock skew), and handed to the
+        client as validated (``validate=False``): the same checks the client would run again."""
         stats = SyncStats()
         now = fields.Datetime.now()
         lang = brand.account_id._iys_lang()
-        check = validate_batch([row.payload or {} for row in self], now=now)
-        refusals = {self[exc.index]: exc for exc in check.errors}
+        data = self._iys_read_rows(["payload", "consent_id", "attempts"])
+        ids = self.ids
+        check = validate_batch([data[row_id][0] or {} for row_id in ids], now=now,
+                               clock_skew=client.config.clock_skew)
+        refusals = {ids[exc.index]: exc for exc in check.errors}
         good = []
         current = self._iys_current()
-        for row, body in zip(self, check.bodies, strict=True):
-            if row in refusals:
+        superseded = set(ids) - set(current.ids)
+        consents = {}
+        if superseded:
+            self.env["iys.consent"].flush_model(["status", "consent_date", "source", "sync_state"])
+            self.env.cr.execute(SQL(
+                "SELECT id, status, consent_date, source, sync_state FROM iys_consent WHERE id = ANY(%s)",
+                [data[row_id][1] for row_id in superseded],
+            ))
+            consents = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        for row_id, body in zip(ids, check.bodies, strict=True):
+            if row_id in refusals:
                 continue
-            exc = row._iys_certain_refusal(body, current)
+            exc = self._iys_certain_refusal(body, consents[data[row_id][1]]) if row_id in superseded else None
             if exc:
-                refusals[row] = exc
+                refusals[row_id] = exc
             else:
-                good.append((row, body))
-        for row, exc in refusals.items():
-            code, text = error_code_and_text(exc, lang)
-            row._iys_refuse(code, text, locally=True, now=now)
-            stats.refused += 1
-            stats.reasons[code or "?"] += 1
+                good.append((self.browse(row_id), body))
+        stats.add(self._iys_refuse_grouped(
+            [(self.browse(row_id), exc, isinstance(exc, IysValidationError)) for row_id, exc in refusals.items()],
+            lang, now, current, locally=True))
         if not good:
             return stats
         bodies = [body for _row, body in good]
         try:
-            result = client.add_consents_batch(bodies, brand_code=int(brand.code), v2=True)
+            result = client.add_consents_batch(bodies, brand_code=int(brand.code), v2=True, validate=False)
         except IysError as exc:
-            return stats.add(self._iys_submit_failed(good, exc, lang, now))
-        self._iys_store_submission(good, result, now)
+            return stats.add(self._iys_submit_failed(good, exc, lang, now, current=current))
+        self._iys_store_submission(good, result, now, current=current,
+                                   attempts={row_id: values[2] for row_id, values in data.items()})
         stats.sent += len(good)
         _logger.info("İYS push: brand %s, %s movements sent (request %s)", brand.id, len(good), result.request_id)
         return stats
 
+    def _iys_refuse_grouped(self, refusals, lang, now, current=None, locally=None):
+        """Record final refusals: *refusals* is a list of (row, library error, refused locally);
+        rows refused for the same reason are written together."""
+        stats = SyncStats()
+        groups = {}
+        for row, exc, row_locally in refusals:
+            code, text = error_code_and_text(exc, lang) if isinstance(exc, IysError) else exc
+            key = (code or False, text, row_locally if locally is None else locally)
+            groups.setdefault(key, []).append(row.id)
+            stats.refused += 1
+            stats.reasons[code or "?"] += 1
+        for (code, text, row_locally), ids in groups.items():
+            rows = self.browse(ids)
+            rows._iys_refuse(code, text, locally=row_locally, now=now,
+                             current=current & rows if current is not None else None)
+        return stats
+
     @api.model
-    def _iys_submit_failed(self, good, exc, lang, now):
+    def _iys_submit_failed(self, good, exc, lang, now, current=None):
         """A batch was not accepted. Obey the library: transient -> retry later; items refused by
         index -> refuse those (the others were not recorded and go with the next batch); anything
         else is final for every item (e.g. credentials or subscription: fix, then resend)."""
@@ -475,21 +649,18 @@ class IysOutbox(models.Model):
         code, text = error_code_and_text(exc, lang)
         indexed = [err for err in (exc.errors or [exc]) if err.index is not None and err.index < len(good)]
         if exc.retryable:
-            rows._iys_retry_later(exc, lang, now)
+            rows._iys_retry_later(exc, lang, now, current=current)
             stats.retried += len(rows)
             stats.stop = True
             stats.errors.append(text)
             _logger.warning("İYS push: batch of %s not accepted (%s); retrying later", len(rows),
                             code or exc.http_status)
         elif indexed:
-            for err in indexed:
-                err_code, err_text = error_code_and_text(err, lang)
-                good[err.index][0]._iys_refuse(err_code, err_text, locally=isinstance(err, IysValidationError),
-                                              now=now)
-                stats.refused += 1
-                stats.reasons[err_code or "?"] += 1
+            stats.add(self._iys_refuse_grouped(
+                [(good[err.index][0], err, isinstance(err, IysValidationError)) for err in indexed], lang, now,
+                current))
         else:
-            rows._iys_refuse(code, text, locally=isinstance(exc, IysValidationError), now=now)
+            rows._iys_refuse(code, text, locally=isinstance(exc, IysValidationError), now=now, current=current)
             stats.refused += len(rows)
             stats.reasons[code or "?"] += len(rows)
             stats.stop = True
@@ -498,32 +669,37 @@ class IysOutbox(models.Model):
         return stats
 
     @api.model
-    def _iys_store_submission(self, good, result, now):
+    def _iys_store_submission(self, good, result, now, current=None, attempts=None):
         """Persist what İYS answered to a submission (request id, sub-request ids) on the rows and
-        their events, right after the answer; the caller commits."""
+        their events, right after the answer, with one UPDATE per table; the caller commits.
+        *attempts*: {row id: attempts so far}, when the caller read them already."""
         delay = max(good[0][0].account_id.poll_delay, 0)
+        if attempts is None:
+            attempts = {row_id: values[0] for row_id, values in
+                        self.browse([row.id for row, _body in good])._iys_read_rows(["attempts"]).items()}
         subs = list(result.sub_requests or [])
         by_key = {}
         for sub in subs:
             by_key.setdefault((sub.get("recipientType") or "BIREYSEL", sub.get("type"), sub.get("recipient")), sub)
+        next_attempt = now + timedelta(seconds=delay)
+        outbox_vals, event_vals = [], []
         for index, (row, body) in enumerate(good):
             sub = subs[index] if index < len(subs) else {}
             if sub.get("recipient") not in (None, body["recipient"]):
                 sub = by_key.get((body.get("recipientType") or "BIREYSEL", body["type"], body["recipient"]), {})
             sub_id = sub.get("subRequestId") or sub.get("subrequestId") or False
-            row.sudo().write({
+            outbox_vals.append({
                 "state": "sent", "request_id": result.request_id, "sub_request_id": sub_id, "batch_index": index,
-                "sent_at": now, "attempts": row.attempts + 1, "next_attempt_at": now + timedelta(seconds=delay),
+                "sent_at": now, "attempts": (attempts[row.id] or 0) + 1, "next_attempt_at": next_attempt,
                 "error_code": False, "error_message": False,
             })
-            ledger(row.event_id).write({"request_id": result.request_id, "sub_request_id": sub_id,
-                                       "push_state": "sent", "error_code": False, "error_message": False})
+            event_vals.append({"request_id": result.request_id, "sub_request_id": sub_id,
+                               "push_state": "sent", "error_code": False, "error_message": False})
         rows = self.browse([row.id for row, _body in good])
-        current = rows._iys_current()
-        if current:
-            ledger(current.consent_id).write(
-                {"sync_state": "sent", "iys_error_code": False, "iys_error_message": False}
-            )
+        rows._iys_receipts(
+            outbox_vals, event_vals, {"sync_state": "sent", "iys_error_code": False, "iys_error_message": False},
+            current=current & rows if current is not None else None,
+        )
 
     # ------------------------------------------------------------------------------------------
     # Poll: fetch batch results
@@ -541,57 +717,68 @@ class IysOutbox(models.Model):
         )
 
     @api.model
-    def _iys_count_pollable(self, now=None):
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                "SELECT count(DISTINCT o.request_id) FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id "
-                "WHERE %s",
-                self._iys_pollable_sql(now or fields.Datetime.now()),
-            )
-        )
-        return self.env.cr.fetchone()[0]
-
-    @api.model
     def _cron_iys_poll(self):
-        """İYS: fetch batch results of movements sent at least the poll delay ago."""
-        stats = self._iys_poll(max_requests=POLLS_PER_CALL)
-        self.env["ir.cron"]._notify_progress(
-            done=stats.confirmed + stats.refused + stats.retried, remaining=self._iys_count_pollable()
-        )
+        """İYS: fetch batch results of movements sent at least the poll delay ago (at most
+        ``POLLS_PER_CALL`` requests and ``SECONDS_PER_CALL`` seconds per call, each request
+        committed on its own)."""
+        stats = self._iys_poll(max_requests=POLLS_PER_CALL, time_budget=SECONDS_PER_CALL)
+        if self.env.context.get("ir_cron_progress_id"):  # (counted only when the framework asks)
+            self.env["ir.cron"]._notify_progress(
+                done=stats.confirmed + stats.refused + stats.retried, remaining=self._iys_count_open("sent")
+            )
         return stats
 
     @api.model
-    def _iys_poll(self, brands=None, outbox_ids=None, max_requests=None):
-        """Ask İYS for the results of the sent batches that are due, and record them."""
+    def _iys_poll(self, brands=None, outbox_ids=None, max_requests=None, time_budget=None):
+        """Ask İYS for the results of the sent batches that are due, and record them, one request at
+        a time (oldest first), each committed before the next; stop after *max_requests* requests
+        or *time_budget* seconds.
+
+        The next request is found from its oldest due row, through the partial index on the sent
+        rows, and its rows are locked (``SKIP LOCKED``): a request another worker polls is
+        skipped, and the cost of finding it does not grow with the handled rows."""
         stats = SyncStats()
         now = fields.Datetime.now()
+        deadline = monotonic() + time_budget if time_budget else None
         brands = self._iys_sync_brands(brands)
         if not brands:
             return stats
-        self.env.flush_all()
-        self.env.cr.execute(SQL(
-            """SELECT o.brand_id, o.request_id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id
-                WHERE %s GROUP BY o.brand_id, o.request_id ORDER BY min(o.id) %s""",
-            self._iys_pollable_sql(now, brands.ids, outbox_ids),
-            SQL("LIMIT %s", max_requests) if max_requests else SQL(),
-        ))
-        requests = self.env.cr.fetchall()
         Brand = self.env["iys.brand"].sudo()
         clients = {}
-        paused = set()
+        paused = set()  # account ids
+        done = set()    # (brand id, request id) handled in this call
+        after_id = None
+        polled = 0
         try:
-            for brand_id, request_id in requests:
+            while max_requests is None or polled < max_requests:
+                if deadline and monotonic() >= deadline:
+                    break
+                pollable = self._iys_pollable_sql(now, brands.ids, outbox_ids)
+                if paused:
+                    pollable = SQL("%s AND o.account_id NOT IN %s", pollable, tuple(paused))
+                # (after the first row of the previous request: the rows before it were polled,
+                # are held by another worker or wait, and the next pick need not walk them again)
+                first = self._iys_lock_rows(SQL(
+                    "SELECT o.id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id "
+                    "WHERE %s %s ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
+                    pollable, SQL("AND o.id > %s", after_id) if after_id else SQL(),
+                ))
+                if not first:
+                    break
+                after_id = first[0]
+                self.env.cr.execute(SQL("SELECT brand_id, request_id FROM iys_outbox WHERE id = %s", first[0]))
+                brand_id, request_id = self.env.cr.fetchone()
+                if (brand_id, request_id) in done:
+                    break  # (its rows stayed due: nothing more to do in this call)
+                done.add((brand_id, request_id))
+                polled += 1
                 brand = Brand.browse(brand_id)
                 account = brand.account_id
-                if account in paused:
-                    continue
-                # Lock the request's rows one request at a time (each is committed before the next):
-                # rows another worker is polling are skipped.
+                # Lock the request's rows (rows another worker is polling are skipped).
                 request_rows = self.sudo().browse(self._iys_lock_rows(SQL(
                     "SELECT o.id FROM iys_outbox o JOIN iys_account a ON a.id = o.account_id "
                     "WHERE %s AND o.brand_id = %s AND o.request_id = %s ORDER BY o.id FOR UPDATE OF o SKIP LOCKED",
-                    self._iys_pollable_sql(now, brands.ids, outbox_ids), brand_id, request_id,
+                    pollable, brand_id, request_id,
                 )))
                 if not request_rows:
                     continue
@@ -600,20 +787,25 @@ class IysOutbox(models.Model):
                         clients[brand] = account._iys_client(brand)
                     except UserError as exc:
                         stats.errors.append(exc.args[0])
-                        paused.add(account)
+                        paused.add(account.id)
+                        commit(self.env)
                         continue
                 request_stats = request_rows._iys_poll_request(clients[brand], brand, request_id, now)
                 stats.add(request_stats)
                 commit(self.env)
+                # the rows of a request are done with: keep the worker's memory flat
+                self.env.invalidate_all()
                 if request_stats.stop:
-                    paused.add(account)
+                    paused.add(account.id)
         finally:
             for client in clients.values():
                 client.token_store.release()
         return stats
 
     def _iys_poll_request(self, client, brand, request_id, now):
-        """Fetch and record the result of one batch request (self: its sent rows)."""
+        """Fetch and record the result of one batch request (self: its sent rows), set-based: the
+        confirmations with one UPDATE per table (outbox, events, consents), the refusals and
+        retries with one per reason, the contacts' stored states refreshed once."""
         stats = SyncStats()
         lang = brand.account_id._iys_lang()
         repoll = now + timedelta(seconds=max(brand.account_id.poll_delay, MIN_REPOLL_SECONDS))
@@ -621,8 +813,9 @@ class IysOutbox(models.Model):
             results = client.get_batch_result(request_id, brand_code=int(brand.code), v2=True)
         except IysError as exc:
             if exc.retryable:
-                for row in self:
-                    row.sudo().next_attempt_at = now + timedelta(seconds=exc.retry_delay(1) or MIN_REPOLL_SECONDS)
+                self._iys_receipts(
+                    {"next_attempt_at": now + timedelta(seconds=exc.retry_delay(1) or MIN_REPOLL_SECONDS)}, {}, {},
+                )
                 stats.waiting += len(self)
                 stats.stop = True
             else:
@@ -632,32 +825,44 @@ class IysOutbox(models.Model):
                 stats.retried += len(self)
             stats.errors.append(error_code_and_text(exc, lang)[1])
             return stats
-        by_sub = {row.sub_request_id: row for row in self if row.sub_request_id}
-        by_index = {row.batch_index: row for row in self}
-        answered = self.browse()
+        data = self._iys_read_rows(["sub_request_id", "batch_index"])
+        by_sub = {values[0]: row_id for row_id, values in data.items() if values[0]}
+        by_index = {values[1]: row_id for row_id, values in data.items()}
+        answered = set()
+        confirmed, receipts, refused, retried = [], [], [], {}
         for item in results:
-            row = by_sub.get(item.sub_request_id) or by_index.get(item.index)
-            if not row or row in answered:
+            row_id = by_sub.get(item.sub_request_id) or by_index.get(item.index)
+            if not row_id or row_id in answered:
                 continue
             if item.status == "success":
-                answered |= row
-                row._iys_confirm(item.transaction_id, item.creation_date, now)
-                stats.confirmed += 1
+                answered.add(row_id)
+                confirmed.append(row_id)
+                receipts.append((item.transaction_id, item.creation_date))
             elif item.status == "failure":
-                answered |= row
+                answered.add(row_id)
                 error = item.error
                 if error is not None and error.retryable:
-                    row._iys_retry_later(error, lang, now, requeue=True)
-                    stats.retried += 1
+                    code, text = error_code_and_text(error, lang)
+                    retried.setdefault((code, text, error.retry_after), (error, []))[1].append(row_id)
                 else:
                     code = error.code if error is not None else False
                     detail = error.message if error is not None else ""
-                    row._iys_refuse(code, code_text(code, lang, detail) if code else detail, now=now)
-                    stats.refused += 1
-                    stats.reasons[code or "?"] += 1
-        waiting = self - answered
+                    refused.append((self.browse(row_id), (code, code_text(code, lang, detail) if code else detail),
+                                    False))
+        current = self._iys_current() if len(answered) else self.browse()
+        if confirmed:
+            rows = self.browse(confirmed)
+            rows._iys_confirm_many(receipts, now, current=current & rows)
+            stats.confirmed += len(rows)
+        if refused:
+            stats.add(self._iys_refuse_grouped(refused, lang, now, current))
+        for error, ids in retried.values():
+            rows = self.browse(ids)
+            rows._iys_retry_later(error, lang, now, requeue=True, current=current & rows)
+            stats.retried += len(rows)
+        waiting = self.browse([row_id for row_id in self.ids if row_id not in answered])
         if waiting:
-            waiting.sudo().write({"next_attempt_at": repoll})
+            waiting._iys_receipts({"next_attempt_at": repoll}, {}, {})
             stats.waiting += len(waiting)
         return stats
 

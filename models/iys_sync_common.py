@@ -65,6 +65,7 @@ class SyncStats:
     behind: int = 0          # movements waiting for İYS's answer to an earlier one of their consent
     differences: int = 0     # addresses where İYS and the ledger disagree
     pages: int = 0           # pull pages fetched
+    batches: int = 0         # push batches claimed
     reasons: Counter = field(default_factory=Counter)   # H-code -> count of refusals
     errors: list = field(default_factory=list)          # texts of failures that stopped a step
     details: list = field(default_factory=list)         # lines for the wizard's result (differences …)
@@ -72,7 +73,7 @@ class SyncStats:
 
     def add(self, other):
         for name in ("sent", "confirmed", "refused", "retried", "waiting", "applied", "unchanged",
-                     "behind", "differences", "pages"):
+                     "behind", "differences", "pages", "batches"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
         self.errors.extend(other.errors)

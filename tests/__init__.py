@@ -36,3 +36,4 @@ from . import test_dealer_gate
 from . import test_security_dealer
 from . import test_capture_api
 from . import test_selfservice
+from . import test_sync_setbased
