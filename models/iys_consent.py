@@ -448,12 +448,15 @@ class IysConsent(models.Model):
             # whose events keep the file row, or by the system's own calls)
             return
         bodies = defaultdict(list)  # (model, id) -> [lines]
-        for result in results:
-            event = result.event.sudo()
+        holders_of = defaultdict(list)  # (channel, address) -> [(model, id)]: one look-up per event
+        for channel, by_model_rows in holders.items():
+            for name, rows in by_model_rows.items():
+                for rid, address in rows.items():
+                    holders_of[(channel, address)].append((name, rid))
+        # one recordset: the events and their consents are read in batches, not one query each
+        for event in self.env["iys.consent.event"].sudo().browse([r.event.id for r in results]):
             consent = event.consent_id
-            targets = set()
-            for name, rows in holders.get(consent.channel, {}).items():
-                targets.update((name, rid) for rid, address in rows.items() if address == consent.address)
+            targets = set(holders_of.get((consent.channel, consent.address), ()))
             if event.partner_id:
                 targets.add(("res.partner", event.partner_id.id))
             if targets:
