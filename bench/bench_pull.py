@@ -26,6 +26,7 @@ are deleted after each run unless ``--keep``.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,21 @@ def odoo_path():
 
 def met(ok):
     return "target met" if ok else "target NOT met"
+
+
+def cpu_self():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_backend(cr):
+    """CPU seconds used so far by the PostgreSQL backend serving *cr* (Linux /proc; 0 elsewhere)."""
+    cr.execute("SELECT pg_backend_pid()")
+    try:
+        stat = Path(f"/proc/{cr.fetchone()[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,12 +104,15 @@ def child(args):
         profiler = cProfile.Profile()
         profiler.enable()
     calls, applied, unchanged, errors, pages = [], 0, 0, 0, 0
+    cpu_odoo, cpu_pg = 0.0, 0.0
     started = time.perf_counter()
     while True:
         call_started = time.perf_counter()
         with registry.cursor() as cr:  # one cron call: its own transaction, committed at the end
+            odoo_before, pg_before = cpu_self(), cpu_backend(cr)
             env = api.Environment(cr, SUPERUSER_ID, {})
             stats = env["iys.brand"]._cron_iys_pull()
+            cpu_odoo, cpu_pg = cpu_odoo + cpu_self() - odoo_before, cpu_pg + cpu_backend(cr) - pg_before
         calls.append(time.perf_counter() - call_started)
         applied, unchanged, errors, pages = (applied + stats.applied, unchanged + stats.unchanged,
                                              errors + len(stats.errors), pages + stats.pages)
@@ -124,7 +143,7 @@ def child(args):
     print(json.dumps({
         "elapsed": elapsed, "calls": calls, "applied": applied, "unchanged": unchanged, "errors": errors,
         "pages": pages, "events": events, "transactions": transactions, "consents": consents,
-        "confirmed": confirmed, "outbox": outbox, "pull_error": pull_error, "maxrss_mb": peak_rss_mb(),
+        "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error, "maxrss_mb": peak_rss_mb(),
         "version": odoo.release.version,
     }), flush=True)
 
@@ -196,12 +215,15 @@ def main():
         results.append(r)
         rate = r["applied"] / r["elapsed"]
         log(f"  run {number}: fill {r['fill']:.1f} s; pull {r['elapsed']:.1f} s, {rate:,.0f} movements/s, "
+            f"CPU Odoo {r['cpu_odoo']:.1f} s + PostgreSQL {r['cpu_pg']:.1f} s "
+            f"({r['applied'] / (r['cpu_odoo'] + r['cpu_pg']):,.0f} movements per CPU-second); "
             f"{len(r['calls'])} cron calls (longest {max(r['calls']):.2f} s), {r['pages']} pages, "
             f"applied {r['applied']:,}, already known {r['unchanged']:,}, invalid {r['errors']}; ledger: "
             f"{r['events']:,} events ({r['transactions']:,} transaction ids), {r['consents']:,} consents "
             f"({r['confirmed']:,} confirmed), {r['outbox']} outbox rows; peak RSS {r['maxrss_mb']:.0f} MB; "
             f"load {r['load'][0]:.2f}" + (f"; pull error: {r['pull_error']}" if r["pull_error"] else ""))
     rates = [r["applied"] / r["elapsed"] for r in results]
+    cpu_rates = [r["applied"] / (r["cpu_odoo"] + r["cpu_pg"]) for r in results]
     rss = [r["maxrss_mb"] for r in results]
     longest = [max(r["calls"]) for r in results]
     exact = all(r["applied"] == r["events"] == r["transactions"] == args.changes and not r["outbox"]
@@ -210,6 +232,8 @@ def main():
         f"Odoo {results[0]['version']}:")
     log(f"  movements applied per second  {spread(rates)}   target >= {TARGET_RATE:,}: "
         f"{met(statistics.median(rates) >= TARGET_RATE)}")
+    log(f"  movements per CPU-second      {spread(cpu_rates)}   (the worker and its PostgreSQL backend take turns: "
+        f"the wall-clock rate on an idle machine; with other load, wall-clock is lower)")
     log(f"  worker peak RSS               {spread(rss)} MB   target < {TARGET_RSS_MB} MB: "
         f"{met(max(rss) < TARGET_RSS_MB)}")
     log(f"  longest cron call             {spread(longest, '{:.2f}')} s   target <= {TARGET_CALL_S} s: "
