@@ -33,8 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gate import addons_path, db_options, ensure_db, free_port, log, peak_rss_mb  # noqa: E402
+from bench_gate import addons_path, db_options, ensure_db, free_port, log, peak_rss_mb  # the shared bench helpers
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_USER, SIM_PASSWORD = "iys-bench", "iys-bench-secret"
@@ -143,7 +142,8 @@ def child(args):
     print(json.dumps({
         "elapsed": elapsed, "calls": calls, "applied": applied, "unchanged": unchanged, "errors": errors,
         "pages": pages, "events": events, "transactions": transactions, "consents": consents,
-        "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error, "maxrss_mb": peak_rss_mb(),
+        "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error,
+        "maxrss_mb": peak_rss_mb(),
         "version": odoo.release.version,
     }), flush=True)
 
