@@ -59,6 +59,14 @@ def cpu_self():
     return usage.ru_utime + usage.ru_stime
 
 
+def current_rss_mb():
+    """Resident memory now (Linux /proc; 0 elsewhere), to tell growth from a peak."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
 def cpu_backend(cr):
     """CPU seconds used so far by the PostgreSQL backend serving *cr* (Linux /proc; 0 elsewhere)."""
     cr.execute("SELECT pg_backend_pid()")
@@ -103,7 +111,7 @@ def child(args):
         profiler = cProfile.Profile()
         profiler.enable()
     calls, applied, unchanged, errors, pages = [], 0, 0, 0, 0
-    cpu_odoo, cpu_pg = 0.0, 0.0
+    cpu_odoo, cpu_pg, rss_after = 0.0, 0.0, []
     started = time.perf_counter()
     while True:
         call_started = time.perf_counter()
@@ -113,6 +121,7 @@ def child(args):
             stats = env["iys.brand"]._cron_iys_pull()
             cpu_odoo, cpu_pg = cpu_odoo + cpu_self() - odoo_before, cpu_pg + cpu_backend(cr) - pg_before
         calls.append(time.perf_counter() - call_started)
+        rss_after.append(current_rss_mb())
         applied, unchanged, errors, pages = (applied + stats.applied, unchanged + stats.unchanged,
                                              errors + len(stats.errors), pages + stats.pages)
         if stats.stop or not stats.waiting:
@@ -143,7 +152,7 @@ def child(args):
         "elapsed": elapsed, "calls": calls, "applied": applied, "unchanged": unchanged, "errors": errors,
         "pages": pages, "events": events, "transactions": transactions, "consents": consents,
         "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error,
-        "maxrss_mb": peak_rss_mb(),
+        "maxrss_mb": peak_rss_mb(), "rss_after_calls": rss_after,
         "version": odoo.release.version,
     }), flush=True)
 
@@ -221,6 +230,7 @@ def main():
             f"applied {r['applied']:,}, already known {r['unchanged']:,}, invalid {r['errors']}; ledger: "
             f"{r['events']:,} events ({r['transactions']:,} transaction ids), {r['consents']:,} consents "
             f"({r['confirmed']:,} confirmed), {r['outbox']} outbox rows; peak RSS {r['maxrss_mb']:.0f} MB; "
+            f"RSS after the calls {', '.join(f'{x:.0f}' for x in r['rss_after_calls'])} MB; "
             f"load {r['load'][0]:.2f}" + (f"; pull error: {r['pull_error']}" if r["pull_error"] else ""))
     rates = [r["applied"] / r["elapsed"] for r in results]
     cpu_rates = [r["applied"] / (r["cpu_odoo"] + r["cpu_pg"]) for r in results]
