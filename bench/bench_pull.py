@@ -127,6 +127,7 @@ def child(args):
         if stats.stop or not stats.waiting:
             break
     elapsed = time.perf_counter() - started
+    pull_peak = peak_rss_mb()  # the pull's own peak (the ledger check and clean-up below come after)
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(Path(args.profile) / f"pull-worker-{args.run}.prof"))
@@ -152,7 +153,8 @@ def child(args):
         "elapsed": elapsed, "calls": calls, "applied": applied, "unchanged": unchanged, "errors": errors,
         "pages": pages, "events": events, "transactions": transactions, "consents": consents,
         "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error,
-        "maxrss_mb": peak_rss_mb(), "rss_after_calls": rss_after,
+        "maxrss_mb": pull_peak, "maxrss_end_mb": peak_rss_mb(),
+        "rss_after_calls": rss_after,
         "version": odoo.release.version,
     }), flush=True)
 
@@ -229,7 +231,9 @@ def main():
             f"{len(r['calls'])} cron calls (longest {max(r['calls']):.2f} s), {r['pages']} pages, "
             f"applied {r['applied']:,}, already known {r['unchanged']:,}, invalid {r['errors']}; ledger: "
             f"{r['events']:,} events ({r['transactions']:,} transaction ids), {r['consents']:,} consents "
-            f"({r['confirmed']:,} confirmed), {r['outbox']} outbox rows; peak RSS {r['maxrss_mb']:.0f} MB; "
+            f"({r['confirmed']:,} confirmed), {r['outbox']} outbox rows; "
+            f"peak RSS {r['maxrss_mb']:.0f} MB during the pull, "
+            f"{r['maxrss_end_mb']:.0f} MB at the end (after the ledger check and clean-up); "
             f"RSS after the calls {', '.join(f'{x:.0f}' for x in r['rss_after_calls'])} MB; "
             f"load {r['load'][0]:.2f}" + (f"; pull error: {r['pull_error']}" if r["pull_error"] else ""))
     rates = [r["applied"] / r["elapsed"] for r in results]
