@@ -121,7 +121,7 @@ def child(args):
             stats = env["iys.brand"]._cron_iys_pull()
             cpu_odoo, cpu_pg = cpu_odoo + cpu_self() - odoo_before, cpu_pg + cpu_backend(cr) - pg_before
         calls.append(time.perf_counter() - call_started)
-        rss_after.append(current_rss_mb())
+        rss_after.append((current_rss_mb(), peak_rss_mb()))
         applied, unchanged, errors, pages = (applied + stats.applied, unchanged + stats.unchanged,
                                              errors + len(stats.errors), pages + stats.pages)
         if stats.stop or not stats.waiting:
@@ -234,7 +234,8 @@ def main():
             f"({r['confirmed']:,} confirmed), {r['outbox']} outbox rows; "
             f"peak RSS {r['maxrss_mb']:.0f} MB during the pull, "
             f"{r['maxrss_end_mb']:.0f} MB at the end (after the ledger check and clean-up); "
-            f"RSS after the calls {', '.join(f'{x:.0f}' for x in r['rss_after_calls'])} MB; "
+            f"RSS (peak so far) after the calls "
+            f"{', '.join(f'{now:.0f} ({peak:.0f})' for now, peak in r['rss_after_calls'])} MB; "
             f"load {r['load'][0]:.2f}" + (f"; pull error: {r['pull_error']}" if r["pull_error"] else ""))
     rates = [r["applied"] / r["elapsed"] for r in results]
     cpu_rates = [r["applied"] / (r["cpu_odoo"] + r["cpu_pg"]) for r in results]
