@@ -112,6 +112,7 @@ def child(args):
         profiler.enable()
     calls, applied, unchanged, errors, pages = [], 0, 0, 0, 0
     cpu_odoo, cpu_pg, rss_after = 0.0, 0.0, []
+    startup_peak = peak_rss_mb()  # Odoo loaded, the bench's account and brand created
     started = time.perf_counter()
     while True:
         call_started = time.perf_counter()
@@ -153,7 +154,7 @@ def child(args):
         "elapsed": elapsed, "calls": calls, "applied": applied, "unchanged": unchanged, "errors": errors,
         "pages": pages, "events": events, "transactions": transactions, "consents": consents,
         "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error,
-        "maxrss_mb": pull_peak, "maxrss_end_mb": peak_rss_mb(),
+        "maxrss_mb": pull_peak, "maxrss_end_mb": peak_rss_mb(), "maxrss_startup_mb": startup_peak,
         "rss_after_calls": rss_after,
         "version": odoo.release.version,
     }), flush=True)
@@ -232,7 +233,8 @@ def main():
             f"applied {r['applied']:,}, already known {r['unchanged']:,}, invalid {r['errors']}; ledger: "
             f"{r['events']:,} events ({r['transactions']:,} transaction ids), {r['consents']:,} consents "
             f"({r['confirmed']:,} confirmed), {r['outbox']} outbox rows; "
-            f"peak RSS {r['maxrss_mb']:.0f} MB during the pull, "
+            f"peak RSS {r['maxrss_startup_mb']:.0f} MB before the first call, "
+            f"{r['maxrss_mb']:.0f} MB when the pull ends, "
             f"{r['maxrss_end_mb']:.0f} MB at the end (after the ledger check and clean-up); "
             f"RSS (peak so far) after the calls "
             f"{', '.join(f'{now:.0f} ({peak:.0f})' for now, peak in r['rss_after_calls'])} MB; "
