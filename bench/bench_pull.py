@@ -59,6 +59,18 @@ def cpu_self():
     return usage.ru_utime + usage.ru_stime
 
 
+def worker_peak_mb():
+    """This process's peak resident memory (VmHWM, Linux). Not ``ru_maxrss``: a process started
+    by fork and exec inherits in it its parent's peak (here the bench holding the filled simulator)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
 def current_rss_mb():
     """Resident memory now (Linux /proc; 0 elsewhere), to tell growth from a peak."""
     try:
@@ -112,7 +124,7 @@ def child(args):
         profiler.enable()
     calls, applied, unchanged, errors, pages = [], 0, 0, 0, 0
     cpu_odoo, cpu_pg, rss_after = 0.0, 0.0, []
-    startup_peak = peak_rss_mb()  # Odoo loaded, the bench's account and brand created
+    startup_peak = worker_peak_mb()  # Odoo loaded, the bench's account and brand created
     started = time.perf_counter()
     while True:
         call_started = time.perf_counter()
@@ -122,13 +134,13 @@ def child(args):
             stats = env["iys.brand"]._cron_iys_pull()
             cpu_odoo, cpu_pg = cpu_odoo + cpu_self() - odoo_before, cpu_pg + cpu_backend(cr) - pg_before
         calls.append(time.perf_counter() - call_started)
-        rss_after.append((current_rss_mb(), peak_rss_mb()))
+        rss_after.append((current_rss_mb(), worker_peak_mb()))
         applied, unchanged, errors, pages = (applied + stats.applied, unchanged + stats.unchanged,
                                              errors + len(stats.errors), pages + stats.pages)
         if stats.stop or not stats.waiting:
             break
     elapsed = time.perf_counter() - started
-    pull_peak = peak_rss_mb()  # the pull's own peak (the ledger check and clean-up below come after)
+    pull_peak = worker_peak_mb()  # the pull's own peak (the ledger check and clean-up below come after)
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(Path(args.profile) / f"pull-worker-{args.run}.prof"))
@@ -154,7 +166,7 @@ def child(args):
         "elapsed": elapsed, "calls": calls, "applied": applied, "unchanged": unchanged, "errors": errors,
         "pages": pages, "events": events, "transactions": transactions, "consents": consents,
         "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error,
-        "maxrss_mb": pull_peak, "maxrss_end_mb": peak_rss_mb(), "maxrss_startup_mb": startup_peak,
+        "maxrss_mb": pull_peak, "maxrss_end_mb": worker_peak_mb(), "maxrss_startup_mb": startup_peak,
         "rss_after_calls": rss_after,
         "version": odoo.release.version,
     }), flush=True)
