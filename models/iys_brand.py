@@ -18,6 +18,9 @@ _logger = logging.getLogger(__name__)
 PULL_WINDOW_SECONDS = 7 * 86400 - 3600
 #: pages one cron call fetches per brand before reporting progress (the framework calls again)
 PULL_PAGES_PER_CALL = 10
+#: seconds one cron call may spend pulling (all brands): no page is started after that, the
+#: framework calls again (a cron worker is killed after 120 s in multi-worker mode)
+PULL_SECONDS_PER_CALL = 30
 
 
 class IysBrand(models.Model):
@@ -108,8 +111,12 @@ class IysBrand(models.Model):
     def _cron_iys_pull(self):
         """İYS: pull citizen changes, for every active brand, a bounded number of pages per call."""
         stats, remaining = SyncStats(), 0
+        deadline = time.monotonic() + PULL_SECONDS_PER_CALL
         for brand in self._iys_pull_brands():
-            brand_stats = brand._iys_pull(max_pages=PULL_PAGES_PER_CALL)
+            if stats.pages and time.monotonic() >= deadline:
+                remaining += 1  # not pulled in this call: the next one starts with it
+                continue
+            brand_stats = brand._iys_pull(max_pages=PULL_PAGES_PER_CALL, deadline=deadline)
             stats.add(brand_stats)
             remaining += 1 if brand_stats.waiting else 0
         self.env["ir.cron"]._notify_progress(done=stats.pages, remaining=remaining)
@@ -142,14 +149,17 @@ class IysBrand(models.Model):
         window_start = now - PULL_WINDOW_SECONDS
         return epoch < window_start and (last_pull is None or last_pull < window_start)
 
-    def _iys_pull(self, max_pages=None, limit=PULL_LIMIT_MAX):
+    def _iys_pull(self, max_pages=None, limit=PULL_LIMIT_MAX, deadline=None):
         """Fetch citizen movements of this brand from İYS page by page and apply them.
 
-        The cursor is stored with the movements of its page, in the same transaction, and committed
-        per page: a crash loses at most the page in progress, which the next pull fetches again
-        (movements are de-duplicated by transaction id). A lost, refused or outdated cursor makes
-        the pull start again from the beginning of İYS's 7-day window ("full resync").
+        Each page goes through the ledger's bulk way in (``_iys_record_movements_bulk``: one
+        statement per table per page). The cursor is stored with the movements of its page, in the
+        same transaction, and committed per page: a crash loses at most the page in progress, which
+        the next pull fetches again (movements are de-duplicated by transaction id). A lost, refused
+        or outdated cursor makes the pull start again from the beginning of İYS's 7-day window
+        ("full resync"). An invalid movement is reported and skipped; the rest of its page is applied.
 
+        :param deadline: ``time.monotonic()`` value after which no page is started.
         ``stats.waiting`` is 1 when pages are left for the next call.
         """
         self.ensure_one()
@@ -164,6 +174,9 @@ class IysBrand(models.Model):
         restarted = False
         try:
             while max_pages is None or stats.pages < max_pages:
+                if deadline is not None and stats.pages and time.monotonic() >= deadline:
+                    stats.waiting = 1
+                    break
                 if not brand._iys_lock_for_pull():
                     _logger.info("İYS pull of brand %s: another worker is pulling it", brand.id)
                     break
@@ -198,7 +211,7 @@ class IysBrand(models.Model):
                     restarted = True
                     brand.iys_pull_after = False
                     continue
-                stats.add(brand._iys_apply_incoming(page.items, "iys_pull"))
+                stats.add(brand._iys_apply_incoming(page.items, "iys_pull", bulk=True))
                 now = fields.Datetime.now()
                 vals = {"iys_pull_after": page.after or after or False, "iys_last_pull_date": now,
                         "iys_pull_error": False}
@@ -215,11 +228,13 @@ class IysBrand(models.Model):
             client.token_store.release()
         return stats
 
-    def _iys_apply_incoming(self, records, origin):
+    def _iys_apply_incoming(self, records, origin, bulk=False):
         """Apply movements İYS reports (pull, push, status query) to the ledger, as facts.
 
         :param records: :class:`iyslib.client.ConsentRecord` objects of this brand
         :param origin: 'iys_pull', 'iys_push', 'iys_query' or 'reconciliation' (the daily file)
+        :param bulk: through the ledger's set-based way in (``_iys_record_movements_bulk``, for a
+            page of the pull: same checks and rows, no chatter tracking on the consents)
         """
         self.ensure_one()
         stats = SyncStats()
@@ -241,7 +256,11 @@ class IysBrand(models.Model):
             }
             for rec in records
         ]
-        results = self.env["iys.consent"].sudo()._iys_record_movements(movements, origin, raise_on_error=False)
+        Consent = self.env["iys.consent"].sudo()
+        if bulk:
+            results = Consent._iys_record_movements_bulk(movements, origin, mode="incoming")
+        else:
+            results = Consent._iys_record_movements(movements, origin, raise_on_error=False)
         for rec, result in zip(records, results, strict=True):
             if result.error:
                 stats.errors.append(result.error)

@@ -439,7 +439,9 @@ class IysConsent(models.Model):
         """What follows recorded movements: the stored states of the records carrying the touched
         addresses are recomputed, and each of those records gets a note in its chatter."""
         consents = self.browse([r.consent.id for r in results]).sudo()
-        holders = self.env["iys.consent.mixin"]._iys_refresh_states({(c.channel, c.address) for c in consents})
+        # (mapped: read from the cache in one go, not field by field for each of thousands of consents)
+        holders = self.env["iys.consent.mixin"]._iys_refresh_states(
+            set(zip(consents.mapped("channel"), consents.mapped("address"), strict=True)))
         if self.env.context.get("iys_skip_chatter") and (
             self.env.su
             or set(self.env["iys.consent.event"].sudo().browse([r.event.id for r in results]).mapped("origin"))
@@ -449,12 +451,15 @@ class IysConsent(models.Model):
             # whose events keep the file row, or by the system's own calls)
             return
         bodies = defaultdict(list)  # (model, id) -> [lines]
-        # one recordset, so that the events and their consents are read together, not one by one
+        holders_of = defaultdict(list)  # (channel, address) -> [(model, id)]: one look-up per event
+        for channel, by_model_rows in holders.items():
+            for name, rows in by_model_rows.items():
+                for rid, address in rows.items():
+                    holders_of[(channel, address)].append((name, rid))
+        # one recordset: the events and their consents are read in batches, not one query each
         for event in self.env["iys.consent.event"].sudo().browse([r.event.id for r in results]):
             consent = event.consent_id
-            targets = set()
-            for name, rows in holders.get(consent.channel, {}).items():
-                targets.update((name, rid) for rid, address in rows.items() if address == consent.address)
+            targets = set(holders_of.get((consent.channel, consent.address), ()))
             if event.partner_id:
                 targets.add(("res.partner", event.partner_id.id))
             if targets:

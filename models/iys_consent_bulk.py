@@ -305,8 +305,13 @@ class IysConsent(models.Model):
         if not transaction_ids:
             return set()
         self.env["iys.consent.event"].flush_model(["transaction_id"])
+        # One index look-up per transaction id (a nested loop): with ``= ANY(…)`` the planner
+        # scanned the whole event log whenever its statistics were behind (a freshly filled log),
+        # 0.1 s per pull page at 150 000 events, growing with the log.
         self.env.cr.execute(SQL(
-            "SELECT DISTINCT transaction_id FROM iys_consent_event WHERE transaction_id = ANY(%s)", transaction_ids
+            """SELECT k.t FROM unnest(%s::varchar[]) AS k(t)
+           CROSS JOIN LATERAL (SELECT 1 FROM iys_consent_event e WHERE e.transaction_id = k.t LIMIT 1) AS found""",
+            pg_array(transaction_ids),
         ))
         return {row[0] for row in self.env.cr.fetchall()}
 
@@ -470,8 +475,7 @@ class IysConsent(models.Model):
             first = values[0] if values else None
             kind = first.__class__
             # (count() compares in C; the class check then tells False from 0, 1 from True)
-            if name != "id" and values.count(first) == len(values) and all(
-                    value.__class__ is kind for value in values):
+            if name != "id" and values.count(first) == len(values) and set(map(type, values)) <= {kind}:
                 # False is the ORM's empty value, NULL in the database (as in pg_array)
                 expressions[name] = SQL(f"%s::{sql_type}", None if first is False else first)
             else:

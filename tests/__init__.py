@@ -2,6 +2,7 @@ from . import test_install
 from . import test_consent_ledger
 from . import test_sync_push
 from . import test_sync_pull
+from . import test_sync_pull_resume
 from . import test_sync_concurrency
 from . import test_sync_push_in
 from . import test_sync_deadline

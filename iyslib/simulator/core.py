@@ -34,11 +34,13 @@ Behaviour worth knowing (documented İYS behaviour unless marked *sim*):
 from __future__ import annotations
 
 import base64
+import bisect
 import csv
 import datetime as dt
 import hashlib
 import io
 import json
+import math
 import re
 import secrets
 import threading
@@ -254,6 +256,9 @@ class IysSimulator:
         self._seq = 0
         self._retailer_seq = 0
         self._dirty = {}
+        # the pull feed's index (see _feed): built from self.movements, rebuilt when it is replaced
+        self._feed_index, self._feed_of, self._feed_count = {}, None, 0
+        self._last_creation = (None, None)
 
     def _mark(self, collection, key, value):
         self._dirty[(collection, str(key))] = value
@@ -411,7 +416,9 @@ class IysSimulator:
         then only follows it when it is the newest movement of the address."""
         backdated = ts is not None
         ts = int(self.now()) if ts is None else int(ts)
-        creation = to_iys_date(dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None))
+        if self._last_creation[0] != ts:  # (many movements share a second: formatted once)
+            self._last_creation = (ts, to_iys_date(dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None)))
+        creation = self._last_creation[1]
         rtype = body.get('recipientType') or 'BIREYSEL'
         txid = self._txid(brand, rtype, body['type'], body['recipient'], ts)
         self._seq += 1
@@ -510,6 +517,42 @@ class IysSimulator:
             for conn in targets:
                 self._deliver_push(conn, {'list': [item]})
         return mv
+
+    def fill_citizen_changes(self, brand_code, count: int, seconds: int = 3600, first: int = 0) -> int:
+        """Record *count* citizen movements of *brand_code* at once (benchmarks of the pull).
+
+        Address *i* (from *first*) is ``+90532`` and 7 digits for two thirds of them (MESAJ, then
+        ARAMA) and ``citizen<i>@example.com`` (EPOSTA) for the rest; one in ten is RET, the others
+        ONAY, with İYS-side sources. Their recording times are spread evenly over the *seconds*
+        before the last whole second (all inside the pull window), their consent dates a minute
+        earlier. What :meth:`inject_citizen_change` records, without its checks, pushes and
+        per-movement overhead (1M movements in seconds). Returns the number of movements recorded.
+        """
+        sources = ('IYS_MOBIL', 'IYS_WEB', 'IYS_CAGRI_MERKEZI', 'IYS_KISA_MESAJ')
+        with self.lock:
+            brand = int(brand_code)
+            if brand not in self.brands:
+                raise ValueError(f'unknown brand {brand}')
+            end = int(self.now()) - 2
+            start = end - max(int(seconds), 1)
+            dates = {}
+            record = self._record
+            for number in range(first, first + count):
+                ts = start + (number - first) * (end - start) // max(count, 1)
+                if ts not in dates:
+                    moment = dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None)
+                    dates[ts] = to_iys_date(moment - dt.timedelta(minutes=1))
+                kind = number % 3
+                if kind == 2:
+                    recipient, type_ = f'citizen{number}@example.com', 'EPOSTA'
+                else:
+                    recipient, type_ = f'+90532{number % 10_000_000:07d}', ('MESAJ', 'ARAMA')[kind]
+                body = {'recipient': recipient, 'type': type_, 'status': 'RET' if number % 10 == 9 else 'ONAY',
+                        'source': sources[number % len(sources)], 'consentDate': dates[ts],
+                        'recipientType': 'BIREYSEL'}
+                record(brand, body, ts=ts)
+            self._flush()
+        return count
 
     def inject_movement(self, brand_code, recipient, type_, status, source: str = 'HS_WEB',
                         recipient_type: str = 'BIREYSEL', consent_date=None, creation_date=None) -> dict:
@@ -1113,6 +1156,36 @@ class IysSimulator:
         return Response(200, {'list': items, 'pagination': {'totalCount': len(mvs), 'pageSize': len(items),
                                                             'offset': offset}})
 
+    def _feed(self, brand, source):
+        """The pull feed of *brand* and *source* ('IYS' or 'HS'), in İYS's order: two parallel lists,
+        the sort keys ``(creationTs, transactionId, seq)`` and the movements.
+
+        Kept up to date incrementally: the movements recorded since the last call are appended
+        (movements are recorded in time order; a backdated one only marks its feed for a re-sort).
+        """
+        if self._feed_of is not self.movements:  # reset or reloaded: index everything again
+            self._feed_index, self._feed_of, self._feed_count = {}, self.movements, 0
+        index = self._feed_index
+        for m in self.movements[self._feed_count:]:
+            feed = index.get((m['brandCode'], _origin(m)))
+            if feed is None:
+                feed = index[(m['brandCode'], _origin(m))] = [[], [], True]
+            key = (m['creationTs'], m['transactionId'], m['seq'])
+            if feed[0] and key < feed[0][-1]:
+                feed[2] = False
+            feed[0].append(key)
+            feed[1].append(m)
+        self._feed_count = len(self.movements)
+        feed = index.get((brand, source))
+        if feed is None:
+            return [], []
+        if not feed[2]:
+            order = sorted(range(len(feed[0])), key=feed[0].__getitem__)
+            feed[0] = [feed[0][i] for i in order]
+            feed[1] = [feed[1][i] for i in order]
+            feed[2] = True
+        return feed[0], feed[1]
+
     def _feed_item(self, m: dict) -> dict:
         item = {'consentDate': m['consentDate'] or '', 'creationDate': m['creationDate'], 'source': m['source'] or '',
                 'recipient': m['recipient'], 'recipientType': m['recipientType'], 'status': m['status'],
@@ -1154,11 +1227,17 @@ class IysSimulator:
         # seconds and ordered by (creationDate, transactionId) within a second, so serving a second that is
         # still running could put a later movement *before* the cursor: it would never be delivered.
         lo, hi = now - self.pull_window, now - max(self.pull_lag, 1.0)
-        items = [m for m in self.movements
-                 if m['brandCode'] == brand and _origin(m) == source and lo <= m['creationTs'] <= hi
-                 and (cursor is None or (m['creationTs'], m['transactionId']) > cursor)]
-        items.sort(key=lambda m: (m['creationTs'], m['transactionId'], m['seq']))
-        page = items[:limit]
+        keys, movements = self._feed(brand, source)
+        # First movement inside the window and after the cursor: a bisection of the sorted feed,
+        # not a scan of every movement ever recorded (that made a 1M-movement pull quadratic).
+        start = bisect.bisect_left(keys, (math.ceil(lo),))
+        if cursor is not None:
+            start = max(start, bisect.bisect_left(keys, (cursor[0], cursor[1], math.inf)))
+        page = []
+        for position in range(start, min(start + limit, len(keys))):
+            if keys[position][0] > hi:
+                break
+            page.append(movements[position])
         if not page:
             return Response(204, None)
         last = page[-1]
