@@ -59,6 +59,9 @@ ALL_FAILURE_TYPES = tuple(FAILURE_REASONS)
 #: when one message goes to several addresses, the most serious reason is the one reported
 SEVERITY = (iys_policy.REFUSED, iys_policy.NO_CONSENT, iys_policy.NO_DEALER_ACCESS, iys_policy.UNCONFIRMED)
 BLOCKING_REASONS = SEVERITY
+#: messages checked at once by the last check before sending; the cache is emptied between chunks,
+#: so that a big queue costs the memory of one chunk
+GATE_CHUNK = 1000
 #: the ledger columns the gate's queries read
 LEDGER_COLUMNS = ["address", "channel", "brand_id", "recipient_type", "status", "sync_state", "retailer_id",
                   "retailer_access_ids"]
@@ -237,9 +240,13 @@ class IysSendGate(models.AbstractModel):
             return {}
         records = self.env[model].sudo().browse(res_ids).exists()
         if self._iys_is_mixin_model(model):
+            # only the column needed: not every field of every recipient into the cache
+            records.fetch(["iys_recipient_type"])
             return records._iys_recipient_types()
         partner_field = records._fields.get("partner_id")
         if partner_field and partner_field.type == "many2one" and partner_field.comodel_name == "res.partner":
+            records.fetch(["partner_id"])
+            records.partner_id.fetch(["iys_recipient_type"])
             return {
                 record.id: record.partner_id.iys_recipient_type or "BIREYSEL"
                 for record in records
@@ -270,7 +277,9 @@ class IysSendGate(models.AbstractModel):
         record_types = {model: self._iys_record_types(model, list(ids)) for model, ids in ids_by_model.items()}
         mixin = {model for model in ids_by_model if self._iys_is_mixin_model(model)}
         partners = {}
-        for partner in self.env["res.partner"].sudo().browse(partner_ids).exists():
+        partner_records = self.env["res.partner"].sudo().browse(partner_ids).exists()
+        partner_records.fetch(["email", "iys_recipient_type"])
+        for partner in partner_records:
             if partner.email:
                 partners[partner.id] = (
                     email_normalize(partner.email, strict=False) or None,
@@ -309,10 +318,9 @@ class IysSendGate(models.AbstractModel):
         record_types = {model: self._iys_record_types(model, list(ids)) for model, ids in ids_by_model.items()}
         partner_types = {}
         if partner_ids:
-            partner_types = {
-                partner.id: partner.iys_recipient_type or "BIREYSEL"
-                for partner in self.env["res.partner"].sudo().browse(partner_ids).exists()
-            }
+            partners = self.env["res.partner"].sudo().browse(partner_ids).exists()
+            partners.fetch(["iys_recipient_type"])
+            partner_types = {partner.id: partner.iys_recipient_type or "BIREYSEL" for partner in partners}
         return {
             key: [(
                 number or None,
