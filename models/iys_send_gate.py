@@ -67,6 +67,19 @@ LEDGER_COLUMNS = ["address", "channel", "brand_id", "recipient_type", "status", 
                   "retailer_access_ids"]
 
 
+def execute_without_jit(env, query):
+    """``env.execute_query(query)`` (flush, run, rows) with PostgreSQL's JIT compiler off for it.
+
+    The planner's cost of a join over 100,000 recipients passes ``jit_above_cost``, and compiling
+    then takes longer than the query (0.4–0.6 s against 0.3 s for the forecast at 10M consents).
+    The setting is restored for the rest of the transaction."""
+    env.cr.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+    previous = env.cr.fetchone()[0]
+    rows = env.execute_query(query)
+    env.cr.execute("SELECT set_config('jit', %s, true)", [previous])
+    return rows
+
+
 class IysSendGate(models.AbstractModel):
     """Shared logic of the send gate (no table)."""
 

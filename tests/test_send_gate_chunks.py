@@ -126,3 +126,41 @@ class TestSendGateChunks(IysGateCommon):
         })
         refused = [row for row in whole if row[2] == "sms_iys_refused"]
         self.assertTrue(all(row[4] == "cancel" and row[5] == "sms_iys_refused" for row in refused))
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
+class TestSendGateLookup(IysGateCommon):
+    """The ledger lookup for a whole mailing (issue 16): sent as texts, or as arrays when an address
+    could not travel as a line; PostgreSQL's JIT compiler off for the query only."""
+
+    def expected(self):
+        return {
+            (self.email["none"], "BIREYSEL"): "no_consent",
+            (self.email["onay"], "BIREYSEL"): "allowed",
+            (self.email["ret"], "BIREYSEL"): "refused",
+            (self.email["pending"], "BIREYSEL"): "unconfirmed",
+            (self.email["tacir"], "TACIR"): "allowed",
+            (self.email["tacir_ret"], "TACIR"): "refused",
+            # the same address as another type: that type's own row (none: the default rule)
+            (self.email["onay"], "TACIR"): "allowed",
+            (self.email["tacir_ret"], "BIREYSEL"): "no_consent",
+        }
+
+    def test_lookup_decides_every_recipient(self):
+        expected = self.expected()
+        decisions = self.env["iys.consent"]._iys_gate_decisions(self.brand, "EPOSTA", list(expected) + [(None, "X")])
+        self.assertEqual(decisions, expected)
+
+    def test_address_with_a_line_break_goes_as_an_array(self):
+        expected = self.expected()
+        odd = ("odd\nline@example.com", "BIREYSEL")
+        self.record(odd[0].replace("\n", ""), channel="EPOSTA")  # a neighbour, not this address
+        decisions = self.env["iys.consent"]._iys_gate_decisions(self.brand, "EPOSTA", [*expected, odd])
+        self.assertEqual(decisions, {**expected, odd: "no_consent"})
+
+    def test_jit_setting_is_restored(self):
+        cr = self.env.cr
+        cr.execute("SET LOCAL jit = on")
+        self.env["iys.consent"]._iys_gate_decisions(self.brand, "EPOSTA", list(self.expected()))
+        cr.execute("SHOW jit")
+        self.assertEqual(cr.fetchone()[0], "on", "the rest of the transaction keeps its setting")
