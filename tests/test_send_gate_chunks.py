@@ -50,8 +50,8 @@ class TestSendGateChunks(IysGateCommon):
     def snapshot(self, table, mailing, chunk, check):
         """Run ``check`` with chunks of ``chunk`` messages; what the queue and the traces then say,
         the run itself undone."""
-        result = None
         modules = (mail_mail_module, sms_sms_module)
+        result = None
         try:
             with self.env.cr.savepoint():
                 with patch.object(modules[0], "GATE_CHUNK", chunk), patch.object(modules[1], "GATE_CHUNK", chunk):
@@ -65,10 +65,9 @@ class TestSendGateChunks(IysGateCommon):
                          WHERE m.mailing_id = %s ORDER BY t.res_id""",
                     (mailing.id,),
                 )
-                result = self.env.cr.fetchall()
-                raise _Rollback()
-        except _Rollback:
-            pass
+                raise _Rollback(self.env.cr.fetchall())
+        except _Rollback as undone:
+            result = undone.args[0]
         self.env.invalidate_all()
         return result
 
