@@ -8,6 +8,7 @@ from odoo.tests import tagged
 
 from odoo.addons.l10n_tr_iys.models import mail_mail as mail_mail_module
 from odoo.addons.l10n_tr_iys.models import sms_sms as sms_sms_module
+from odoo.addons.l10n_tr_iys.wizards import sms_composer as sms_composer_module
 
 from .common_gate import IysGateCommon
 
@@ -54,7 +55,8 @@ class TestSendGateChunks(IysGateCommon):
         result = None
         try:
             with self.env.cr.savepoint():
-                with patch.object(modules[0], "GATE_CHUNK", chunk), patch.object(modules[1], "GATE_CHUNK", chunk):
+                with patch.object(modules[0], "GATE_CHUNK", chunk), patch.object(modules[1], "GATE_CHUNK", chunk), \
+                        patch.object(sms_composer_module, "SMS_DECIDE_CHUNK", chunk):
                     check()
                 self.env.flush_all()
                 body = "body_html" if table == "mail_mail" else "body"
@@ -125,6 +127,25 @@ class TestSendGateChunks(IysGateCommon):
         })
         refused = [row for row in whole if row[2] == "sms_iys_refused"]
         self.assertTrue(all(row[4] == "cancel" and row[5] == "sms_iys_refused" for row in refused))
+
+
+    def test_sms_composer_in_chunks_decides_as_in_one_pass(self):
+        mailing = self.create_mailing("sms")
+
+        def send():
+            with self.mockSMSGateway():
+                mailing.action_send_sms()
+
+        whole = self.snapshot("sms_sms", mailing, 1000, send)
+        for chunk in (1, 4, 5):
+            self.assertEqual(self.snapshot("sms_sms", mailing, chunk, send), whole, f"chunks of {chunk}")
+        self.assertEqual(self.counts(whole), {
+            ("outgoing", None): 2,  # the first ONAY and the first merchant; their copies are duplicates
+            ("canceled", "sms_duplicate"): 2,
+            ("canceled", "sms_iys_no_consent"): 2,
+            ("canceled", "sms_iys_refused"): 4,
+            ("canceled", "sms_iys_unconfirmed"): 2,
+        })
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys", "iys_gate")
