@@ -3,8 +3,9 @@
 from markupsafe import Markup
 
 from odoo import fields, models, tools
+from odoo.tools import split_every
 
-from .iys_send_gate import EPOSTA, FAILURE_TYPES, MAIL_FAILURE_SELECTION
+from .iys_send_gate import EPOSTA, FAILURE_TYPES, GATE_CHUNK, MAIL_FAILURE_SELECTION
 
 
 class MailMail(models.Model):
@@ -36,22 +37,35 @@ class MailMail(models.Model):
             return {mail.id: (mail.model, mail.res_id) for mail in self.sudo().browse(ids)}
 
         queued = Gate._iys_queued_commercial_by_brand("mail_mail", self.ids, records_of)
-        for (brand, dealer), mail_ids in queued.items():
-            mails = self.sudo().browse(mail_ids)
-            mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
-            targets = Gate._iys_mail_targets(
-                (mail.id, mail.model, mail.res_id, mail.email_to, mail.recipient_ids.ids) for mail in mails
-            )
-            blocked = Gate._iys_decide(brand, EPOSTA, targets, dealer=dealer)
-            Gate._iys_log_blocked("queued e-mail", EPOSTA, blocked, targets)
-            labels = Gate._iys_reason_labels()
-            for reason, ids in Gate._iys_group_by_reason(blocked).items():
-                failure_type = FAILURE_TYPES[EPOSTA][reason]
-                blocked_mails = mails.browse(ids)
-                # what stays in the queue and the record's chatter says it was not sent, and why
-                note = Gate._iys_not_sent_note(labels[reason])
-                blocked_mails.write({"state": "cancel", "failure_type": failure_type, "body_html": note, "body": note})
-                blocked_mails.mailing_trace_ids.write({"trace_status": "cancel", "failure_type": failure_type})
+        chunks = [
+            (brand, dealer, chunk)
+            for (brand, dealer), mail_ids in queued.items()
+            for chunk in split_every(GATE_CHUNK, mail_ids, list)
+        ]
+        for index, (brand, dealer, mail_ids) in enumerate(chunks):
+            if index:
+                # a big queue is checked chunk by chunk: what one chunk read leaves the cache
+                self.env.invalidate_all()
+            self._iys_gate_before_send_chunk(brand, dealer, mail_ids)
+
+    def _iys_gate_before_send_chunk(self, brand, dealer, mail_ids):
+        """Cancel the mails among ``mail_ids`` (one brand and dealer) the gate now blocks."""
+        Gate = self.env["iys.send.gate"]
+        mails = self.sudo().browse(mail_ids)
+        mails.fetch(["email_to", "recipient_ids", "model", "res_id"])
+        targets = Gate._iys_mail_targets(
+            (mail.id, mail.model, mail.res_id, mail.email_to, mail.recipient_ids.ids) for mail in mails
+        )
+        blocked = Gate._iys_decide(brand, EPOSTA, targets, dealer=dealer)
+        Gate._iys_log_blocked("queued e-mail", EPOSTA, blocked, targets)
+        labels = Gate._iys_reason_labels()
+        for reason, ids in Gate._iys_group_by_reason(blocked).items():
+            failure_type = FAILURE_TYPES[EPOSTA][reason]
+            blocked_mails = mails.browse(ids)
+            # what stays in the queue and the record's chatter says it was not sent, and why
+            note = Gate._iys_not_sent_note(labels[reason])
+            blocked_mails.write({"state": "cancel", "failure_type": failure_type, "body_html": note, "body": note})
+            blocked_mails.mailing_trace_ids.write({"trace_status": "cancel", "failure_type": failure_type})
 
     def _prepare_outgoing_list(self, mail_server=False, recipients_follower_status=None, *args, **kwargs):
         """Every commercial e-mail of a mailing carries the person's own self-service link: the

@@ -17,6 +17,7 @@ from .iys_send_gate import (
     FAILURE_TYPES,
     LEDGER_COLUMNS,
     MESAJ,
+    execute_without_jit,
 )
 
 #: fields whose change turns a transactional mailing back into a commercial one, unless an İYS
@@ -385,13 +386,13 @@ class MailingMailing(models.Model):
                 query.select(SQL("%s AS id", SQL.identifier(alias, "id")), SQL("%s AS decision", decision)),
                 tuple(reasons),
             )
-            return [row[0] for row in self.env.execute_query(sql)]
+            return [row[0] for row in execute_without_jit(self.env, sql)]
         sql = SQL(
             "SELECT r.decision, COUNT(DISTINCT r.address) FROM (%s) AS r WHERE r.decision IN %s GROUP BY r.decision",
             query.select(SQL("%s AS address", address), SQL("%s AS decision", decision)),
             tuple(reasons),
         )
-        return dict(self.env.execute_query(sql))
+        return dict(execute_without_jit(self.env, sql))
 
     def _iys_forecast_exclusions(self, Model, alias, address, channel):
         """SQL conditions leaving out the recipients Odoo cancels before the gate looks at them."""

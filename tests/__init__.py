@@ -38,3 +38,4 @@ from . import test_security_dealer
 from . import test_capture_api
 from . import test_selfservice
 from . import test_sync_setbased
+from . import test_send_gate_chunks

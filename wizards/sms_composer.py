@@ -1,8 +1,12 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from odoo import api, models
 from odoo.exceptions import ValidationError
+from odoo.tools import split_every
 
 from ..models.iys_send_gate import FAILURE_REASONS, FAILURE_TYPES, MESAJ
+
+#: SMS resolved and decided at once by the mass SMS composer's gate
+SMS_DECIDE_CHUNK = 10000
 
 
 class SmsComposer(models.TransientModel):
@@ -70,13 +74,26 @@ class SmsComposer(models.TransientModel):
         return super()._get_done_record_ids(records, recipients_info, *args, **kwargs)
 
     def _iys_decide_sms(self, model, values_by_id):
-        """{res_id: reason} of the SMS the gate blocks, and their targets."""
-        Gate = self.env["iys.send.gate"]
-        targets = Gate._iys_sms_targets(
+        """{res_id: reason} of the SMS the gate blocks."""
+        return self._iys_decide_sms_chunks(
             (res_id, model, res_id, values.get("number"), values.get("partner_id"))
             for res_id, values in values_by_id.items()
-        )
-        return Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets, dealer=self._iys_gate_dealer())
+        )[0]
+
+    def _iys_decide_sms_chunks(self, entries):
+        """``(blocked, targets of the blocked)`` for ``_iys_sms_targets`` entries. Odoo prepares the
+        SMS of a whole mailing at once: the gate resolves and decides them by chunks of
+        ``SMS_DECIDE_CHUNK``, so that what it builds on top of Odoo's own values does not grow with
+        the mailing (a chunk decides as the whole would: each SMS is decided on its own number)."""
+        Gate = self.env["iys.send.gate"]
+        brand, dealer = self._iys_gate_brand(), self._iys_gate_dealer()
+        blocked, blocked_targets = {}, {}
+        for chunk in split_every(SMS_DECIDE_CHUNK, entries, list):
+            targets = Gate._iys_sms_targets(chunk)
+            decided = Gate._iys_decide(brand, MESAJ, targets, dealer=dealer)
+            blocked.update(decided)
+            blocked_targets.update((key, targets[key]) for key in decided)
+        return blocked, blocked_targets
 
     def _prepare_log_body_values(self, sms_records_values, *args, **kwargs):
         # the note kept in the chatter ("keep archives") of an SMS the gate blocked says so
@@ -101,12 +118,11 @@ class SmsComposer(models.TransientModel):
         sanitized number."""
         Gate = self.env["iys.send.gate"]
         # outgoing SMS, and duplicates of a number: those get the İYS reason when the gate blocks them
-        targets = Gate._iys_sms_targets(
+        blocked, targets = self._iys_decide_sms_chunks(
             (res_id, records._name, res_id, values.get("number"), values.get("partner_id"))
             for res_id, values in sms_values_all.items()
             if values.get("state") == "outgoing" or values.get("failure_type") == "sms_duplicate"
         )
-        blocked = Gate._iys_decide(self._iys_gate_brand(), MESAJ, targets, dealer=self._iys_gate_dealer())
         for res_id, reason in blocked.items():
             failure_type = FAILURE_TYPES[MESAJ][reason]
             values = sms_values_all[res_id]
