@@ -50,6 +50,9 @@
         "data/iys_retailer_access_data.xml",
         "views/iys_retailer_access_views.xml",
         "views/iys_dealer_gate_views.xml",
+        "views/iys_recompute_run_views.xml",
+        "views/res_company_views.xml",
+        "data/iys_recompute_run_data.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

@@ -35,3 +35,4 @@ from . import iys_consent_retailer
 from . import iys_retailer_access_change
 from . import iys_retailer_access_queue
 from . import res_users
+from . import iys_recompute_run
