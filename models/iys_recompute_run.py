@@ -58,7 +58,7 @@ class IysRecomputeRun(models.Model):
                                  default=lambda self: self.env.company)
     reason = fields.Selection(
         [("brand", "Default brand or İYS account changed"), ("policy", "Policy for unconfirmed consents changed")],
-        required=True, readonly=True, default="brand",
+        string="Why", required=True, readonly=True, default="brand",
     )
     only_unconfirmed = fields.Boolean(
         "Only contacts waiting for İYS", readonly=True,
@@ -78,16 +78,18 @@ class IysRecomputeRun(models.Model):
     lang = fields.Char(readonly=True, default=lambda self: self.env.lang)
     date_started = fields.Datetime("Started on", readonly=True, copy=False)
     date_finished = fields.Datetime("Finished on", readonly=True, copy=False)
-    total_count = fields.Integer("Records", readonly=True, copy=False,
-                                 help="Contacts, leads and mailing contacts to recompute, counted when the run started.")
+    total_count = fields.Integer(
+        "Records", readonly=True, copy=False,
+        help="Contacts, leads and mailing contacts to recompute, counted when the run started.")
     done_count = fields.Integer("Recomputed", readonly=True, copy=False)
     changed_count = fields.Integer("Changed", readonly=True, copy=False,
                                    help="Records whose stored states changed.")
     progress = fields.Float(compute="_compute_progress", store=True, help="Share of the records recomputed (%).")
     # Resume point, committed with each chunk
-    cursor_model = fields.Char(readonly=True, copy=False, help="Model being recomputed.")
-    cursor_id = fields.Integer(readonly=True, copy=False, help="Last record id recomputed in that model.")
-    failure_count = fields.Integer(readonly=True, copy=False)
+    cursor_model = fields.Char("Resume in model", readonly=True, copy=False, help="Model being recomputed.")
+    cursor_id = fields.Integer("Resume after id", readonly=True, copy=False,
+                               help="Last record id recomputed in that model.")
+    failure_count = fields.Integer("Failures in a row", readonly=True, copy=False)
     message = fields.Text(readonly=True, copy=False)
 
     @api.model_create_multi
@@ -235,10 +237,17 @@ class IysRecomputeRun(models.Model):
         """The oldest run under way, locked for this transaction (another worker's run is skipped),
         read afresh; an older run of a company with a newer one is superseded on the way."""
         while True:
-            ids = self.env["iys.outbox"]._iys_lock_rows(SQL(
-                "SELECT id FROM iys_recompute_run WHERE state IN %s ORDER BY id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
-                ACTIVE_STATES,
-            ))
+            self.env.flush_all()
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(SQL(
+                        "SELECT id FROM iys_recompute_run WHERE state IN %s ORDER BY id LIMIT 1"
+                        " FOR NO KEY UPDATE SKIP LOCKED", ACTIVE_STATES,
+                    ))
+                    ids = [row[0] for row in self.env.cr.fetchall()]
+            except psycopg2.errors.SerializationFailure:
+                # another worker changed it since this transaction began: it is on it
+                return self.browse()
             run = self.sudo().browse(ids)
             run.invalidate_recordset()
             if not run:

@@ -71,11 +71,14 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
         before = self.holders()
         self.assertEqual(self.p_confirmed.iys_sms_state, "allowed")
         with threshold(2), patch.object(type(self.env["ir.cron"]), "_trigger", autospec=True) as trigger:
-            self.switch_to_brand_b()
+            # an İYS manager makes the change (the cron runs as OdooBot)
+            (self.brand | self.brand_b).with_user(self.iys_manager).write({"is_default": False})
+            self.brand_b.with_user(self.iys_manager).is_default = True
+        self.assertEqual(self.env.company.iys_default_brand_id, self.brand_b)
         run = self.runs()
         self.assertEqual(len(run), 1)
         self.assertEqual((run.state, run.reason, run.only_unconfirmed, run.user_id), ("queued", "brand", False,
-                                                                                      self.env.user))
+                                                                                      self.iys_manager))
         self.assertEqual(trigger.call_args.args[0], self.env.ref("l10n_tr_iys.ir_cron_iys_recompute_run"))
         # nothing recomputed in the request: the stored states are the old brand's until the run
         self.assertEqual(self.holders(), before)
@@ -94,7 +97,7 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
         # the user who made the change is told in their inbox
         message = run.message_ids.filtered(lambda m: "are recomputed" in (m.body or ""))
         self.assertEqual(len(message), 1)
-        self.assertIn(self.env.user.partner_id, message.notification_ids.res_partner_id)
+        self.assertIn(self.iys_manager.partner_id, message.notification_ids.res_partner_id)
         self.assertEqual(self.run_cron(), 0, "nothing left: a second call does nothing")
 
     def test_pending_policy_counts_only_what_can_change(self):
@@ -287,7 +290,7 @@ class TestRecomputeGate(RecomputeCommon, IysGateCommon):
         self.assertEqual(self.forecast(mailing), (4, 0, 0))
         with self.mock_mail_gateway(mail_unlink_sent=False):
             mailing.action_send_mail()
-        expected = {case: MAIL_NO_CONSENT for case in self.CASES}
+        expected = dict.fromkeys(self.CASES, MAIL_NO_CONSENT)
         expected.update(tacir="sent", tacir_ret="sent")
         self.assertMailTraces(self.mail_expectations(self.partners, expected, partners=self.partners),
                               mailing, self.partners, author=self.env.user.partner_id)
