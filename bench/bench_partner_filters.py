@@ -174,7 +174,10 @@ def bench_recompute(env, args):
     account.write({"active": True, "sequence": 1})
     other.sequence = 1000
     env.flush_all()
-    run_background(env, Run)  # whatever an earlier interrupted bench left
+    cr.execute("UPDATE iys_recompute_run SET state = 'superseded' WHERE state IN ('queued', 'running')")
+    company.invalidate_recordset()
+    if company.iys_default_brand_id != brands[0]:  # an interrupted run left the other brand: recompute
+        env["iys.consent.mixin"]._iys_bulk_recompute_states(company)
     cr.commit()  # pylint: disable=invalid-commit
 
     def policy():
@@ -193,29 +196,33 @@ def bench_recompute(env, args):
     )
     rows = []
     for label, action in actions:
-        requests, jobs, throughputs = [], [], []
-        for _ in range(args.runs):
+        # the request, several times: each run it queues is set aside at once (as if done), so that
+        # every request finds no run under way and makes the whole decision (the threshold count)
+        requests = []
+        for index in range(args.runs):
             started = time.perf_counter()
             action()
             env.flush_all()
             cr.commit()  # pylint: disable=invalid-commit  # the end of the web request
             requests.append(time.perf_counter() - started)
-            queued = Run.search([("state", "=", "queued")])
-            seconds, done, calls = run_background(env, Run)
-            if queued:
-                queued.invalidate_recordset()
-                jobs.append(seconds)
-                throughputs.append(sum(queued.mapped("total_count")) / seconds if seconds else 0)
-        rows.append((label, requests, jobs, throughputs))
+            if index < args.runs - 1:
+                cr.execute("UPDATE iys_recompute_run SET state = 'superseded' WHERE state IN ('queued', 'running')")
+                cr.commit()  # pylint: disable=invalid-commit
         out(f"  {label:<36} request {fmt(requests)}  < {REQUEST_TARGET:.0f} s: "
             f"{verdict(statistics.median(requests) < REQUEST_TARGET)}  ({load()})")
-        if jobs:
-            tp = statistics.median(throughputs)
-            out(f"  {'':<36} background {fmt(jobs)}, {tp:,.0f} contacts/s (min {min(throughputs):,.0f}, "
-                f"max {max(throughputs):,.0f}) ≥ {THROUGHPUT_TARGET:,}/s: {verdict(tp >= THROUGHPUT_TARGET)} "
-                f"({load()})")
+        # then the background job of the last one, as the cron runner calls it, until it is done
+        queued = Run.search([("state", "=", "queued")])
+        seconds, done, calls = run_background(env, Run)
+        queued.invalidate_recordset()
+        total = sum(queued.mapped("total_count"))
+        if queued:
+            tp = total / seconds if seconds else 0
+            out(f"  {'':<36} background {seconds:.1f} s for {total:,} records ({calls} cron calls, "
+                f"{sum(queued.mapped('changed_count')):,} changed): {tp:,.0f} contacts/s ≥ {THROUGHPUT_TARGET:,}/s: "
+                f"{verdict(tp >= THROUGHPUT_TARGET)} ({load()})")
         else:
             out(f"  {'':<36} recomputed in the request (under the threshold)")
+        rows.append((label, requests, seconds, total))
     # today's way, for comparison: one UPDATE per model in the request
     samples, _result = timed(lambda: env["iys.consent.mixin"]._iys_bulk_recompute_states(company), 1)
     out(f"  {'For comparison: everything in one UPDATE':<36} {fmt(samples)} ({load()})")
@@ -264,8 +271,8 @@ def main():
         if args.only != "filters":
             # the background job commits chunk by chunk: the generated data is kept
             cr.commit()  # pylint: disable=invalid-commit
-            out(f"\nRecomputes of the stored states ({args.runs} runs each; request = the change and the "
-                f"commit, background = the cron until done)")
+            out(f"\nRecomputes of the stored states ({args.runs} requests each; request = the change and its "
+                f"commit; background = the cron until done, once)")
             bench_recompute(env, args)
         elif args.keep:
             # keep the generated data of this throw-away database for the next run
