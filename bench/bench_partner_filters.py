@@ -261,9 +261,12 @@ def main():
         company = env.company
         Partner = env["res.partner"]
         Mixin = env["iys.consent.mixin"]
-        started = time.perf_counter()
-        counts = Mixin._iys_bulk_recompute_states(company)
-        out(f"Initial bulk fill of the stored states: {time.perf_counter() - started:.1f}s, rows {counts}")
+        cr.execute("SELECT 1 FROM res_partner WHERE phone_sanitized IS NOT NULL AND iys_sms_state IS NULL LIMIT 1")
+        if cr.fetchone():  # new partners: their stored states are filled once
+            started = time.perf_counter()
+            counts = Mixin._iys_bulk_recompute_states(company)
+            out(f"Initial bulk fill of the stored states: {time.perf_counter() - started:.1f}s, rows {counts} "
+                f"({load()})")
         env.flush_all()
         cr.execute("ANALYZE res_partner")
         if args.only != "recompute":
