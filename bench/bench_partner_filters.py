@@ -28,6 +28,7 @@ between runs (the fill is skipped when the partners are already there).
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -223,11 +224,50 @@ def bench_recompute(env, args):
         else:
             out(f"  {'':<36} recomputed in the request (under the threshold)")
         rows.append((label, requests, seconds, total))
+    if args.explain:
+        explain_chunk(env, company, other)
     # today's way, for comparison: one UPDATE per model in the request
     samples, _result = timed(lambda: env["iys.consent.mixin"]._iys_bulk_recompute_states(company), 1)
     out(f"  {'For comparison: everything in one UPDATE':<36} {fmt(samples)} ({load()})")
     cr.rollback()
     return rows
+
+
+def explain_chunk(env, company, other):
+    """EXPLAIN (ANALYZE, BUFFERS) of one chunk of a default-brand recompute (rolled back): where
+    the background job's time goes."""
+    from odoo.tools import SQL  # noqa: PLC0415 - importable once Odoo is on the path
+
+    from odoo.addons.l10n_tr_iys.models import iys_recompute_run  # noqa: PLC0415
+
+    cr = env.cr
+    Partner = env["res.partner"]
+    cr.execute("SELECT id FROM res_partner ORDER BY id OFFSET %s LIMIT 1", (Partner.search_count([]) // 2,))
+    after = cr.fetchone()[0]
+    plan = []
+    real_execute = type(cr).execute
+
+    def explain(self, query, params=None, log_exceptions=True):
+        if isinstance(query, SQL) and "WITH fresh AS" in query.code:
+            real_execute(self, SQL("EXPLAIN (ANALYZE, BUFFERS) %s", query), params, log_exceptions)
+            plan.extend(row[0] for row in self.fetchall())
+            return None
+        return real_execute(self, query, params, log_exceptions)
+
+    with contextlib.suppress(RuntimeError), cr.savepoint():
+        other.sequence = -1 if company.iys_default_brand_id != other else 1000
+        env.flush_all()
+        type(cr).execute = explain
+        try:
+            Partner._iys_bulk_recompute_model(company, company.iys_default_brand_id,
+                                              company.iys_pending_policy or "block", shared=True,
+                                              id_range=(after, after + iys_recompute_run.CHUNK_SIZE))
+        finally:
+            type(cr).execute = real_execute
+        raise RuntimeError("roll the chunk back")
+    env.invalidate_all()
+    out(f"\n  One chunk ({iys_recompute_run.CHUNK_SIZE} contacts) of a default-brand recompute ({load()}):\n    "
+        + "\n    ".join(plan))
 
 
 def main():
@@ -237,6 +277,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="commit the generated data (default: roll back)")
     parser.add_argument("--only", choices=("filters", "recompute"), help="one part of the benchmark only")
+    parser.add_argument("--explain", action="store_true",
+                        help="print the plan (EXPLAIN ANALYZE) of one chunk of the background recompute")
     args = parser.parse_args()
 
     odoo_path = Path(os.environ.get("ODOO_PATH", "")).expanduser()

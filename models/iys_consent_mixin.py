@@ -458,12 +458,14 @@ class IysConsentMixin(models.AbstractModel):
         return SQL(" AND ").join(where) if where else SQL("TRUE")
 
     def _iys_bulk_recompute_model(self, company, brand, policy, only_unconfirmed=False, shared=None,
-                                  id_range=None):
+                                  id_range=None, ids=None):
         """One UPDATE of the three states of this model's records of ``company``.
 
         :param shared: see :meth:`_iys_bulk_recompute_where`
         :param id_range: ``(after, up_to)``: only the records with ``after < id <= up_to`` (a chunk
             of a background recompute, ``iys.recompute.run``)
+        :param ids: only these records, already selected by :meth:`_iys_bulk_recompute_where` (a
+            chunk of a sparse background recompute: the condition is not evaluated again)
         """
         fnames = list(STATE_FIELDS.values())
         columns = {self._iys_address_column(channel) for channel in STATE_FIELDS} | {"iys_recipient_type"}
@@ -472,7 +474,9 @@ class IysConsentMixin(models.AbstractModel):
         if condition is None:
             return 0
         where = [condition]
-        if id_range:
+        if ids is not None:
+            where = [SQL("t.id = ANY(%s)", list(ids))]
+        elif id_range:
             where.append(SQL("t.id > %s AND t.id <= %s", *id_range))
         rtype = SQL("COALESCE(t.iys_recipient_type, 'BIREYSEL')")
         joins, values = [], {}

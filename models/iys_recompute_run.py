@@ -30,6 +30,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..iyslib.masking import mask_text
+from .iys_consent_mixin import WAITING_SYNC_STATES
 from .iys_sync_common import commit, in_test_mode
 
 _logger = logging.getLogger(__name__)
@@ -159,20 +160,34 @@ class IysRecomputeRun(models.Model):
 
     @api.model
     def _iys_more_than(self, company, brand, only_unconfirmed, shared, limit):
-        """Whether ``company`` has more than ``limit`` holders to recompute (stops counting there)."""
+        """Whether ``company`` has more than ``limit`` holders to recompute (stops counting there).
+
+        For a change of the pending policy, the count goes from the consents waiting for İYS to
+        their holders (a semi-join on the holders' address index): it stops after ``limit``
+        matches instead of hashing every waiting address first. A holder with both an e-mail and
+        a number waiting may be counted twice: only a borderline case goes to the background for it."""
         count = 0
         for Model in self._iys_holder_models():
-            condition = Model._iys_bulk_recompute_where(company, brand, only_unconfirmed, shared)
+            condition = Model._iys_bulk_recompute_where(company, brand, False, shared)
             if condition is None:
                 continue
             Model.flush_model()
-            self.env.cr.execute(SQL(
-                "SELECT count(*) FROM (SELECT 1 FROM %s t WHERE %s LIMIT %s) AS sub",
-                SQL.identifier(Model._table), condition, limit + 1 - count,
-            ))
-            count += self.env.cr.fetchone()[0]
-            if count > limit:
-                return True
+            if only_unconfirmed:
+                self.env["iys.consent"].flush_model(["brand_id", "channel", "status", "sync_state", "address"])
+                queries = [SQL(
+                    "SELECT 1 FROM iys_consent c WHERE c.brand_id = %s AND c.channel IN %s AND c.status = 'ONAY'"
+                    " AND c.sync_state IN %s AND EXISTS (SELECT 1 FROM %s t WHERE t.%s = c.address AND %s)",
+                    brand.id, channels, WAITING_SYNC_STATES, SQL.identifier(Model._table), SQL.identifier(column),
+                    condition,
+                ) for channels, column in ((("EPOSTA",), "email_normalized"), (("MESAJ", "ARAMA"), "phone_sanitized"))
+                    if column in Model._fields]
+            else:
+                queries = [SQL("SELECT 1 FROM %s t WHERE %s", SQL.identifier(Model._table), condition)]
+            for query in queries:
+                self.env.cr.execute(SQL("SELECT count(*) FROM (%s LIMIT %s) AS sub", query, limit + 1 - count))
+                count += self.env.cr.fetchone()[0]
+                if count > limit:
+                    return True
         return False
 
     @api.model
@@ -321,9 +336,11 @@ class IysRecomputeRun(models.Model):
                 index += 1
                 self.write({"cursor_model": names[index] if index < len(names) else False, "cursor_id": 0})
                 continue
+            # a full recompute takes every record of an id range; one of the records waiting for
+            # İYS takes a few here and there: the ids found, rather than the condition again
             changed = Model._iys_bulk_recompute_model(
                 company, brand, policy, only_unconfirmed=self.only_unconfirmed, shared=self.shared,
-                id_range=(self.cursor_id or 0, ids[-1]),
+                **({"ids": ids} if self.only_unconfirmed else {"id_range": (self.cursor_id or 0, ids[-1])}),
             )
             self.write({"cursor_id": ids[-1], "done_count": self.done_count + len(ids),
                         "changed_count": self.changed_count + changed, "failure_count": 0})
