@@ -474,10 +474,15 @@ class IysConsentMixin(models.AbstractModel):
         if condition is None:
             return 0
         where = [condition]
+        # a chunk bounds the updated table too: without it PostgreSQL hashes the chunk and scans
+        # the whole table for the rows to update, once per chunk
+        outer = SQL("TRUE")
         if ids is not None:
             where = [SQL("t.id = ANY(%s)", list(ids))]
+            outer = SQL("u.id = ANY(%s)", list(ids))
         elif id_range:
             where.append(SQL("t.id > %s AND t.id <= %s", *id_range))
+            outer = SQL("u.id > %s AND u.id <= %s", *id_range)
         rtype = SQL("COALESCE(t.iys_recipient_type, 'BIREYSEL')")
         joins, values = [], {}
         for channel, fname in STATE_FIELDS.items():
@@ -502,7 +507,8 @@ class IysConsentMixin(models.AbstractModel):
                )
                UPDATE %(table)s AS u SET %(sets)s
                  FROM fresh
-                WHERE u.id = fresh.id AND (%(changed)s)""",
+                WHERE u.id = fresh.id AND %(outer)s AND (%(changed)s)""",
+            outer=outer,
             selects=SQL(", ").join(SQL("%s AS %s", values[f], SQL.identifier(f)) for f in fnames),
             table=SQL.identifier(self._table),
             joins=SQL(" ").join(joins),
