@@ -55,6 +55,9 @@
         "wizards/iys_consent_request_wizard_views.xml",
         "data/iys_consent_request_data.xml",
         "views/iys_selfservice_templates.xml",
+        "views/iys_recompute_run_views.xml",
+        "views/res_company_views.xml",
+        "data/iys_recompute_run_data.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",

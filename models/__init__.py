@@ -40,3 +40,4 @@ from . import iys_consent_request
 from . import iys_api_idempotency
 from . import iys_capture_api
 from . import mail_render_mixin
+from . import iys_recompute_run

@@ -433,15 +433,15 @@ class IysConsentMixin(models.AbstractModel):
                 )
         return dict(counts)
 
-    def _iys_bulk_recompute_model(self, company, brand, policy, only_unconfirmed=False):
-        """One UPDATE of the three states of this model's records of ``company``."""
-        fnames = list(STATE_FIELDS.values())
+    def _iys_bulk_recompute_where(self, company, brand, only_unconfirmed=False, shared=None):
+        """SQL condition (on alias ``t``) of this model's records a recompute of ``company`` looks
+        at, or None when the model has no record of it. ``shared``: whether the records without a
+        company follow ``company`` (default: it is ``env.company``)."""
         has_company = "company_id" in self._fields
-        shared = company == self.env.company  # records without a company follow env.company
+        if shared is None:
+            shared = company == self.env.company  # records without a company follow env.company
         if not has_company and not shared:
-            return 0
-        columns = {self._iys_address_column(channel) for channel in STATE_FIELDS} | {"iys_recipient_type"}
-        self.flush_model([c for c in columns | {"company_id"} if c in self._fields] + fnames)
+            return None
         where = []
         if has_company:
             where.append(SQL("(t.company_id = %s OR t.company_id IS NULL)", company.id) if shared
@@ -455,6 +455,34 @@ class IysConsentMixin(models.AbstractModel):
                     SQL.identifier(column), brand.id, channels, WAITING_SYNC_STATES,
                 ))
             where.append(SQL("(%s)", SQL(" OR ").join(waiting)))
+        return SQL(" AND ").join(where) if where else SQL("TRUE")
+
+    def _iys_bulk_recompute_model(self, company, brand, policy, only_unconfirmed=False, shared=None,
+                                  id_range=None, ids=None):
+        """One UPDATE of the three states of this model's records of ``company``.
+
+        :param shared: see :meth:`_iys_bulk_recompute_where`
+        :param id_range: ``(after, up_to)``: only the records with ``after < id <= up_to`` (a chunk
+            of a background recompute, ``iys.recompute.run``)
+        :param ids: only these records, already selected by :meth:`_iys_bulk_recompute_where` (a
+            chunk of a sparse background recompute: the condition is not evaluated again)
+        """
+        fnames = list(STATE_FIELDS.values())
+        columns = {self._iys_address_column(channel) for channel in STATE_FIELDS} | {"iys_recipient_type"}
+        self.flush_model([c for c in columns | {"company_id"} if c in self._fields] + fnames)
+        condition = self._iys_bulk_recompute_where(company, brand, only_unconfirmed, shared)
+        if condition is None:
+            return 0
+        where = [condition]
+        # a chunk bounds the updated table too: without it PostgreSQL hashes the chunk and scans
+        # the whole table for the rows to update, once per chunk
+        outer = SQL("TRUE")
+        if ids is not None:
+            where = [SQL("t.id = ANY(%s)", list(ids))]
+            outer = SQL("u.id = ANY(%s)", list(ids))
+        elif id_range:
+            where.append(SQL("t.id > %s AND t.id <= %s", *id_range))
+            outer = SQL("u.id > %s AND u.id <= %s", *id_range)
         rtype = SQL("COALESCE(t.iys_recipient_type, 'BIREYSEL')")
         joins, values = [], {}
         for channel, fname in STATE_FIELDS.items():
@@ -479,11 +507,12 @@ class IysConsentMixin(models.AbstractModel):
                )
                UPDATE %(table)s AS u SET %(sets)s
                  FROM fresh
-                WHERE u.id = fresh.id AND (%(changed)s)""",
+                WHERE u.id = fresh.id AND %(outer)s AND (%(changed)s)""",
+            outer=outer,
             selects=SQL(", ").join(SQL("%s AS %s", values[f], SQL.identifier(f)) for f in fnames),
             table=SQL.identifier(self._table),
             joins=SQL(" ").join(joins),
-            where=SQL(" AND ").join(where) if where else SQL("TRUE"),
+            where=SQL(" AND ").join(where),
             sets=SQL(", ").join(SQL("%s = fresh.%s", SQL.identifier(f), SQL.identifier(f)) for f in fnames),
             changed=SQL(" OR ").join(
                 SQL("u.%s IS DISTINCT FROM fresh.%s", SQL.identifier(f), SQL.identifier(f)) for f in fnames

@@ -219,9 +219,12 @@ class IysPanel(models.AbstractModel):
                 figures = self._contact_figures(company, shared)
                 basis = self.env._("Contacts of %(company)s and shared contacts", company=company.name) \
                     if shared else self.env._("Contacts of %(company)s", company=company.name)
+                # while the stored states are recomputed in the background, the figures may be stale: say so
+                recomputing = company.sudo().iys_recompute_status
             else:
                 figures = self._ledger_figures(brand)
                 basis = self.env._("Addresses recorded for this brand (İYS ledger)")
+                recomputing = False
             for channel in CHANNELS:
                 total, counts, total_action, actions = figures[channel]
                 cells = [
@@ -234,7 +237,7 @@ class IysPanel(models.AbstractModel):
                         "value": counts.get(state, 0), "share": self._percent(counts.get(state, 0), total),
                         "level": levels[state] if counts.get(state) else "muted", "action": actions[state],
                     })
-                cells.append(basis)
+                cells.append({"value": recomputing, "hint": basis, "level": "warning"} if recomputing else basis)
                 rows.append({"key": f"{brand.id}-{channel}", "cells": cells, "action": False})
         return {
             "key": "audience",

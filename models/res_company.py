@@ -30,6 +30,11 @@ class ResCompany(models.Model):
         "confirmed by İYS. İYS is the legal reference: until İYS has the consent, intermediaries "
         "(SMS and e-mail operators) may refuse the message and the sender carries the risk.",
     )
+    iys_recompute_status = fields.Char(
+        "İYS states recompute", compute="_compute_iys_recompute_status",
+        help="Set while the stored İYS states of the company's contacts are recomputed in the background "
+        "(after a change of the default brand, of an İYS account or of the policy for unconfirmed consents).",
+    )
 
     def write(self, vals):
         changed = self.env["res.company"]
@@ -38,7 +43,7 @@ class ResCompany(models.Model):
         result = super().write(vals)
         if changed:
             # Only an individual's ONAY waiting for İYS reads the pending policy.
-            self.env["iys.consent.mixin"]._iys_bulk_recompute_states(changed, only_unconfirmed=True)
+            self.env["iys.recompute.run"]._iys_recompute(changed, only_unconfirmed=True)
         return result
 
     @api.model
@@ -48,7 +53,8 @@ class ResCompany(models.Model):
         accounts = self.env["iys.account"].sudo().with_context(active_test=False).search([("company_id", "!=", False)])
         # A brand's sequence decides the default when none is marked: re-read the brands in order.
         accounts.invalidate_recordset(["brand_ids", "default_brand_id"])
-        companies = accounts.company_id
+        # the default brand is an ACTIVE account's: read it without the archived accounts' context
+        companies = accounts.company_id.with_context(active_test=True)
         companies.invalidate_recordset(["iys_account_id", "iys_default_brand_id"])
         return {company.id: company.iys_default_brand_id.id for company in companies}
 
@@ -68,8 +74,14 @@ class ResCompany(models.Model):
         after = self._iys_default_brands()
         changed = [cid for cid, brand in after.items() if before.get(cid) != brand]
         if changed:
-            self.env["iys.consent.mixin"]._iys_bulk_recompute_states(self.browse(changed))
+            self.env["iys.recompute.run"]._iys_recompute(self.browse(changed))
         return changed
+
+    def _compute_iys_recompute_status(self):
+        runs = self.env["iys.recompute.run"]._iys_active_runs(self)
+        for company in self:
+            run = runs.get(company.id)
+            company.iys_recompute_status = run._iys_progress_text() if run else False
 
     @api.depends_context("uid")
     def _compute_iys_account_id(self):
