@@ -50,9 +50,12 @@
         "data/iys_retailer_access_data.xml",
         "views/iys_retailer_access_views.xml",
         "views/iys_dealer_gate_views.xml",
+        "report/iys_consent_text_report.xml",
+        "views/iys_consent_text_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",
+        "demo/iys_consent_text_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

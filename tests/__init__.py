@@ -34,3 +34,4 @@ from . import test_tour_panel
 from . import test_retailer_access
 from . import test_dealer_gate
 from . import test_security_dealer
+from . import test_consent_text
