@@ -58,7 +58,7 @@ class IysConsentText(models.Model):
     date_superseded = fields.Datetime("Superseded on", readonly=True, copy=False)
     superseded_by_id = fields.Many2one("iys.consent.text", string="Superseded by", readonly=True, copy=False)
     event_ids = fields.One2many("iys.consent.event", "consent_text_id", string="Captures")
-    capture_count = fields.Integer("Captures", compute="_compute_capture_count",
+    capture_count = fields.Integer("Number of captures", compute="_compute_capture_count",
                                    help="Consent movements recorded with this version as the text shown.")
     is_frozen = fields.Boolean("Frozen", compute="_compute_is_frozen",
                                help="Shown to people: it can no longer be changed, only superseded.")

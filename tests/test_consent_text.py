@@ -314,3 +314,14 @@ class TestConsentText(ImportFilesMixin, IysCommon):
                          "Captures"):
             self.assertIn(expected, html)
         self.assertRegex(html, r"Captures</th>\s*<td><span>1</span>")
+
+    def test_demo_texts_in_use(self):
+        sms = self.env.ref("l10n_tr_iys.demo_iys_consent_text_sms", raise_if_not_found=False)
+        if not sms:
+            self.skipTest("installed without demo data")
+        brand = self.env.ref("l10n_tr_iys.demo_iys_brand_main")
+        for channel in ("MESAJ", "ARAMA", "EPOSTA"):
+            text = self.Text._iys_current_text(brand, channel, "tr_TR")
+            self.assertEqual((text.lang, text.state), ("tr_TR", "active"), channel)
+            self.assertTrue(text.is_frozen)
+        self.assertEqual(self.Text._iys_resolve(brand, "MESAJ", "ETK-SMS-2026-01"), sms)
