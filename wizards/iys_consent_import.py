@@ -337,7 +337,7 @@ class IysConsentImport(models.Model):
     def _check_consent_texts(self):
         for record in self:
             texts = record.consent_text_ids
-            if texts.filtered(lambda t: t.brand_id != record.brand_id or t.state not in ("active", "superseded")):
+            if any(t.brand_id != record.brand_id or t.state not in ("active", "superseded") for t in texts):
                 raise UserError(self.env._(
                     "The consent texts shown must be versions in use or superseded of the brand %(brand)s.",
                     brand=record.brand_id.name))
