@@ -80,6 +80,12 @@ class IysConsentText(models.Model):
         for text in self:
             text.capture_count = counts.get(text._origin, 0)
 
+    @api.depends("name", "version")
+    def _compute_display_name(self):
+        # the version label with the title: what an event, a wizard or an import shows
+        for text in self:
+            text.display_name = f"{text.name} ({text.version})" if text.version else (text.name or "")
+
     @api.depends("state")
     def _compute_is_frozen(self):
         for text in self:

@@ -121,6 +121,7 @@ class TestConsentText(ImportFilesMixin, IysCommon):
         form.body = "<p>I agree to receive e-mails.</p>"
         text = form.save()
         self.assertEqual(text.state, "draft")
+        self.assertEqual(text.display_name, "E-mail consent (MAIL-1)")
         text.action_put_in_use()
         self.assertEqual(text.capture_count, 0)
         result = self.record("ayse@example.com", channel="EPOSTA", evidence={"consent_text_id": text.id})
