@@ -1,5 +1,6 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 import re
+from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -245,3 +246,19 @@ class IysConsentText(models.Model):
             if preferred and match:
                 return match[0]
         return shown[0]
+
+    @api.model
+    def _iys_load_demo_captures(self):
+        """Demo data: Elif Şahin gave her e-mail consent on the web shop, which was showing the
+        demo brand's e-mail text; the movement links the version shown (demo/iys_consent_text_demo.xml)."""
+        text = self.env.ref("l10n_tr_iys.demo_iys_consent_text_email", raise_if_not_found=False)
+        partner = self.env.ref("l10n_tr_iys.demo_partner_two_numbers", raise_if_not_found=False)
+        if not text or not partner or not partner.email:
+            return
+        self.env["iys.consent"]._iys_record_movements([{
+            "brand_id": text.brand_id.id, "channel": "EPOSTA", "recipient_type": "BIREYSEL",
+            "address": partner.email, "status": "ONAY", "source": "HS_WEB",
+            "consent_date": fields.Datetime.now().replace(microsecond=0) - timedelta(minutes=35),
+            "evidence": {"note": "Demo data", "consent_text_id": text.id, "partner_id": partner.id,
+                         "ip_address": "203.0.113.24"},
+        }], "api")

@@ -326,3 +326,7 @@ class TestConsentText(ImportFilesMixin, IysCommon):
             self.assertEqual((text.lang, text.state), ("tr_TR", "active"), channel)
             self.assertTrue(text.is_frozen)
         self.assertEqual(self.Text._iys_resolve(brand, "MESAJ", "ETK-SMS-2026-01"), sms)
+        email = self.env.ref("l10n_tr_iys.demo_iys_consent_text_email")
+        elif_sahin = self.env.ref("l10n_tr_iys.demo_partner_two_numbers")
+        self.assertEqual(email.event_ids.partner_id, elif_sahin)
+        self.assertEqual((email.event_ids.new_status, email.event_ids.notice_version), ("ONAY", "ETK-EPOSTA-2026-01"))
