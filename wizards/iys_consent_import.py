@@ -875,8 +875,9 @@ class IysConsentImport(models.Model):
         column = mapping.get("consentTextVersion")
         label = cells[column].strip() if column is not None and column < len(cells) else ""
         if not label:
-            default = self.consent_text_ids.filtered(lambda t: t.channel == line["channel"])[:1]
-            line["consent_text_id"] = default.id or None
+            if "defaults" not in cache:  # the import's text of each channel, once per chunk
+                cache["defaults"] = {text.channel: text.id for text in self.consent_text_ids}
+            line["consent_text_id"] = cache["defaults"].get(line["channel"])
             return
         key = (line["channel"], label)
         if key not in cache:
