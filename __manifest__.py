@@ -58,9 +58,12 @@
         "views/iys_recompute_run_views.xml",
         "views/res_company_views.xml",
         "data/iys_recompute_run_data.xml",
+        "report/iys_consent_text_report.xml",
+        "views/iys_consent_text_views.xml",
     ],
     "demo": [
         "demo/iys_demo.xml",
+        "demo/iys_consent_text_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

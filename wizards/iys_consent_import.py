@@ -43,7 +43,7 @@ from psycopg2 import errors as pg_errors
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from odoo import api, fields, models, tools
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules import module as odoo_module
 from odoo.tools import SQL
 
@@ -66,6 +66,8 @@ CODE_COLUMNS = "COLUMNS"
 CODE_DUPLICATE = "DUPLICATE"
 CODE_RETAILER = "RETAILER"
 CODE_CELL = "CELL"
+#: a consent text version (column consentTextVersion) unknown for the brand and the row's channel
+CODE_TEXT = "TEXT"
 #: not an error: a recorded row whose address several contacts hold
 CODE_CONTACTS = "CONTACTS"
 DEFAULT_CHUNK_SIZE = 5000
@@ -87,7 +89,7 @@ WALK_COUNTS = ("walked", "valid", "invalid", "unchanged", "duplicate", "multi", 
 PHONE_KEY_SQL = iys_consent_import_line.PHONE_KEY_SQL
 _NOT_DIGITS = re.compile(r"[^0-9]")
 #: the fields a client may set on an import (see IysConsentImport._iys_check_client_vals)
-CLIENT_FIELDS = frozenset(("file", "file_name", "brand_id", "mode", "create_partners"))
+CLIENT_FIELDS = frozenset(("file", "file_name", "brand_id", "mode", "create_partners", "consent_text_ids"))
 #: files up to this size are checked and imported during the click, larger ones in the background
 DEFAULT_SYNC_MAX_BYTES = 1_000_000
 #: the largest file accepted (l10n_tr_iys.import_max_bytes): a million rows of CSV take about 70 MB
@@ -173,6 +175,12 @@ class IysConsentImport(models.Model):
     )
     create_partners = fields.Boolean(
         "Create missing contacts", help="Create a contact for each address no contact has yet."
+    )
+    consent_text_ids = fields.Many2many(
+        "iys.consent.text", "iys_consent_import_text_rel", "import_id", "text_id", string="Consent text shown",
+        domain="[('brand_id', '=', brand_id), ('state', 'in', ('active', 'superseded'))]",
+        help="The version of the consent text the people of the file were shown, one per channel: linked to the rows "
+        "of its channel that name no version (a consentTextVersion / Metin sürümü column names it per row).",
     )
     user_id = fields.Many2one("res.users", string="Requested by", default=lambda self: self.env.user,
                               readonly=True, copy=False)
@@ -300,7 +308,7 @@ class IysConsentImport(models.Model):
     def write(self, vals):
         self._iys_check_client_vals([vals])
         records = self.with_context(iys_no_index=True) if "file" in vals else self  # see create
-        if {"file", "brand_id", "mode", "create_partners"} & set(vals):
+        if {"file", "brand_id", "mode", "create_partners", "consent_text_ids"} & set(vals):
             if any(record.state in ("checking", "importing", "done") for record in self):
                 raise UserError(self.env._("The file and the options cannot change once the import has started."))
             result = super(IysConsentImport, records).write(vals)
@@ -324,6 +332,18 @@ class IysConsentImport(models.Model):
             raise AccessError(self.env._(
                 "These fields of a consent import are set by the import itself, not by hand: %(fields)s.",
                 fields=", ".join(sorted(refused))))
+
+    @api.constrains("consent_text_ids", "brand_id")
+    def _check_consent_texts(self):
+        for record in self:
+            texts = record.consent_text_ids
+            if any(t.brand_id != record.brand_id or t.state not in ("active", "superseded") for t in texts):
+                raise UserError(self.env._(
+                    "The consent texts shown must be versions in use or superseded of the brand %(brand)s.",
+                    brand=record.brand_id.name))
+            if len(set(texts.mapped("channel"))) != len(texts):
+                raise UserError(self.env._(
+                    "Choose at most one consent text per channel: it is linked to the rows of its channel."))
 
     def _iys_write(self, vals):
         """The engine's own writes (state, counts, resume points, report…): see
@@ -763,11 +783,14 @@ class IysConsentImport(models.Model):
         width = len(self.header_names)
         chunk_size = self._iys_param("import_chunk_size", DEFAULT_CHUNK_SIZE)
         resume_row = self.resume_row
+        texts = {}  # (channel, version label) -> (text id, error), for this chunk
         lines, last, finished = [], resume_row, True
         for number, cells, problem in run["iterator"]:
             if number <= resume_row:
                 continue  # read and committed before an interruption
-            lines.append(self._iys_parse_row(number, cells, problem, mapping, width))
+            line = self._iys_parse_row(number, cells, problem, mapping, width)
+            self._iys_parse_text(line, cells, mapping, texts)
+            lines.append(line)
             last = number
             if len(lines) >= chunk_size:
                 finished = False
@@ -842,12 +865,41 @@ class IysConsentImport(models.Model):
         )
         return line
 
+    def _iys_parse_text(self, line, cells, mapping, cache):
+        """Link a row to the consent text version shown: the one its consentTextVersion cell names
+        (for the brand and the row's channel), else the import's text of the row's channel. A
+        version unknown for the brand and channel makes the row an error (the others go on)."""
+        line["consent_text_id"] = None
+        if line["error_code"] or not line["channel"]:
+            return
+        column = mapping.get("consentTextVersion")
+        label = cells[column].strip() if column is not None and column < len(cells) else ""
+        if not label:
+            if "defaults" not in cache:  # the import's text of each channel, once per chunk
+                cache["defaults"] = {text.channel: text.id for text in self.consent_text_ids}
+            line["consent_text_id"] = cache["defaults"].get(line["channel"])
+            return
+        key = (line["channel"], label)
+        if key not in cache:
+            try:
+                text = self.env["iys.consent.text"]._iys_resolve(self.brand_id, line["channel"], label,
+                                                                 lang=self.lang)
+                cache[key] = (text.id, None)
+            except ValidationError as exc:
+                cache[key] = (None, exc.args[0])
+        text_id, error = cache[key]
+        if error:
+            line.update(address=None, error_code=CODE_TEXT, error_message=error)
+        else:
+            line["consent_text_id"] = text_id
+
     def _iys_insert_lines(self, lines):
         if not lines:
             return
         Line = self.env["iys.consent.import.line"]
         columns = ("row_no", "raw", "channel", "recipient_type", "address", "status", "source", "consent_date",
-                   "retailer_code", "transaction_id", "creation_date", "error_code", "error_message")
+                   "retailer_code", "transaction_id", "creation_date", "error_code", "error_message",
+                   "consent_text_id")
         self.env.cr.execute(SQL(
             "INSERT INTO iys_consent_import_line (import_id, %s) SELECT %s, * FROM unnest(%s)",
             SQL(", ").join(SQL.identifier(column) for column in columns),
@@ -927,7 +979,7 @@ class IysConsentImport(models.Model):
     def _iys_fetch_lines(self, part, chunk_size):
         """The next rows of *part* in address order; always whole addresses (all their rows)."""
         columns = SQL("id, row_no, channel, recipient_type, address, status, source, consent_date, retailer_code, "
-                      "transaction_id, creation_date")
+                      "transaction_id, creation_date, consent_text_id")
         order = SQL("ORDER BY address, channel, recipient_type, consent_date NULLS FIRST, row_no")
         where = SQL("import_id = %s AND address IS NOT NULL", self.id)
         if part.resume_key:
@@ -1069,8 +1121,8 @@ class IysConsentImport(models.Model):
         brand_id, registered, found = self.brand_id.id, self.mode == "registered", partners["found"]
         base = {"number": self.id, "file": self.file_name or ""}
         movements = []
-        for _line_id, row_no, channel, rtype, address, status, source, consent_date, retailer, transaction, created \
-                in rows:
+        for _line_id, row_no, channel, rtype, address, status, source, consent_date, retailer, transaction, created, \
+                text_id in rows:
             note = note_template % dict(base, row=row_no)
             if retailer:
                 note += "\n" + retailer_template % {"code": retailer}
@@ -1082,7 +1134,8 @@ class IysConsentImport(models.Model):
             movement = {
                 "brand_id": brand_id, "channel": channel, "recipient_type": rtype, "address": address,
                 "status": status, "source": source, "consent_date": consent_date,
-                "evidence": {"note": note, "partner_id": holders[0] if len(holders) == 1 else None},
+                "evidence": {"note": note, "partner_id": holders[0] if len(holders) == 1 else None,
+                             "consent_text_id": text_id},
                 **movement_dealer,
             }
             if registered:

@@ -35,6 +35,8 @@ class IysConsentImportLine(models.Model):
     retailer_code = fields.Char(readonly=True)
     transaction_id = fields.Char(readonly=True)
     creation_date = fields.Datetime(readonly=True)
+    consent_text_id = fields.Many2one("iys.consent.text", string="Consent text shown", readonly=True,
+                                      ondelete="set null")
     error_code = fields.Char(readonly=True)
     error_message = fields.Text(readonly=True)
     values = fields.Char(compute="_compute_values", help="The row's cells, as in the file.")

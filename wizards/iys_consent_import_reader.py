@@ -22,9 +22,10 @@ import re
 import zipfile
 import zlib
 
-#: İYS's column set (the İYS CSV tool), then the extra columns of İYS's reconciliation file.
+#: İYS's column set (the İYS CSV tool), then the extra columns of İYS's reconciliation file, then
+#: ours: the version label of the consent text shown (iys.consent.text).
 COLUMNS = ("recipient", "type", "source", "status", "consentDate", "recipientType", "retailerCode",
-           "transactionId", "creationDate")
+           "transactionId", "creationDate", "consentTextVersion")
 REQUIRED_COLUMNS = ("recipient", "type", "status")
 
 #: at most this many columns are read (İYS's files have nine); the rest of a wider sheet is ignored
@@ -70,6 +71,8 @@ HEADER_ALIASES = {
         "retailerCode": ("retailercode", "bayikodu", "bayi", "retailer"),
         "transactionId": ("transactionid", "islemno", "islemkimligi", "islemid"),
         "creationDate": ("creationdate", "kayittarihi", "olusturmatarihi", "iysekayittarihi"),
+        "consentTextVersion": ("consenttextversion", "textversion", "consenttext", "noticeversion", "metinsurumu",
+                               "metinversiyonu", "onaymetnisurumu", "izinmetnisurumu", "metinsurum"),
     }.items()
     for alias in aliases
 }

@@ -61,7 +61,15 @@ class IysConsentWizard(models.TransientModel):
         help="E.g. the scan of a form signed by hand, a screenshot, a recording.",
     )
     note = fields.Text("Evidence note")
-    notice_version = fields.Char("Notice text version", help="Version of the consent text shown to the recipient.")
+    notice_version = fields.Char(
+        "Notice text version",
+        help="Version of a consent text not kept in Odoo. When a consent text is chosen, its version is recorded.")
+    consent_text_id = fields.Many2one(
+        "iys.consent.text", string="Consent text shown",
+        domain="[('brand_id', '=', brand_id), ('channel', '=', channel), ('state', 'in', ('active', 'superseded'))]",
+        help="The version of the consent text the recipient was shown (İYS → Configuration → Consent Texts); by "
+        "default the version in use for the brand, channel and the contact's language.",
+    )
 
     @api.model
     def default_get(self, fields_list):
@@ -90,6 +98,7 @@ class IysConsentWizard(models.TransientModel):
             "brand_id": brand.id,
             "recipient_type": record.iys_recipient_type or "BIREYSEL",
             "source": DEFAULT_SOURCES[channel],
+            "consent_text_id": self._iys_default_text(brand, channel, record).id if mode == "consent" else False,
             "address_ids": [
                 Command.create({"label": label, "raw": raw, "selected": True})
                 for label, raw, _address in record._iys_raw_addresses(channel)
@@ -97,6 +106,23 @@ class IysConsentWizard(models.TransientModel):
         }
         values.update({name: value for name, value in defaults.items() if name in fields_list})
         return values
+
+    @api.model
+    def _iys_default_text(self, brand, channel, record):
+        """The consent text version in use for *brand* and *channel*, in the language of *record*
+        (a contact's, a lead's), or an empty recordset."""
+        lang = record["lang"] if "lang" in record._fields else False
+        if not lang and "lang_id" in record._fields:
+            lang = record.lang_id.code
+        text = self.env["iys.consent.text"]._iys_current_text(brand, channel, lang or None)
+        return text if text and text.has_access("read") else self.env["iys.consent.text"]
+
+    @api.onchange("brand_id")
+    def _onchange_brand_id_consent_text(self):
+        # another brand: its own text in use (the one chosen belonged to the former brand)
+        if self.mode == "consent" and self.brand_id and self.consent_text_id.brand_id != self.brand_id:
+            record = self._iys_record()
+            self.consent_text_id = self._iys_default_text(self.brand_id, self.channel, record) if record else False
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -172,10 +198,13 @@ class IysConsentWizard(models.TransientModel):
             ))
         partner = record if record._name == "res.partner" else record["partner_id"] if "partner_id" in record else None
         self._iys_check_evidence_files()
+        text = self._iys_check_consent_text()
         evidence = {
             "attachment_ids": self.attachment_ids.ids,
             "note": self.note or False,
-            "notice_version": self.notice_version or False,
+            # a text kept in Odoo: its version label wins over the one typed
+            "notice_version": text.version if text else (self.notice_version or False),
+            "consent_text_id": text.id or False,
             "partner_id": partner.id if partner else False,
         }
         return [
@@ -191,6 +220,20 @@ class IysConsentWizard(models.TransientModel):
             }
             for line in lines
         ]
+
+    def _iys_check_consent_text(self):
+        """The consent text chosen, once checked: one the user may read, shown to people (in use
+        or superseded, not a draft), of the wizard's brand and channel."""
+        text = self.consent_text_id
+        if not text:
+            return text
+        text.check_access("read")  # (another company's text is not readable)
+        if text.brand_id != self.brand_id or text.channel != self.channel or text.state not in ("active", "superseded"):
+            raise UserError(self.env._(
+                "Nothing was recorded: the consent text “%(text)s” (%(version)s) is not a version in use or "
+                "superseded of %(brand)s for this channel. Choose one of its versions, or none.",
+                text=text.name, version=text.version, brand=self.brand_id.name))
+        return text
 
     def _iys_check_record(self, record):
         """The wizard's record names the movement's contact in its evidence and gets the chatter note:
