@@ -240,22 +240,15 @@ class IysCaptureApi(models.AbstractModel):
     @api.model
     def _iys_api_text(self, brand, channel, version, lang=None):
         """The consent text version *version* (its label) of *brand* and *channel* (published: in use
-        or superseded), in *lang* when several languages share the label; None without label.
-
-        Stand-in for ``iys.consent.text._iys_resolve`` until that lands (helper ``texts``)."""
+        or superseded), in *lang* when several languages share the label; None without label: the
+        API links only the text the calling system says it showed."""
         if not version:
             return None
-        Text = self.env["iys.consent.text"].sudo().with_context(active_test=False)
-        texts = Text.search([("brand_id", "=", brand.id), ("channel", "=", channel), ("version", "=", version),
-                             ("state", "in", ("active", "superseded"))])
-        for wanted in (lang, "tr_TR"):
-            match = texts.filtered(lambda t, wanted=wanted: t.lang == wanted)
-            if match:
-                return match[0]
-        if texts:
-            return texts[0]
-        raise ItemError("unknown_text_version", self.env._(
-            "No published consent text “%(version)s” for this brand and channel.", version=version))
+        try:
+            # the brand was checked against the user's companies: its texts are the user's to link
+            return self.env["iys.consent.text"].sudo()._iys_resolve(brand, channel, version=version, lang=lang)
+        except ValidationError as exc:
+            raise ItemError("unknown_text_version", exc.args[0]) from exc
 
     def _iys_api_movement(self, item, brand):
         """The ledger movement of a checked item (ItemError for what the ledger cannot be given)."""
