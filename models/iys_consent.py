@@ -282,6 +282,7 @@ class IysConsent(models.Model):
         the caller did it with the library: *normalized*), a brand. Returns [(result, movement)]
         of the movements that pass; the others get their error (and H-code) in their result."""
         prepared = []
+        texts = {}  # consent text id -> (brand id, channel, state), read once per batch
         for result, mov in zip(results, movements, strict=True):
             try:
                 channel = mov.get("channel")
@@ -293,6 +294,7 @@ class IysConsent(models.Model):
                     raise ValidationError(
                         self.env._("No İYS brand given for %(address)s.", address=mask_recipient(mov["address"]))
                     )
+                self._iys_check_text_shown(mov, texts)
                 prepared.append((result, mov))
             except ValidationError as exc:
                 result.error = exc.args[0]
@@ -624,6 +626,22 @@ class IysConsent(models.Model):
             "partner_id": evidence.get("partner_id"),
             "note": "\n".join(result.notes) or False,
         }
+
+    @api.model
+    def _iys_check_text_shown(self, mov, texts):
+        """The consent text a movement links as shown must be one shown for its brand and channel
+        (in use or superseded): evidence never names a draft, or another brand's or channel's text."""
+        text_id = (mov.get("evidence") or {}).get("consent_text_id")
+        if not text_id:
+            return
+        if text_id not in texts:
+            text = self.env["iys.consent.text"].sudo().with_context(active_test=False).browse(text_id).exists()
+            texts[text_id] = (text.brand_id.id, text.channel, text.state) if text else None
+        known = texts[text_id]
+        if not known or known[0] != mov["brand_id"] or known[1] != mov["channel"] or known[2] == "draft":
+            raise ValidationError(self.env._(
+                "%(address)s: the consent text given as shown is not a text in use or superseded for this brand "
+                "and channel.", address=mask_recipient(mov["address"])))
 
     @api.model
     def _iys_text_version(self, text_id):
