@@ -95,14 +95,20 @@ class TestConsentText(ImportFilesMixin, IysCommon):
         with self.assertRaisesRegex(UserError, "cannot be changed"):
             text.write({"name": "Renamed"})
         text.write({"active": False})  # archived: allowed
-        # a draft linked from a recorded movement is frozen too
+        # the ledger never links a draft (never shown), nor another brand's or channel's text, as shown
         draft = self.make_text(version="ETK-DRAFT", use=False)
         self.assertFalse(draft.is_frozen)
-        self.record("+905321112200", evidence={"consent_text_id": draft.id})
+        other_brand = self.make_text(version="ETK-B", brand=self.brand_b)
+        other_channel = self.make_text(version="ETK-E", channel="EPOSTA")
+        for wrong in (draft, other_brand, other_channel):
+            with self.assertRaisesRegex(ValidationError, "not a text in use or superseded"):
+                self.record("+905321112200", evidence={"consent_text_id": wrong.id})
+        self.assertFalse(self.env["iys.consent"].search([("address", "=", "+905321112200")]))
         draft.invalidate_recordset(["is_frozen"])
-        self.assertTrue(draft.is_frozen)
-        with self.assertRaisesRegex(UserError, "cannot be changed"):
-            draft.write({"body": "<p>changed</p>"})
+        self.assertFalse(draft.is_frozen)
+        self.record("+905321112200", evidence={"consent_text_id": text.id})
+        self.assertEqual(self.env["iys.consent.event"].search(
+            [("consent_id.address", "=", "+905321112200")]).consent_text_id, text)
         # an unused draft can be deleted; a user (not a manager) may only read
         spare = self.make_text(version="ETK-SPARE", use=False)
         with self.assertRaises(AccessError):
