@@ -26,17 +26,15 @@ import statistics
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gate import (  # the shared bench helpers, next to this file
-    addons_path,
     db_options,
-    ensure_db,
     fmt_seconds,
     free_port,
     log,
+    prepare_odoo,
 )
 
 requests = None  # imported in main(), after Odoo
@@ -199,14 +197,7 @@ def main():
     parser.add_argument("--db", default=os.environ.get("IYS_BENCH_DB", "iys_bench_api"))
     args = parser.parse_args()
 
-    odoo_path = Path(os.environ.get("ODOO_PATH", "")).expanduser()
-    if not (odoo_path / "odoo-bin").is_file():
-        sys.exit("Set ODOO_PATH to an Odoo 18.0 source tree (with odoo-bin).")
-    sys.path.insert(0, str(odoo_path))
-    paths = addons_path(odoo_path)
-    ensure_db(odoo_path, args.db, paths)
-
-    warnings.filterwarnings("ignore", message=".*cannot be precomputed.*")
+    odoo_path, paths = prepare_odoo(args.db)
     import odoo  # noqa: PLC0415 - from ODOO_PATH
     from odoo import SUPERUSER_ID, api  # noqa: PLC0415
     from odoo.modules.registry import Registry  # noqa: PLC0415

@@ -160,6 +160,26 @@ def ensure_db(odoo_path, db, paths):
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
+def odoo_tree():
+    """The Odoo 18.0 source tree ``ODOO_PATH`` names (the bench stops with a message when it does not)."""
+    odoo_path = Path(os.environ.get("ODOO_PATH", "")).expanduser()
+    if not (odoo_path / "odoo-bin").is_file():
+        sys.exit("Set ODOO_PATH to an Odoo 18.0 source tree (with odoo-bin).")
+    return odoo_path
+
+
+def prepare_odoo(db):
+    """Make Odoo importable from ``ODOO_PATH`` and the bench database *db* ready (created with the
+    addon when missing); returns ``(odoo_path, addons_path)``."""
+    odoo_path = odoo_tree()
+    sys.path.insert(0, str(odoo_path))
+    paths = addons_path(odoo_path)
+    ensure_db(odoo_path, db, paths)
+    # the consent mixin's precompute notice (a warning, not an error) would flood the output
+    warnings.filterwarnings("ignore", message=".*cannot be precomputed.*")
+    return odoo_path, paths
+
+
 def ensure_data(env, partners, consents):
     """The bench account, brand, partners and ledger rows; rebuilt when the sizes changed."""
     cr = env.cr
@@ -481,15 +501,7 @@ def main():
         # recipients an SMS mailing fails without it (Odoo's own limit, gate or not)
         os.environ.setdefault("ODOO_LIMIT_LITEVAL_BUFFER", str(max(102400, 16 * send)))
 
-    odoo_path = Path(os.environ.get("ODOO_PATH", "")).expanduser()
-    if not (odoo_path / "odoo-bin").is_file():
-        sys.exit("Set ODOO_PATH to an Odoo 18.0 source tree (with odoo-bin).")
-    sys.path.insert(0, str(odoo_path))
-    paths = addons_path(odoo_path)
-    ensure_db(odoo_path, args.db, paths)
-
-    # the consent mixin's precompute notice (a warning, not an error) would flood the output
-    warnings.filterwarnings("ignore", message=".*cannot be precomputed.*")
+    odoo_path, paths = prepare_odoo(args.db)
     import odoo  # noqa: PLC0415 - from ODOO_PATH
     from odoo import SUPERUSER_ID, api  # noqa: PLC0415
     from odoo.modules.registry import Registry  # noqa: PLC0415

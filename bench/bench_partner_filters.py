@@ -33,17 +33,15 @@ import os
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gate import (  # the shared bench helpers, next to this file
-    addons_path,
     db_options,
-    ensure_db,
     fmt_seconds,
     log,
     peak_rss_mb,
+    prepare_odoo,
 )
 
 BENCH_TAG = "iys-bench"
@@ -283,14 +281,7 @@ def main():
                         help="print the plan (EXPLAIN ANALYZE) of one chunk of the background recompute")
     args = parser.parse_args()
 
-    odoo_path = Path(os.environ.get("ODOO_PATH", "")).expanduser()
-    if not (odoo_path / "odoo-bin").is_file():
-        sys.exit("Set ODOO_PATH to an Odoo 18.0 source tree (the folder that holds odoo-bin).")
-    sys.path.insert(0, str(odoo_path))
-    paths = addons_path(odoo_path)
-    ensure_db(odoo_path, args.db, paths)
-
-    warnings.filterwarnings("ignore", message=".*cannot be precomputed.*")
+    odoo_path, paths = prepare_odoo(args.db)
     import odoo  # noqa: PLC0415 - found through ODOO_PATH
     from odoo.modules.registry import Registry  # noqa: PLC0415
 
