@@ -290,7 +290,8 @@ class TestSelfServicePage(SelfServiceCommon):
             tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
             forged = self.url_open(f"/iys/preferences/{tampered}")
             self.assertEqual(forged.status_code, 403)
-            bodies.append(re.sub(r'csrf_token: "[^"]*"', "", forged.text))
+            # the page may link its own URL (e.g. a language switch): the visitor's own token, not an answer
+            bodies.append(re.sub(r'csrf_token: "[^"]*"', "", forged.text).replace(tampered, "<token>"))
         self.assertEqual(bodies[0], bodies[1])
         self.assertIn("This link is not valid", bodies[0])
         self.assertNotIn("@example.com", bodies[0])
