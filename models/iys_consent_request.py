@@ -215,10 +215,14 @@ class IysConsentRequest(models.Model):
             _logger.exception("İYS confirmation request %s to %s could not be sent", self.id,
                               mask_recipient(self.address))
             ok = False
-        if ok:
+        if ok is True:
             record.write({"state": "sent", "sent_at": now})
         else:
-            record.write({"state": "failed", "error": record.env._("The message could not be sent.")})
+            error = record.env._("The message could not be sent.")
+            if isinstance(ok, str) and ok.strip():
+                # what the mail server said (masked: it may quote the address)
+                error = "%s %s" % (error, mask_text(ok.strip()))
+            record.write({"state": "failed", "error": error[:500]})
 
     def _iys_send_sms(self, code):
         """Send the code by SMS (a transactional SMS: no mailing, so the send gate lets it go)."""
@@ -267,7 +271,12 @@ class IysConsentRequest(models.Model):
             "auto_delete": True,
         })
         mail.send(raise_exception=False)
-        return not mail.exists() or mail.state in ("sent", "outgoing")
+        if not mail.exists() or mail.state in ("sent", "outgoing"):
+            return True
+        # not sent: the request says why (the mail server's answer), and the mail is not kept
+        reason = mail.failure_reason or ""
+        mail.unlink()
+        return reason or False
 
     # ------------------------------------------------------------------------------------------
     # Confirming

@@ -193,6 +193,14 @@ class IysConsentText(models.Model):
                     "evidence. Archive it instead.", name=text.name, version=text.version))
 
     @api.model
+    def _iys_demo_install_language(self, code):
+        """Install the language *code* for the demo texts, as Settings › Languages does (the
+        translations of every installed module loaded), unless it is installed already."""
+        lang = self.env["res.lang"].with_context(active_test=False).search([("code", "=", code)], limit=1)
+        if lang and not lang.active:
+            self.env["base.language.install"].create({"lang_ids": [(6, 0, lang.ids)]}).lang_install()
+
+    @api.model
     def _iys_current_text(self, brand, channel, lang=None):
         """The version in use for *brand*, *channel* and *lang* (falling back to Turkish, then any
         language), or an empty recordset."""
