@@ -369,6 +369,21 @@ class TestSelfServicePage(SelfServiceCommon):
 class TestSelfServiceBackend(SelfServiceCommon):
     """"Ask to confirm" from the contact, the requests' list, and who may do what."""
 
+    def test_email_that_cannot_be_sent_says_why(self):
+        """A confirmation e-mail the mail server refuses: the request fails with the server's reason
+        (masked), and no half-sent mail stays in the queue."""
+        def refuse(mails, *args, **kwargs):
+            mails.write({"state": "exception", "failure_reason": "Connection refused by smtp.example.com"})
+
+        with patch.object(type(self.env["mail.mail"]), "send", refuse):
+            request = self.Request._iys_request([
+                {"brand_id": self.brand.id, "channel": "EPOSTA", "address": "refused@example.com"},
+            ])
+        self.assertEqual(request.state, "failed")
+        self.assertIn("The message could not be sent.", request.error)
+        self.assertIn("Connection refused", request.error)
+        self.assertFalse(self.env["mail.mail"].search([("email_to", "=", "refused@example.com")]))
+
     def test_ask_to_confirm_by_email(self):
         action = self.partner.with_user(self.iys_user).action_iys_ask_confirmation()
         wizard_form = Form(self.env["iys.consent.request.wizard"].with_user(self.iys_user)
