@@ -4,11 +4,12 @@ port), the test account pointed at it, and clients that never sleep for real."""
 from datetime import timedelta
 from unittest.mock import patch
 
-from odoo import fields
+from odoo import SUPERUSER_ID, api, fields
 
 from odoo.addons.l10n_tr_iys.iyslib.simulator import IysSimulator, SimulatorServer
 from odoo.addons.l10n_tr_iys.iyslib.throttle import Throttle
 from odoo.addons.l10n_tr_iys.models.iys_account import IysAccount
+from odoo.addons.l10n_tr_iys.models.iys_consent_event import _EVENT_UNLINK
 
 from .common import IysCommon, isolate_iys_accounts
 
@@ -78,3 +79,41 @@ class IysSyncCommon(IysSyncMixin, IysCommon):
         super().setUpClass()
         cls._start_sync()
         cls.account.write({"simulator_url": cls.server.url, "poll_delay": 0})
+
+
+class CommittedAccountMixin:
+    """For tests that need real transactions on separate cursors (locks, serialization): an account
+    on the test's simulator (``cls.server``), its brand and ONAY movements, committed in their own
+    transaction and removed when the test ends. Set ``committed_iys_code`` on the class."""
+
+    committed_iys_code = None
+
+    def committed_account(self, movements=(), name="Committed"):
+        """Commit an account, a brand and an ONAY movement per address; return their ids."""
+        code = str(self.committed_iys_code)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
+            account = env["iys.account"].create({
+                "name": name, "iys_code": code, "environment": "simulator",
+                "simulator_url": self.server.url, "poll_delay": 0, "username": SIM_USER, "password": SIM_PASSWORD,
+            })
+            brand = env["iys.brand"].create({"name": f"{name} brand", "code": code,
+                                             "account_id": account.id, "is_default": True})
+            now = fields.Datetime.now().replace(microsecond=0)
+            env["iys.consent"]._iys_record_movements([
+                {"brand_id": brand.id, "channel": "MESAJ", "address": address, "status": "ONAY",
+                 "source": "HS_WEB", "consent_date": now - timedelta(minutes=10)}
+                for address in movements
+            ], "api")
+            account_id, brand_id = account.id, brand.id
+        self.addCleanup(self.drop_committed, account_id, brand_id)
+        return account_id, brand_id
+
+    def drop_committed(self, account_id, brand_id):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {"iys_allow_event_unlink": _EVENT_UNLINK})
+            env["iys.outbox"].search([("brand_id", "=", brand_id)]).unlink()
+            env["iys.consent.event"].search([("brand_id", "=", brand_id)]).unlink()
+            env["iys.consent"].search([("brand_id", "=", brand_id)]).unlink()
+            env["iys.brand"].browse(brand_id).unlink()
+            env["iys.account"].browse(account_id).unlink()  # its token rows go with it

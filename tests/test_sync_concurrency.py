@@ -13,17 +13,18 @@ from odoo.addons.l10n_tr_iys.iyslib.client import IysClient, IysConfig
 from odoo.addons.l10n_tr_iys.iyslib.errors import IysTokenLockError
 from odoo.addons.l10n_tr_iys.iyslib.throttle import Throttle
 from odoo.addons.l10n_tr_iys.models.iys_account import IysAccount
-from odoo.addons.l10n_tr_iys.models.iys_consent_event import _EVENT_UNLINK
 from odoo.addons.l10n_tr_iys.models.iys_token import DbTokenStore
 
-from .sync_common import SIM_PASSWORD, SIM_USER, client_options, start_simulator
+from .sync_common import SIM_PASSWORD, SIM_USER, CommittedAccountMixin, client_options, start_simulator
 
 IYS_CODE = 900777
 ADDRESSES = ["+905321130001", "+905321130002", "+905321130003"]
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
-class TestIysConcurrency(TransactionCase):
+class TestIysConcurrency(CommittedAccountMixin, TransactionCase):
+    committed_iys_code = IYS_CODE
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -35,36 +36,6 @@ class TestIysConcurrency(TransactionCase):
     def setUp(self):
         super().setUp()
         self.sim.reset()
-
-    # committed fixtures ------------------------------------------------------------------------
-    def committed_account(self, movements=()):
-        """An account, a brand and movements committed in their own transaction (removed at the end)."""
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
-            account = env["iys.account"].create({
-                "name": "Committed", "iys_code": str(IYS_CODE), "environment": "simulator",
-                "simulator_url": self.server.url, "poll_delay": 0, "username": SIM_USER, "password": SIM_PASSWORD,
-            })
-            brand = env["iys.brand"].create({"name": "Committed brand", "code": str(IYS_CODE),
-                                             "account_id": account.id, "is_default": True})
-            now = fields.Datetime.now().replace(microsecond=0)
-            env["iys.consent"]._iys_record_movements([
-                {"brand_id": brand.id, "channel": "MESAJ", "address": address, "status": "ONAY",
-                 "source": "HS_WEB", "consent_date": now - timedelta(minutes=10)}
-                for address in movements
-            ], "api")
-            account_id, brand_id = account.id, brand.id
-        self.addCleanup(self.drop_committed, account_id, brand_id)
-        return account_id, brand_id
-
-    def drop_committed(self, account_id, brand_id):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"iys_allow_event_unlink": _EVENT_UNLINK})
-            env["iys.outbox"].search([("brand_id", "=", brand_id)]).unlink()
-            env["iys.consent.event"].search([("brand_id", "=", brand_id)]).unlink()
-            env["iys.consent"].search([("brand_id", "=", brand_id)]).unlink()
-            env["iys.brand"].browse(brand_id).unlink()
-            env["iys.account"].browse(account_id).unlink()  # its token rows go with it
 
     # tests -------------------------------------------------------------------------------------
     def test_overlapping_runs_never_send_a_row_twice(self):

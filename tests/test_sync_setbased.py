@@ -13,10 +13,9 @@ from odoo.addons.l10n_tr_iys.iyslib.errors import IysServerError
 from odoo.addons.l10n_tr_iys.models import iys_outbox, iys_policy
 from odoo.addons.l10n_tr_iys.models.iys_account import IysAccount
 from odoo.addons.l10n_tr_iys.models.iys_consent import ledger
-from odoo.addons.l10n_tr_iys.models.iys_consent_event import _EVENT_UNLINK
 from odoo.addons.l10n_tr_iys.models.iys_outbox import IysOutbox
 
-from .sync_common import SIM_PASSWORD, SIM_USER, IysSyncCommon, client_options, start_simulator
+from .sync_common import CommittedAccountMixin, IysSyncCommon, client_options, start_simulator
 
 
 def orm_receipts(self, outbox_vals, event_vals, consent_vals, current=None):
@@ -235,10 +234,12 @@ IYS_CODE = 900778
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
-class TestIysSyncSerialization(TransactionCase):
+class TestIysSyncSerialization(CommittedAccountMixin, TransactionCase):
     """Two workers: a claim that meets rows another worker committed since its transaction began
     (a serialization failure under REPEATABLE READ) is handled, and not logged as an error. Real
     transactions on separate cursors, committed and cleaned up afterwards."""
+
+    committed_iys_code = IYS_CODE
 
     @classmethod
     def setUpClass(cls):
@@ -248,32 +249,7 @@ class TestIysSyncSerialization(TransactionCase):
         cls.startClassPatcher(patch.object(IysAccount, "_iys_client_options", client_options))
 
     def committed_rows(self, addresses):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
-            account = env["iys.account"].create({
-                "name": "Serialization", "iys_code": str(IYS_CODE), "environment": "simulator",
-                "simulator_url": self.server.url, "poll_delay": 0, "username": SIM_USER, "password": SIM_PASSWORD,
-            })
-            brand = env["iys.brand"].create({"name": "Serialization brand", "code": str(IYS_CODE),
-                                             "account_id": account.id, "is_default": True})
-            now = fields.Datetime.now().replace(microsecond=0)
-            env["iys.consent"]._iys_record_movements([
-                {"brand_id": brand.id, "channel": "MESAJ", "address": address, "status": "ONAY",
-                 "source": "HS_WEB", "consent_date": now - timedelta(minutes=10)}
-                for address in addresses
-            ], "api")
-            account_id, brand_id = account.id, brand.id
-        self.addCleanup(self.drop_committed, account_id, brand_id)
-        return brand_id
-
-    def drop_committed(self, account_id, brand_id):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {"iys_allow_event_unlink": _EVENT_UNLINK})
-            env["iys.outbox"].search([("brand_id", "=", brand_id)]).unlink()
-            env["iys.consent.event"].search([("brand_id", "=", brand_id)]).unlink()
-            env["iys.consent"].search([("brand_id", "=", brand_id)]).unlink()
-            env["iys.brand"].browse(brand_id).unlink()
-            env["iys.account"].browse(account_id).unlink()
+        return self.committed_account(addresses, name="Serialization")[1]
 
     def touched_by_another_worker(self, brand_id):
         with self.registry.cursor() as cr:
