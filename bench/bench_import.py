@@ -36,6 +36,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bench_gate import peak_rss_mb  # VmHWM: the peak of this process, not of the forked parent
+
 REPO = Path(__file__).resolve().parent.parent
 MODULE = "l10n_tr_iys"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / MODULE / "bench"
@@ -270,7 +272,7 @@ def child_upload(tree, db, argument):
         })
         cr.commit()
         return {"wizard": wizard.id, "contacts": created,
-                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "maxrss_mb": peak_rss_mb()}
 
 
 def child_worker(tree, db, argument):
@@ -325,7 +327,7 @@ def child_worker(tree, db, argument):
             result = {"step": step, "started": started, "ended": ended, "rows": rows,
                       "cpu": {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg},
                       "gc": [gc_clock.seconds - gc_before[0], gc_clock.count - gc_before[1]],
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                      "maxrss_mb": peak_rss_mb()}
             if index == 0 and step == "import":
                 counts = {name: wizard[name] for name in ("count_rows", "count_valid", "count_invalid",
                                                           "count_local_only")}
@@ -411,7 +413,7 @@ def child_standard(tree, db, path, ledger=False):
     return {"timings": {"import": elapsed}, "cpu": {"import": cpu},
             "counts": {"consents": created, "events": events, "errors": len(errors)},
             "first_errors": [m.get("message") for m in errors[:3]],
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "maxrss_mb": peak_rss_mb()}
 
 
 def run_child(kind, db, argument):

@@ -60,14 +60,8 @@ def cpu_self():
 
 
 def worker_peak_mb():
-    """This process's peak resident memory (VmHWM, Linux). Not ``ru_maxrss``: a process started
-    by fork and exec inherits in it its parent's peak (here the bench holding the filled simulator)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    """This process's peak resident memory (``bench_gate.peak_rss_mb``: VmHWM, not the forked
+    parent's peak that ``ru_maxrss`` carries)."""
     return peak_rss_mb()
 
 
