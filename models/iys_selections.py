@@ -5,7 +5,7 @@ from ..iyslib import const
 
 CHANNEL_SELECTION = [
     ("MESAJ", "SMS (MESAJ)"),
-    ("ARAMA", "Call (ARAMA)"),
+    ("ARAMA", "Calls (ARAMA)"),
     ("EPOSTA", "E-mail (EPOSTA)"),
 ]
 RECIPIENT_TYPE_SELECTION = [
