@@ -168,7 +168,7 @@ class IysSelfServiceController(http.Controller):
         # a refusal never waits: pending confirmations of the same consent are void
         request.env["iys.consent.request"].sudo().search([
             ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", address), ("state", "=", "sent"),
-        ]).write({"state": "cancelled", "error": request.env._("Refused on the self-service page.")})
+        ]).write({"state": "cancelled", "error_code": "refused", "error": False})
         # (a second click finds the refusal recorded already: that is done, too)
         stopped = result.ok or request.env["iys.consent"].sudo().search_count([
             ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", address),

@@ -42,7 +42,8 @@ class IysBrand(models.Model):
     company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
     is_default = fields.Boolean(
         string="Default brand",
-        help="The brand whose consents the contact form shows and mailings use unless told otherwise.",
+        help="The brand whose consents the contact form shows and mailings use unless told otherwise. "
+        "Ticking another brand makes that one the default instead.",
     )
 
     # Pull (İYS -> Odoo) ------------------------------------------------------------------------
@@ -65,13 +66,31 @@ class IysBrand(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         with self.env["res.company"]._iys_watch_default_brands():
+            self.browse()._iys_untick_other_defaults(
+                {vals["account_id"] for vals in vals_list if vals.get("is_default") and vals.get("account_id")})
             return super().create(vals_list)
 
     def write(self, vals):
         if not {"is_default", "active", "account_id", "sequence"}.intersection(vals):
             return super().write(vals)
         with self.env["res.company"]._iys_watch_default_brands():
+            if vals.get("is_default"):
+                self._iys_untick_other_defaults(
+                    {vals["account_id"]} if vals.get("account_id") else set(self.account_id.ids))
             return super().write(vals)
+
+    def _iys_untick_other_defaults(self, account_ids):
+        """Ticking "Default brand" on a brand makes it the default: the account's former default
+        stops being one in the same save (as a radio button), instead of the one-default rule
+        refusing the save. Ticking two brands of one account at once is still refused."""
+        if not account_ids:
+            return
+        former = self.search([
+            ("account_id", "in", list(account_ids)), ("is_default", "=", True), ("id", "not in", self.ids),
+        ])
+        if former:
+            # (our own write would watch the default brands again: the caller's watch covers both)
+            super(IysBrand, former).write({"is_default": False})
 
     def unlink(self):
         with self.env["res.company"]._iys_watch_default_brands():

@@ -310,7 +310,7 @@ class IysCaptureApi(models.AbstractModel):
             "requested_by_id": self.env.uid,
         }])
         if request.state != "sent":
-            raise ItemError("confirmation_not_sent", request.error or self.env._(
+            raise ItemError("confirmation_not_sent", request.error_message or self.env._(
                 "The confirmation request could not be sent."))
         return {"index": index, "status": "to_confirm", "consentId": None, "eventId": None, "syncState": None,
                 "error": None, "requestId": request.id}

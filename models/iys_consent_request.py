@@ -10,6 +10,7 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from ..iyslib.errors import explain
 from ..iyslib.masking import mask_recipient, mask_text
 from .iys_selections import CHANNEL_SELECTION, HS_SOURCE_SELECTION, ORIGIN_SELECTION, RECIPIENT_TYPE_SELECTION
 
@@ -33,6 +34,23 @@ SIGNATURE_SCOPE = "iys-selfservice"
 #: the channels a self-service link's kind of address covers
 PHONE_CHANNELS = ("MESAJ", "ARAMA")
 EMAIL_CHANNELS = ("EPOSTA",)
+
+#: what happened to a request that was not sent, not confirmed, or confirmed with a remark: stored as a
+#: code (the label is read in the reader's language), with the raw reason in ``error`` when there is one
+ERROR_CODE_SELECTION = [
+    ("invalid_address", "The address is not valid."),
+    ("rate_address", "Too many requests for this address: try again in an hour."),
+    ("rate_visitor", "Too many requests from this visitor: try again in an hour."),
+    ("not_sent", "The message could not be sent."),
+    ("replaced", "Replaced by a newer request."),
+    ("too_many_codes", "Too many wrong codes."),
+    ("already_recorded", "The consent was already recorded."),
+    ("not_recorded", "The consent could not be recorded."),
+    ("other_confirmed", "Another request was confirmed."),
+    ("cancelled", "Cancelled by a manager."),
+    ("refused", "Refused on the self-service page."),
+]
+_IYS_CODE_RE = re.compile(r"^H\d{3}$")
 
 _TOKEN_RE = re.compile(r"^(\d{1,10})-([pte])([A-Za-z0-9_=-]{1,400})-([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
 
@@ -82,28 +100,68 @@ class IysConsentRequest(models.Model):
     partner_id = fields.Many2one("res.partner", string="Contact", index="btree_not_null", ondelete="set null")
     consent_text_id = fields.Many2one("iys.consent.text", string="Consent text shown", ondelete="restrict")
     source = fields.Selection(HS_SOURCE_SELECTION, required=True, default="HS_WEB")
-    origin = fields.Selection(ORIGIN_SELECTION, required=True, default="selfservice")
+    origin = fields.Selection(ORIGIN_SELECTION, required=True, default="selfservice",
+                              help="Where the request came from; the consent recorded on confirmation carries it.")
     method = fields.Selection([("sms_code", "Code by SMS"), ("email_link", "Link by e-mail")], required=True)
     state = fields.Selection(
         [("draft", "Not sent"), ("sent", "Waiting for confirmation"), ("confirmed", "Confirmed"),
          ("expired", "Expired"), ("cancelled", "Cancelled"), ("failed", "Could not be sent")],
         default="draft", required=True, index=True,
     )
-    error = fields.Char(readonly=True)
+    error_code = fields.Selection(ERROR_CODE_SELECTION, string="Reason code", readonly=True)
+    error = fields.Char(
+        "Reason given", readonly=True,
+        help="Kept as it was given, never translated: the mail or SMS server's answer, or the İYS rule code.",
+    )
+    error_message = fields.Char("Reason", compute="_compute_error_message",
+                                help="Why the request was not sent or not confirmed, in your language.")
+    cancelled_by_id = fields.Many2one("res.users", string="Cancelled by", readonly=True, ondelete="set null")
     code_hash = fields.Char(readonly=True, groups="base.group_system", copy=False)
     token_hash = fields.Char(readonly=True, groups="base.group_system", copy=False, index="btree_not_null")
-    sent_at = fields.Datetime(readonly=True)
-    expires_at = fields.Datetime(readonly=True)
-    attempts = fields.Integer(readonly=True)
-    confirmed_at = fields.Datetime(readonly=True)
+    sent_at = fields.Datetime("Sent on", readonly=True)
+    expires_at = fields.Datetime("Expires on", readonly=True, help="The code or link no longer works after this.")
+    attempts = fields.Integer("Codes entered", readonly=True)
+    confirmed_at = fields.Datetime("Confirmed on", readonly=True)
     request_ip = fields.Char("Requested from IP", readonly=True)
     request_user_agent = fields.Char("Requested from browser", readonly=True)
     confirm_ip = fields.Char("Confirmed from IP", readonly=True)
     confirm_user_agent = fields.Char("Confirmed from browser", readonly=True)
-    lang = fields.Char(readonly=True)
+    lang = fields.Selection(selection="_lang_get", string="Language", readonly=True,
+                            help="The language of the message sent and of the confirmation page.")
     event_id = fields.Many2one("iys.consent.event", string="Consent recorded", readonly=True, ondelete="restrict")
     requested_by_id = fields.Many2one("res.users", string="Requested by", default=lambda self: self.env.uid,
                                       readonly=True)
+
+    @api.model
+    def _lang_get(self):
+        return self.env["res.lang"].get_installed()
+
+    @api.depends_context("lang")
+    @api.depends("error_code", "error", "cancelled_by_id")
+    def _compute_error_message(self):
+        labels = dict(self._fields["error_code"]._description_selection(self.env))
+        lang = "tr" if (self.env.lang or "").startswith("tr") else "en"
+        for request in self:
+            if request.error_code == "cancelled" and request.cancelled_by_id:
+                text = self.env._("Cancelled by %(user)s.", user=request.cancelled_by_id.sudo().name)
+            else:
+                text = labels.get(request.error_code) or ""
+            detail = request.error or ""
+            if _IYS_CODE_RE.match(detail):
+                detail = "%s: %s" % (detail, explain(detail, lang))
+            request.error_message = " ".join(part for part in (text, detail) if part) or False
+
+    @api.model
+    def _iys_installed_lang(self, code):
+        """The installed language *code* stands for ("tr", "tr-TR" or "tr_TR": Turkish), or False."""
+        if not code:
+            return False
+        installed = [lang for lang, _name in self._lang_get()]
+        code = str(code).replace("-", "_")
+        if code in installed:
+            return code
+        prefix = code.split("_")[0].lower()
+        return next((lang for lang in installed if lang.split("_")[0].lower() == prefix), False)
 
     # ------------------------------------------------------------------------------------------
     # Asking
@@ -123,10 +181,14 @@ class IysConsentRequest(models.Model):
             vals = dict(vals)
             channel = vals.get("channel")
             error = None
+            if "lang" in vals:
+                vals["lang"] = self._iys_installed_lang(vals["lang"])
             try:
                 vals["address"] = Consent._iys_normalize(channel, vals.get("address"))
             except ValidationError as exc:
-                error = exc.args[0]
+                # the İYS rule's code (explained in the reader's language), else the text as it came
+                code = getattr(exc.__cause__, "code", None) or ""
+                error = ("invalid_address", code if _IYS_CODE_RE.match(code) else exc.args[0])
                 vals["address"] = mask_recipient((vals.get("address") or "").strip()) or "-"
             brand = self.env["iys.brand"].sudo().browse(vals.get("brand_id")).exists()
             if not brand:
@@ -139,18 +201,19 @@ class IysConsentRequest(models.Model):
                     brand, channel, vals.get("lang")
                 ).id or False
             if not error:
-                error = Request._iys_rate_limited(vals["address"], vals.get("request_ip"), now)
+                limited = Request._iys_rate_limited(vals["address"], vals.get("request_ip"), now)
+                error = (limited, None) if limited else None
             if error:
-                request = Request.create({**vals, "state": "failed", "error": error})
-                _logger.info("İYS confirmation request for %s refused: %s", mask_recipient(request.address),
-                             mask_text(error))
+                request = Request.create({**vals, "state": "failed", "error_code": error[0], "error": error[1]})
+                _logger.info("İYS confirmation request for %s refused: %s %s", mask_recipient(request.address),
+                             error[0], mask_text(error[1] or ""))
                 requests |= request
                 continue
             # a new request replaces the one still waiting for the same consent: one code at a time
             Request.search([
                 ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", vals["address"]),
                 ("recipient_type", "=", vals.get("recipient_type") or "BIREYSEL"), ("state", "=", "sent"),
-            ]).write({"state": "cancelled", "error": self.env._("Replaced by a newer request.")})
+            ]).write({"state": "cancelled", "error_code": "replaced", "error": False})
             request = Request.create(vals)
             request._iys_send(now)
             requests |= request
@@ -169,15 +232,16 @@ class IysConsentRequest(models.Model):
         self.env["iys.brand"].browse(sorted(brand_ids)).check_access("read")
 
     def _iys_rate_limited(self, address, ip_address, now):
-        """Why a new request may not be sent now (too many for the address or the visitor), or None."""
+        """Why a new request may not be sent now, as an ``error_code`` (too many for the address or
+        the visitor), or None."""
         since = now - LIMIT_WINDOW
         base = [("create_date", ">=", since), ("state", "in", COUNTED_STATES)]
         if self.search_count(base + [("address", "=", address)], limit=LIMIT_PER_ADDRESS) >= LIMIT_PER_ADDRESS:
-            return self.env._("Too many requests for this address: try again in an hour.")
+            return "rate_address"
         if ip_address and self.search_count(
             base + [("request_ip", "=", ip_address)], limit=LIMIT_PER_IP
         ) >= LIMIT_PER_IP:
-            return self.env._("Too many requests from this visitor: try again in an hour.")
+            return "rate_visitor"
         return None
 
     @api.model
@@ -218,11 +282,9 @@ class IysConsentRequest(models.Model):
         if ok is True:
             record.write({"state": "sent", "sent_at": now})
         else:
-            error = record.env._("The message could not be sent.")
-            if isinstance(ok, str) and ok.strip():
-                # what the mail server said (masked: it may quote the address)
-                error = "%s %s" % (error, mask_text(ok.strip()))
-            record.write({"state": "failed", "error": error[:500]})
+            # what the mail server said, as it said it (masked: it may quote the address)
+            reason = mask_text(ok.strip())[:500] if isinstance(ok, str) and ok.strip() else False
+            record.write({"state": "failed", "error_code": "not_sent", "error": reason})
 
     def _iys_send_sms(self, code):
         """Send the code by SMS (a transactional SMS: no mailing, so the send gate lets it go)."""
@@ -302,7 +364,7 @@ class IysConsentRequest(models.Model):
         if not tools.consteq(request._iys_hash_code(str(code or "")), request.code_hash or ""):
             values = {"attempts": attempts}
             if attempts >= MAX_ATTEMPTS:
-                values.update(state="cancelled", error=self.env._("Too many wrong codes."))
+                values.update(state="cancelled", error_code="too_many_codes")
             request.write(values)
             return False
         request.write({"attempts": attempts})
@@ -342,13 +404,24 @@ class IysConsentRequest(models.Model):
         now = now.replace(microsecond=0)
         user_agent = (user_agent or "")[:500] or False
         sent = fields.Datetime.to_string(self.sent_at) if self.sent_at else "-"
-        note = self.env._(
-            "Double opt-in (%(method)s): requested on %(sent)s UTC from %(request_ip)s, confirmed on "
-            "%(confirmed)s UTC from %(ip)s.",
-            method=dict(self._fields["method"]._description_selection(self.env)).get(self.method),
-            sent=sent, request_ip=self.request_ip or self.requested_by_id.name or "-",
-            confirmed=fields.Datetime.to_string(now), ip=ip_address or "-",
-        )
+        method = dict(self._fields["method"]._description_selection(self.env)).get(self.method)
+        # a user asked ("Ask to confirm"; requests of earlier versions say "wizard"): the person
+        # confirmed what that user sent, which the consent's origin and its evidence both say
+        origin = "request" if self.origin in ("request", "wizard") else self.origin
+        if origin == "request":
+            note = self.env._(
+                "Double opt-in (%(method)s) asked by %(user)s: sent on %(sent)s UTC, confirmed by the person on "
+                "%(confirmed)s UTC from %(ip)s.",
+                method=method, user=self.requested_by_id.sudo().name or "-", sent=sent,
+                confirmed=fields.Datetime.to_string(now), ip=ip_address or "-",
+            )
+        else:
+            note = self.env._(
+                "Double opt-in (%(method)s): requested on %(sent)s UTC from %(request_ip)s, confirmed on "
+                "%(confirmed)s UTC from %(ip)s.",
+                method=method, sent=sent, request_ip=self.request_ip or self.requested_by_id.name or "-",
+                confirmed=fields.Datetime.to_string(now), ip=ip_address or "-",
+            )
         movement = {
             "brand_id": self.brand_id.id, "channel": self.channel, "recipient_type": self.recipient_type,
             "address": self.address, "status": "ONAY", "source": self.source, "consent_date": now,
@@ -359,7 +432,7 @@ class IysConsentRequest(models.Model):
         }
         values = {"confirmed_at": now, "confirm_ip": ip_address or False, "confirm_user_agent": user_agent}
         with self.env.cr.savepoint():
-            result = self.env["iys.consent"].sudo()._iys_record_movements([movement], self.origin,
+            result = self.env["iys.consent"].sudo()._iys_record_movements([movement], origin,
                                                                           raise_on_error=False, now=now)[0]
         if result.error:
             current = self.env["iys.consent"].sudo().search([
@@ -367,9 +440,12 @@ class IysConsentRequest(models.Model):
                 ("recipient_type", "=", self.recipient_type), ("address", "=", self.address),
             ], limit=1)
             if current.status == "ONAY":  # consented meanwhile (another way): nothing more to record
-                self.write({**values, "state": "confirmed", "error": self.env._("The consent was already recorded.")})
+                self.write({**values, "state": "confirmed", "error_code": "already_recorded", "error": False})
                 return True
-            self.write({**values, "state": "failed", "error": mask_text(result.error)[:250]})
+            # the İYS rule's code when there is one (explained in the reader's language), else the text
+            self.write({**values, "state": "failed", "error_code": "not_recorded",
+                        "error": result.error_code if _IYS_CODE_RE.match(result.error_code or "") else
+                        mask_text(result.error)[:250]})
             _logger.info("İYS confirmation request %s: the ledger refused the consent of %s: %s", self.id,
                          mask_recipient(self.address), mask_text(result.error))
             return False
@@ -378,7 +454,7 @@ class IysConsentRequest(models.Model):
         self.search([
             ("id", "!=", self.id), ("brand_id", "=", self.brand_id.id), ("channel", "=", self.channel),
             ("recipient_type", "=", self.recipient_type), ("address", "=", self.address), ("state", "=", "sent"),
-        ]).write({"state": "cancelled", "error": self.env._("Another request was confirmed.")})
+        ]).write({"state": "cancelled", "error_code": "other_confirmed", "error": False})
         return True
 
     # ------------------------------------------------------------------------------------------
@@ -392,7 +468,8 @@ class IysConsentRequest(models.Model):
         waiting = self.sudo().filtered(lambda r: r.state in ("draft", "sent"))
         if not waiting:
             raise UserError(self.env._("Only requests waiting for confirmation can be cancelled."))
-        waiting.write({"state": "cancelled", "error": self.env._("Cancelled by %(user)s.", user=self.env.user.name)})
+        waiting.write({"state": "cancelled", "error_code": "cancelled", "error": False,
+                       "cancelled_by_id": self.env.uid})
         return True
 
     @api.model

@@ -5,7 +5,7 @@ from ..iyslib import const
 
 CHANNEL_SELECTION = [
     ("MESAJ", "SMS (MESAJ)"),
-    ("ARAMA", "Call (ARAMA)"),
+    ("ARAMA", "Calls (ARAMA)"),
     ("EPOSTA", "E-mail (EPOSTA)"),
 ]
 RECIPIENT_TYPE_SELECTION = [
@@ -71,6 +71,7 @@ ORIGIN_SELECTION = [
     ("api", "Program (API)"),
     ("reconciliation", "İYS daily reconciliation"),
     ("selfservice", "Self-service page"),
+    ("request", "Confirmation asked by a user"),
 ]
 #: origins whose movements are facts İYS reported (applied when newer, never sent back, recorded by
 #: the synchronisation only: see ``iys.consent._iys_check_may_record``)

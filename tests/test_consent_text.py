@@ -1,6 +1,8 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from datetime import timedelta
 
+from lxml import etree
+
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
 
@@ -336,3 +338,26 @@ class TestConsentText(ImportFilesMixin, IysCommon):
         elif_sahin = self.env.ref("l10n_tr_iys.demo_partner_two_numbers")
         self.assertEqual(email.event_ids.partner_id, elif_sahin)
         self.assertEqual((email.event_ids.new_status, email.event_ids.notice_version), ("ONAY", "ETK-EPOSTA-2026-01"))
+
+    def test_list_names_channels_as_everywhere_and_sizes_its_columns(self):
+        """The consent texts list shows the channel with the labels of the ledger, the requests and
+        the contact form's sections, and every column but the title has a width (or starts hidden),
+        so the version label and the channel are not cut."""
+        labels = {
+            model: dict(self.env[model]._fields["channel"]._description_selection(self.env))
+            for model in ("iys.consent.text", "iys.consent", "iys.consent.request", "iys.consent.request.wizard")
+        }
+        self.assertEqual(len({tuple(sorted(found.items())) for found in labels.values()}), 1, labels)
+        partner_form = etree.fromstring(self.env.ref("l10n_tr_iys.view_res_partner_form").arch)
+        sections = {node.get("for"): node.get("string") for node in partner_form.xpath("//label[@string]")}
+        self.assertEqual(
+            (sections.get("iys_sms_state"), sections.get("iys_call_state"), sections.get("iys_email_state")),
+            (labels["iys.consent.text"]["MESAJ"], labels["iys.consent.text"]["ARAMA"],
+             labels["iys.consent.text"]["EPOSTA"]),
+        )
+        arch = etree.fromstring(self.env.ref("l10n_tr_iys.view_iys_consent_text_list").arch)
+        for node in arch.xpath("//field"):
+            if node.get("name") == "name":
+                continue
+            self.assertTrue(node.get("width") or node.get("optional") == "hide", node.get("name"))
+        self.assertGreaterEqual(int(arch.xpath("//field[@name='version']")[0].get("width").rstrip("px")), 180)

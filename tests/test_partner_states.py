@@ -3,7 +3,8 @@ from datetime import timedelta
 
 from lxml import etree
 
-from odoo.tests import tagged
+from odoo.exceptions import ValidationError
+from odoo.tests import Form, tagged
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
@@ -156,6 +157,26 @@ class TestPartnerStates(PartnerStatesCommon):
         self.brand_b.sequence = 0
         self.assertEqual(self.env.company.iys_default_brand_id, self.brand_b)
         self.assertEqual(self.p_confirmed.iys_sms_state, "no_consent")
+
+    def test_new_default_brand_in_one_save(self):
+        """Ticking another brand as default on the account form is saved as is: the former default
+        stops being one in the same save, and the contacts follow the new default brand."""
+        self.assertEqual(self.p_confirmed.iys_sms_state, "allowed")
+        with Form(self.account.with_user(self.iys_manager)) as account_form:
+            with account_form.brand_ids.edit(1) as line:
+                self.assertEqual(line.name, "Brand B")
+                line.is_default = True
+        self.assertEqual((self.brand.is_default, self.brand_b.is_default), (False, True))
+        self.assertEqual(self.account.default_brand_id, self.brand_b)
+        self.assertEqual(self.env.company.iys_default_brand_id, self.brand_b)
+        self.assertEqual(self.p_confirmed.iys_sms_state, "no_consent")  # nothing on record for brand B
+        # a new brand created as the default takes over too
+        brand_c = self.env["iys.brand"].create({"name": "Brand C", "code": "900003", "account_id": self.account.id,
+                                                "is_default": True})
+        self.assertEqual((self.brand_b.is_default, brand_c.is_default), (False, True))
+        # two brands of one account ticked in one write: which one is meant is unknown, refused
+        with self.assertRaises(ValidationError):
+            (self.brand | self.brand_b).write({"is_default": True})
 
     def test_sync_confirmation_refreshes_states(self):
         consent = self.Consent.search([("address", "=", "+905320000002")])

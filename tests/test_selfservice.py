@@ -256,8 +256,8 @@ class TestSelfServicePage(SelfServiceCommon):
         # a request refused by the limit says why and raises nothing
         request = self.Request.sudo()._iys_request([{"brand_id": self.brand.id, "channel": "MESAJ",
                                                      "address": self.number}])
-        self.assertEqual(request.state, "failed")
-        self.assertIn("Too many requests for this address", request.error)
+        self.assertEqual((request.state, request.error_code), ("failed", "rate_address"))
+        self.assertIn("Too many requests for this address", request.error_message)
 
     def test_rate_limit_per_visitor(self):
         with self.mockSMSGateway():
@@ -267,7 +267,8 @@ class TestSelfServicePage(SelfServiceCommon):
                 for index in range(LIMIT_PER_IP + 1)
             ])
         self.assertEqual(requests.mapped("state"), ["sent"] * LIMIT_PER_IP + ["failed"])
-        self.assertIn("Too many requests from this visitor", requests[-1].error)
+        self.assertEqual(requests[-1].error_code, "rate_visitor")
+        self.assertIn("Too many requests from this visitor", requests[-1].error_message)
         self.assertEqual(len(self._sms), LIMIT_PER_IP)
         # another visitor is not concerned
         with self.mockSMSGateway():
@@ -361,8 +362,10 @@ class TestSelfServicePage(SelfServiceCommon):
     def test_invalid_address_is_refused_clearly(self):
         request = self.Request.sudo()._iys_request([{"brand_id": self.brand.id, "channel": "MESAJ",
                                                      "address": "12"}])
-        self.assertEqual(request.state, "failed")
-        self.assertTrue(request.error)
+        self.assertEqual((request.state, request.error_code), ("failed", "invalid_address"))
+        # the İYS rule's code is stored; its meaning is read in the reader's language
+        self.assertRegex(request.error, r"^H\d{3}$")
+        self.assertTrue(request.error_message.startswith("The address is not valid. %s: " % request.error))
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
@@ -380,9 +383,39 @@ class TestSelfServiceBackend(SelfServiceCommon):
                 {"brand_id": self.brand.id, "channel": "EPOSTA", "address": "refused@example.com"},
             ])
         self.assertEqual(request.state, "failed")
-        self.assertIn("The message could not be sent.", request.error)
-        self.assertIn("Connection refused", request.error)
+        self.assertIn("The message could not be sent.", request.error_message)
+        self.assertIn("Connection refused", request.error_message)
         self.assertFalse(self.env["mail.mail"].search([("email_to", "=", "refused@example.com")]))
+
+    def test_reason_is_stored_as_a_code_and_read_in_the_readers_language(self):
+        """A request sent in Turkish (the person's language) that the mail server refuses stores a code
+        and the server's own words: an English reader reads the reason in English, the server's words
+        unchanged; a manager's cancellation names the manager in the reader's language too."""
+        self.env["res.lang"]._activate_lang("tr_TR")
+
+        def refuse(mails, *args, **kwargs):
+            mails.write({"state": "exception", "failure_reason": "550 Mailbox unavailable"})
+
+        with patch.object(type(self.env["mail.mail"]), "send", refuse):
+            request = self.Request.with_context(lang="tr_TR")._iys_request([
+                {"brand_id": self.brand.id, "channel": "EPOSTA", "address": "refused@example.com", "lang": "tr"},
+            ])
+        self.assertEqual((request.state, request.error_code, request.error, request.lang),
+                         ("failed", "not_sent", "550 Mailbox unavailable", "tr_TR"))
+        request.invalidate_recordset(["error_message"])
+        self.assertEqual(request.with_context(lang="en_US").error_message,
+                         "The message could not be sent. 550 Mailbox unavailable")
+        with self.mock_mail_gateway():
+            waiting = self.Request.with_context(lang="tr_TR")._iys_request([
+                {"brand_id": self.brand.id, "channel": "EPOSTA", "address": "selin@example.com"},
+            ])
+        waiting.with_user(self.iys_manager).with_context(lang="tr_TR").action_iys_cancel()
+        self.assertEqual((waiting.error_code, waiting.error, waiting.cancelled_by_id),
+                         ("cancelled", False, self.iys_manager))
+        self.assertEqual(waiting.with_context(lang="en_US").error_message, f"Cancelled by {self.iys_manager.name}.")
+        # the language is a language, shown by its name
+        self.assertEqual(dict(self.Request._fields["lang"]._description_selection(self.env))["tr_TR"],
+                         dict(self.env["res.lang"].get_installed())["tr_TR"])
 
     def test_ask_to_confirm_by_email(self):
         action = self.partner.with_user(self.iys_user).action_iys_ask_confirmation()
@@ -398,14 +431,44 @@ class TestSelfServiceBackend(SelfServiceCommon):
         self.assertEqual(result["params"]["type"], "success")
         request = self.Request.search([("partner_id", "=", self.partner.id)])
         self.assertEqual((request.state, request.origin, request.source, request.requested_by_id),
-                         ("sent", "wizard", "HS_EPOSTA", self.iys_user))
+                         ("sent", "request", "HS_EPOSTA", self.iys_user))
         self.assertEqual(self.partner.with_user(self.iys_user).iys_request_count, 1)
         link = self.last_link_token()
         self.assertTrue(self.Request._iys_confirm_token(link, "10.0.0.7", "Firefox"))
         event = self.consent("selin@example.com", "EPOSTA").event_ids
+        # the consent says the truth: the person confirmed what a user asked, and names that user
         self.assertEqual((event.origin, event.source, event.ip_address, event.user_agent),
-                         ("wizard", "HS_EPOSTA", "10.0.0.7", "Firefox"))
+                         ("request", "HS_EPOSTA", "10.0.0.7", "Firefox"))
         self.assertEqual(event.partner_id, self.partner)
+        self.assertIn(f"asked by {self.iys_user.name}", event.evidence_note)
+        self.assertIn("confirmed by the person", event.evidence_note)
+
+    def test_requests_of_earlier_versions_confirm_with_the_truthful_origin(self):
+        """A request an earlier version stored with origin "wizard" (a user's wizard) is confirmed as
+        asked by that user, not as recorded in the consent wizard."""
+        with self.mock_mail_gateway():
+            request = self.Request.with_user(self.iys_user)._iys_request([{
+                "brand_id": self.brand.id, "channel": "EPOSTA", "address": "selin@example.com",
+                "partner_id": self.partner.id, "origin": "wizard", "source": "HS_EPOSTA",
+            }])
+        self.assertTrue(self.Request._iys_confirm_token(self.last_link_token(), "10.0.0.8", "Firefox"))
+        self.assertEqual(request.event_id.origin, "request")
+        self.assertIn(f"asked by {self.iys_user.name}", request.event_id.evidence_note)
+
+    def test_ask_to_confirm_warns_about_a_consent_on_record(self):
+        """A channel the contact already consented to is not offered first, and when chosen the
+        wizard says so plainly."""
+        self.record("selin@example.com", channel="EPOSTA")
+        wizard_form = Form(self.env["iys.consent.request.wizard"].with_user(self.iys_user)
+                           .with_context(default_partner_id=self.partner.id))
+        self.assertEqual(wizard_form.channel, "MESAJ")  # e-mail is allowed already: SMS comes first
+        self.assertFalse(wizard_form.already_allowed)
+        self.assertFalse(wizard_form.already_allowed_note)
+        wizard_form.channel = "EPOSTA"
+        self.assertTrue(wizard_form.already_allowed)
+        self.assertEqual(wizard_form.consent_id, self.consent("selin@example.com", "EPOSTA"))
+        self.assertIn("has already consented", wizard_form.already_allowed_note)
+        self.assertIn("no need to ask", wizard_form.already_allowed_note)
 
     def test_ask_to_confirm_by_sms_passes_the_send_gate(self):
         """The SMS carrying the code is transactional: it goes to a number with no consent."""

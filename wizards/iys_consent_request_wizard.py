@@ -26,6 +26,12 @@ class IysConsentRequestWizard(models.TransientModel):
         domain="[('brand_id', '=', brand_id), ('channel', '=', channel), ('state', '=', 'active')]",
         help="The text the person agrees to; the version in use for the brand, channel and the contact's language.",
     )
+    consent_id = fields.Many2one("iys.consent", string="Consent on record", compute="_compute_consent_id")
+    already_allowed = fields.Boolean(
+        "Already allowed", compute="_compute_consent_id",
+        help="The ledger already holds a consent (ONAY) for this brand, channel and address.",
+    )
+    already_allowed_note = fields.Char("Consent already on record", compute="_compute_consent_id")
 
     @api.model
     def default_get(self, fields_list):
@@ -43,9 +49,33 @@ class IysConsentRequestWizard(models.TransientModel):
                 values["brand_id"] = brand.id
             if self.env.context.get("iys_channel"):
                 values["channel"] = self.env.context["iys_channel"]
-            elif not partner.email_normalized and partner._iys_addresses("MESAJ").get(partner.id):
-                values["channel"] = "MESAJ"
+            else:
+                values["channel"] = self._iys_default_channel(partner, brand)
         return values
+
+    @api.model
+    def _iys_default_channel(self, partner, brand):
+        """E-mail, else SMS: the first the contact has an address for and has not consented to yet
+        (asking for a consent already on record is offered only when chosen, with a warning)."""
+        candidates = [channel for channel in ("EPOSTA", "MESAJ")
+                      if partner._iys_addresses(channel).get(partner.id)]
+        for channel in candidates:
+            if not brand or not self._iys_consent_on_record(partner, brand, channel).status == "ONAY":
+                return channel
+        return candidates[0] if candidates else "EPOSTA"
+
+    @api.model
+    def _iys_consent_on_record(self, partner, brand, channel, address=None):
+        """The ledger's record of *partner*'s address for *brand* and *channel* (or an empty one)."""
+        if address is None:
+            found = partner._iys_addresses(channel).get(partner.id)
+            address = found[0] if found else None
+        if not (address and brand):
+            return self.env["iys.consent"]
+        return self.env["iys.consent"].search([
+            ("brand_id", "=", brand.id), ("channel", "=", channel),
+            ("recipient_type", "=", partner.iys_recipient_type or "BIREYSEL"), ("address", "=", address),
+        ], limit=1)
 
     @api.depends("partner_id", "channel")
     def _compute_address(self):
@@ -53,6 +83,21 @@ class IysConsentRequestWizard(models.TransientModel):
             found = wizard.partner_id._iys_addresses(wizard.channel).get(wizard.partner_id.id) if (
                 wizard.partner_id and wizard.channel) else None
             wizard.address = found[0] if found else False
+
+    @api.depends("brand_id", "channel", "address")
+    def _compute_consent_id(self):
+        channels = dict(self._fields["channel"]._description_selection(self.env))
+        for wizard in self:
+            consent = self._iys_consent_on_record(wizard.partner_id, wizard.brand_id, wizard.channel,
+                                                  address=wizard.address or False)
+            wizard.consent_id = consent
+            wizard.already_allowed = consent.status == "ONAY"
+            wizard.already_allowed_note = self.env._(
+                "%(contact)s has already consented to %(channel)s from %(brand)s (ONAY on record for %(address)s): "
+                "there is no need to ask. If you send anyway, they are asked to confirm once more.",
+                contact=wizard.partner_id.display_name, channel=channels.get(wizard.channel),
+                brand=wizard.brand_id.name, address=wizard.address,
+            ) if wizard.already_allowed else False
 
     @api.depends("brand_id", "channel", "partner_id")
     def _compute_consent_text_id(self):
@@ -76,12 +121,12 @@ class IysConsentRequestWizard(models.TransientModel):
             "recipient_type": self.partner_id.iys_recipient_type or "BIREYSEL",
             "address": self.address, "partner_id": self.partner_id.id,
             "consent_text_id": self.consent_text_id.id or False,
-            "source": REQUEST_SOURCES[self.channel], "origin": "wizard",
+            "source": REQUEST_SOURCES[self.channel], "origin": "request",
             "lang": self.partner_id.lang or False,
         }])
         if request.state != "sent":
             raise UserError(self.env._("The request could not be sent: %(error)s",
-                                       error=request.error or self.env._("unknown error")))
+                                       error=request.error_message or self.env._("unknown error")))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
