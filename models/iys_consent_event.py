@@ -92,7 +92,9 @@ class IysConsentEvent(models.Model):
         help="The version of the consent text the person was shown when this movement was captured.",
     )
     # İYS receipts
-    request_id = fields.Char("İYS request", readonly=True, index="btree_not_null")
+    # no index: nothing looks an event up by its request (the poll finds the outbox rows by it), and
+    # an index on it took an entry at each of the two receipts the push writes on every event
+    request_id = fields.Char("İYS request", readonly=True)
     sub_request_id = fields.Char("İYS sub-request", readonly=True)
     transaction_id = fields.Char("İYS transaction", readonly=True, index="btree_not_null")
     iys_creation_date = fields.Datetime("Recorded by İYS on", readonly=True)
@@ -108,6 +110,8 @@ class IysConsentEvent(models.Model):
             "CREATE INDEX IF NOT EXISTS iys_consent_event_panel_movements_idx ON iys_consent_event "
             "(create_date) INCLUDE (brand_id, channel, new_status, origin) WHERE kind = 'status'"
         ))
+        # Odoo keeps the index of a field that is no longer indexed: drop it (see request_id)
+        self.env.cr.execute(SQL("DROP INDEX IF EXISTS iys_consent_event__request_id_index"))
 
     @api.depends("to_send", "actor")
     def _compute_push_state(self):

@@ -354,7 +354,8 @@ class IysPanel(models.AbstractModel):
     def _section_queue(self, brands, now):
         Outbox = self.env["iys.outbox"]
         base = [("brand_id", "in", brands.ids)]
-        counts = dict(Outbox.sudo()._read_group(base, ["state"], ["__count"]))
+        counts = dict(Outbox.sudo()._read_group(
+            [*base, *Outbox._iys_states_domain(("pending", "sent", "expired"))], ["state"], ["__count"]))
         since = now - timedelta(days=7)
         cards = [
             {"key": "pending", "label": self.env._("Waiting to be sent"), "value": counts.get("pending", 0),
@@ -485,9 +486,21 @@ class IysPanel(models.AbstractModel):
         return format_datetime(self.env, value) if value else self.env._("never")
 
     def _section_sync(self, brands, accounts, now):
+        # Per brand, each through an index, never the brand's whole history: the last poll is the
+        # latest answer (index on answered rows by date); the last push is the latest of the rows
+        # still waiting for İYS's answer (index on sent rows) and, when all were answered, the push
+        # of the latest answered row (rows are polled in the order they were sent).
+        self.env["iys.outbox"].flush_model(["brand_id", "state", "sent_at", "result_at"])
         self.env.cr.execute(SQL(
-            "SELECT brand_id, max(sent_at), max(result_at) FROM iys_outbox WHERE brand_id IN %s GROUP BY brand_id",
-            tuple(brands.ids),
+            """SELECT b.id,
+                      GREATEST(
+                          (SELECT max(o.sent_at) FROM iys_outbox o WHERE o.brand_id = b.id AND o.state = 'sent'),
+                          (SELECT o.sent_at FROM iys_outbox o
+                            WHERE o.brand_id = b.id AND o.result_at IS NOT NULL AND o.sent_at IS NOT NULL
+                            ORDER BY o.result_at DESC LIMIT 1)),
+                      (SELECT max(o.result_at) FROM iys_outbox o WHERE o.brand_id = b.id AND o.result_at IS NOT NULL)
+                 FROM unnest(%s::int[]) AS b(id)""",
+            list(brands.ids),
         ))
         last = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         rows = []
