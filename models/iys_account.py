@@ -567,7 +567,12 @@ class IysAccount(models.Model):
             )
         )
         done, refused, caught = self.env.cr.fetchone()
-        oldest = Outbox.search([("account_id", "=", self.id), ("state", "=", "pending")], order="id", limit=1)
+        # (brand by brand, through the partial index on pending rows (brand, id): in id order over the
+        # whole outbox, PostgreSQL would walk the handled rows before the first pending one)
+        oldest = min((
+            Outbox.search([("brand_id", "=", brand.id), ("state", "=", "pending")], order="id", limit=1)
+            for brand in self.with_context(active_test=False).brand_ids
+        ), key=lambda row: row.id or float("inf"), default=Outbox)
         answered = done + refused
         return {
             "pending": counts.get("pending", 0),

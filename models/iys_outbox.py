@@ -151,9 +151,9 @@ class IysOutbox(models.Model):
             ("iys_outbox_sent_request_idx", "(request_id) WHERE state = 'sent'"),
             # the deadline watch, its alert and the Deadlines list (most urgent first)
             ("iys_outbox_pending_deadline_idx", "(deadline, id) WHERE state = 'pending'"),
-            # refused, expired and cancelled rows: the outbox's "Needs attention", the panel, the
-            # account's counts and the Resend action on consents
-            ("iys_outbox_refused_idx", "(consent_id, id) WHERE state IN ('failed', 'expired', 'cancel')"),
+            # refused, expired and cancelled rows: the outbox's filters and "Needs attention", the
+            # panel, the account's counts and the Resend action on consents
+            ("iys_outbox_refused_idx", "(state, consent_id, id) WHERE state IN ('failed', 'expired', 'cancel')"),
             # answers by date: success ratio, health, alerts, the panel's last poll
             ("iys_outbox_result_at_idx", "(result_at) WHERE result_at IS NOT NULL"),
         ):
