@@ -486,15 +486,17 @@ class IysPanel(models.AbstractModel):
         return format_datetime(self.env, value) if value else self.env._("never")
 
     def _section_sync(self, brands, accounts, now):
-        # Per brand, each through an index, never the brand's whole history: the last poll is the
-        # latest answer (index on answered rows by date); the last push is the latest of the rows
-        # still waiting for İYS's answer (index on sent rows) and, when all were answered, the push
-        # of the latest answered row (rows are polled in the order they were sent).
+        # Per brand, each through an index and a few rows, never the brand's whole history nor all
+        # its rows waiting for an answer: the last poll is the latest answer (index on answered rows
+        # by date); the last push is the later of the push of the newest row still waiting for
+        # İYS's answer (index on sent rows, in id order: rows are sent in id order) and the push of
+        # the latest answered row (a request is answered after it was sent).
         self.env["iys.outbox"].flush_model(["brand_id", "state", "sent_at", "result_at"])
         self.env.cr.execute(SQL(
             """SELECT b.id,
                       GREATEST(
-                          (SELECT max(o.sent_at) FROM iys_outbox o WHERE o.brand_id = b.id AND o.state = 'sent'),
+                          (SELECT o.sent_at FROM iys_outbox o WHERE o.brand_id = b.id AND o.state = 'sent'
+                            ORDER BY o.id DESC LIMIT 1),
                           (SELECT o.sent_at FROM iys_outbox o
                             WHERE o.brand_id = b.id AND o.result_at IS NOT NULL AND o.sent_at IS NOT NULL
                             ORDER BY o.result_at DESC LIMIT 1)),
