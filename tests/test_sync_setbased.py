@@ -310,7 +310,8 @@ class TestIysOutboxIndexes(TransactionCase):
 
     def test_indexes(self):
         self.assertEqual(self.indexes("iys_outbox"), self.EXPECTED)
-        self.assertNotIn("iys_consent_event__request_id_index", self.indexes("iys_consent_event"))
+        self.assertFalse({"iys_consent_event__request_id_index", "iys_consent_event__kind_index"}
+                         & self.indexes("iys_consent_event"))
         # a done row is in no index but the primary key's; a pending one in three, a sent one in four
         self.env.cr.execute("""SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i
                                  JOIN pg_class c ON c.oid = i.indexrelid
@@ -327,8 +328,10 @@ class TestIysOutboxIndexes(TransactionCase):
         self.env.cr.execute("DROP INDEX iys_outbox_result_at_idx")
         self.env.cr.execute("CREATE INDEX iys_consent_event__request_id_index ON iys_consent_event (request_id) "
                             "WHERE request_id IS NOT NULL")
+        self.env.cr.execute("CREATE INDEX iys_consent_event__kind_index ON iys_consent_event (kind)")
         self.env["iys.outbox"].init()
         self.env["iys.outbox"].init()
         self.env["iys.consent.event"].init()
         self.assertEqual(self.indexes("iys_outbox"), self.EXPECTED)
-        self.assertNotIn("iys_consent_event__request_id_index", self.indexes("iys_consent_event"))
+        self.assertFalse({"iys_consent_event__request_id_index", "iys_consent_event__kind_index"}
+                         & self.indexes("iys_consent_event"))
