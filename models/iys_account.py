@@ -232,8 +232,10 @@ class IysAccount(models.Model):
     def _compute_sync_counts(self):
         counts = {}
         if self.ids:
-            groups = self.env["iys.outbox"].sudo()._read_group(
-                [("account_id", "in", self.ids)], ["account_id", "state"], ["__count"]
+            Outbox = self.env["iys.outbox"].sudo()
+            groups = Outbox._read_group(
+                [("account_id", "in", self.ids), *Outbox._iys_states_domain(("pending", "sent", "failed", "expired"))],
+                ["account_id", "state"], ["__count"],
             )
             counts = {(account.id, state): count for account, state, count in groups}
         for account in self:
@@ -549,9 +551,10 @@ class IysAccount(models.Model):
         self.ensure_one()
         now = now or fields.Datetime.now()
         Outbox = self.env["iys.outbox"].sudo()
-        counts = dict(
-            Outbox._read_group([("account_id", "=", self.id)], ["state"], ["__count"])
-        )
+        counts = dict(Outbox._read_group(
+            [("account_id", "=", self.id), *Outbox._iys_states_domain(("pending", "sent", "failed", "expired"))],
+            ["state"], ["__count"],
+        ))
         since = now - timedelta(hours=24)
         self.env.cr.execute(
             SQL(
@@ -564,7 +567,12 @@ class IysAccount(models.Model):
             )
         )
         done, refused, caught = self.env.cr.fetchone()
-        oldest = Outbox.search([("account_id", "=", self.id), ("state", "=", "pending")], order="id", limit=1)
+        # (brand by brand, through the partial index on pending rows (brand, id): in id order over the
+        # whole outbox, PostgreSQL would walk the handled rows before the first pending one)
+        oldest = min((
+            Outbox.search([("brand_id", "=", brand.id), ("state", "=", "pending")], order="id", limit=1)
+            for brand in self.with_context(active_test=False).brand_ids
+        ), key=lambda row: row.id or float("inf"), default=Outbox)
         answered = done + refused
         return {
             "pending": counts.get("pending", 0),

@@ -44,9 +44,11 @@ class IysConsentEvent(models.Model):
     channel = fields.Selection(related="consent_id.channel", store=True)
     recipient_type = fields.Selection(related="consent_id.recipient_type", store=True)
     address = fields.Char(related="consent_id.address", store=True, index=True)
+    # no index of its own: nothing looks for the rare dealer events by kind, the status movements
+    # (nearly all) are read by consent or through the panel's partial index on them
     kind = fields.Selection(
         [("status", "Consent status"), ("dealer", "Dealer access")], required=True, default="status",
-        readonly=True, index=True,
+        readonly=True,
         help="Consent status: a consent or refusal (ONAY/RET). Dealer access: a change of the dealers that may "
         "use the consent, or of the dealer that collected it.",
     )
@@ -92,7 +94,9 @@ class IysConsentEvent(models.Model):
         help="The version of the consent text the person was shown when this movement was captured.",
     )
     # İYS receipts
-    request_id = fields.Char("İYS request", readonly=True, index="btree_not_null")
+    # no index: nothing looks an event up by its request (the poll finds the outbox rows by it), and
+    # an index on it took an entry at each of the two receipts the push writes on every event
+    request_id = fields.Char("İYS request", readonly=True)
     sub_request_id = fields.Char("İYS sub-request", readonly=True)
     transaction_id = fields.Char("İYS transaction", readonly=True, index="btree_not_null")
     iys_creation_date = fields.Datetime("Recorded by İYS on", readonly=True)
@@ -108,6 +112,9 @@ class IysConsentEvent(models.Model):
             "CREATE INDEX IF NOT EXISTS iys_consent_event_panel_movements_idx ON iys_consent_event "
             "(create_date) INCLUDE (brand_id, channel, new_status, origin) WHERE kind = 'status'"
         ))
+        # Odoo keeps the index of a field that is no longer indexed: drop them (see request_id, kind)
+        for column in ("request_id", "kind"):
+            self.env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(f"iys_consent_event__{column}_index")))
 
     @api.depends("to_send", "actor")
     def _compute_push_state(self):

@@ -354,7 +354,8 @@ class IysPanel(models.AbstractModel):
     def _section_queue(self, brands, now):
         Outbox = self.env["iys.outbox"]
         base = [("brand_id", "in", brands.ids)]
-        counts = dict(Outbox.sudo()._read_group(base, ["state"], ["__count"]))
+        counts = dict(Outbox.sudo()._read_group(
+            [*base, *Outbox._iys_states_domain(("pending", "sent", "expired"))], ["state"], ["__count"]))
         since = now - timedelta(days=7)
         cards = [
             {"key": "pending", "label": self.env._("Waiting to be sent"), "value": counts.get("pending", 0),
@@ -485,9 +486,23 @@ class IysPanel(models.AbstractModel):
         return format_datetime(self.env, value) if value else self.env._("never")
 
     def _section_sync(self, brands, accounts, now):
+        # Per brand, each through an index and a few rows, never the brand's whole history nor all
+        # its rows waiting for an answer: the last poll is the latest answer (index on answered rows
+        # by date); the last push is the later of the push of the newest row still waiting for
+        # İYS's answer (index on sent rows, in id order: rows are sent in id order) and the push of
+        # the latest answered row (a request is answered after it was sent).
+        self.env["iys.outbox"].flush_model(["brand_id", "state", "sent_at", "result_at"])
         self.env.cr.execute(SQL(
-            "SELECT brand_id, max(sent_at), max(result_at) FROM iys_outbox WHERE brand_id IN %s GROUP BY brand_id",
-            tuple(brands.ids),
+            """SELECT b.id,
+                      GREATEST(
+                          (SELECT o.sent_at FROM iys_outbox o WHERE o.brand_id = b.id AND o.state = 'sent'
+                            ORDER BY o.id DESC LIMIT 1),
+                          (SELECT o.sent_at FROM iys_outbox o
+                            WHERE o.brand_id = b.id AND o.result_at IS NOT NULL AND o.sent_at IS NOT NULL
+                            ORDER BY o.result_at DESC LIMIT 1)),
+                      (SELECT max(o.result_at) FROM iys_outbox o WHERE o.brand_id = b.id AND o.result_at IS NOT NULL)
+                 FROM unnest(%s::int[]) AS b(id)""",
+            list(brands.ids),
         ))
         last = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         rows = []

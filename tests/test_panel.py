@@ -240,6 +240,10 @@ class TestPanel(PartnerStatesCommon):
     def test_sync_and_crons(self):
         section = self.section(self.panel(), "sync")
         rows = {r["cells"][0]: r["cells"] for r in section["rows"]}
+        # last push: the sent row (10 min ago); last poll: the latest answer (the local refusal, 1 h ago)
+        user_env = self.env(user=self.iys_user)
+        self.assertEqual(rows[self.brand.display_name][1], format_datetime(user_env, self.now - timedelta(minutes=10)))
+        self.assertEqual(rows[self.brand.display_name][2], format_datetime(user_env, self.now - timedelta(hours=1)))
         self.assertEqual(rows[self.brand.display_name][3]["value"],
                          format_datetime(self.env(user=self.iys_user), self.brand.iys_last_pull_date))
         self.assertFalse(rows[self.brand.display_name][3]["level"])
@@ -260,6 +264,19 @@ class TestPanel(PartnerStatesCommon):
                                              "lock_until": self.now.timestamp() + 3600})
         section = self.section(self.panel(), "sync")
         self.assertEqual([c["key"] for c in section["cards"]], [f"token-{self.account.id}"])
+
+    def test_last_push_and_poll(self):
+        """The sync section's last push and poll are read through the indexes on sent and answered
+        rows: once every sent row is answered, the last push is the push of the latest answer."""
+        user_env = self.env(user=self.iys_user)
+        sent = self.env["iys.outbox"].sudo().search([("brand_id", "=", self.brand.id), ("state", "=", "sent")])
+        self.assertEqual(len(sent), 1)
+        sent._iys_confirm("S" * 20, self.now - timedelta(minutes=2), now=self.now - timedelta(minutes=1))
+        rows = {r["cells"][0]: r["cells"] for r in self.section(self.panel(), "sync")["rows"]}
+        self.assertEqual(rows[self.brand.display_name][1], format_datetime(user_env, self.now - timedelta(minutes=10)))
+        self.assertEqual(rows[self.brand.display_name][2], format_datetime(user_env, self.now - timedelta(minutes=1)))
+        # a brand without any push or poll: never
+        self.assertEqual(rows[self.brand_b.display_name][1:3], [self.env._("never")] * 2)
 
     def test_movements(self):
         # a movement the reconciliation applied counts among İYS's, a dealer access change is no

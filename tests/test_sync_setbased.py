@@ -291,3 +291,47 @@ class TestIysSyncSerialization(CommittedAccountMixin, TransactionCase):
         finally:
             cr_a.rollback()
             cr_a.close()
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestIysOutboxIndexes(TransactionCase):
+    """The outbox indexes only the rows its queries look for (see IysOutbox.init()): every update of
+    a row writes an entry in each index whose predicate the new row matches."""
+
+    EXPECTED = {
+        "iys_outbox_pkey", "iys_outbox_pending_idx", "iys_outbox_sent_idx", "iys_outbox_open_consent_idx",
+        "iys_outbox_sent_request_idx", "iys_outbox_pending_deadline_idx", "iys_outbox_refused_idx",
+        "iys_outbox_result_at_idx",
+    }
+
+    def indexes(self, table):
+        self.env.cr.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (table,))
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    def test_indexes(self):
+        self.assertEqual(self.indexes("iys_outbox"), self.EXPECTED)
+        self.assertFalse({"iys_consent_event__request_id_index", "iys_consent_event__kind_index"}
+                         & self.indexes("iys_consent_event"))
+        # a done row is in no index but the primary key's; a pending one in three, a sent one in four
+        self.env.cr.execute("""SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i
+                                 JOIN pg_class c ON c.oid = i.indexrelid
+                                WHERE i.indrelid = 'iys_outbox'::regclass AND i.indpred IS NOT NULL""")
+        predicates = dict(self.env.cr.fetchall())
+        self.assertEqual(set(predicates), self.EXPECTED - {"iys_outbox_pkey"})
+        self.assertTrue(all("'done'" not in predicate for predicate in predicates.values()))
+
+    def test_update_drops_the_former_indexes(self):
+        """Odoo keeps the index of a field that is no longer indexed: init() drops them, so an
+        updated database ends with the indexes of a new one (and running it twice changes nothing)."""
+        for column in ("state", "sent_at", "result_at", "brand_id"):
+            self.env.cr.execute(f'CREATE INDEX "iys_outbox__{column}_index" ON iys_outbox ("{column}")')
+        self.env.cr.execute("DROP INDEX iys_outbox_result_at_idx")
+        self.env.cr.execute("CREATE INDEX iys_consent_event__request_id_index ON iys_consent_event (request_id) "
+                            "WHERE request_id IS NOT NULL")
+        self.env.cr.execute("CREATE INDEX iys_consent_event__kind_index ON iys_consent_event (kind)")
+        self.env["iys.outbox"].init()
+        self.env["iys.outbox"].init()
+        self.env["iys.consent.event"].init()
+        self.assertEqual(self.indexes("iys_outbox"), self.EXPECTED)
+        self.assertFalse({"iys_consent_event__request_id_index", "iys_consent_event__kind_index"}
+                         & self.indexes("iys_consent_event"))

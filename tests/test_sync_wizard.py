@@ -1,9 +1,13 @@
 # Part of l10n_tr_iys. See LICENSE file for full copyright and licensing details.
 from datetime import timedelta
 
+from lxml import etree
+
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
+from odoo.tools.safe_eval import datetime as safe_datetime
+from odoo.tools.safe_eval import safe_eval
 
 from .sync_common import IysSyncCommon
 
@@ -134,6 +138,25 @@ class TestIysSyncWizard(IysSyncCommon):
         self.assertIn("Waiting for İYS's answer to an earlier movement of the same address: 1",
                       action["params"]["message"])
         self.assertNotIn("Unchanged", action["params"]["message"])
+
+    def test_outbox_link_shows_what_a_run_changes(self):
+        """The notification's "Open the outbox" groups by state what is on its way, needs attention
+        or was answered since yesterday, not the whole history (the confirmed rows have no index)."""
+        context = safe_eval(self.env.ref("l10n_tr_iys.action_iys_outbox_states").context)
+        self.assertEqual({key for key, value in context.items() if value}, {
+            "search_default_group_state", "search_default_filter_open", "search_default_filter_attention",
+            "search_default_filter_answered"})
+        arch = etree.fromstring(self.env.ref("l10n_tr_iys.view_iys_outbox_search").arch)
+        node = arch.xpath("//filter[@name='filter_answered']")[0]
+        domain = safe_eval(node.get("domain"), {"context_today": fields.Date.today, "datetime": safe_datetime})
+        now = fields.Datetime.now()
+        recent, old = (self.outbox_of(self.record(number)) for number in ("+905321160021", "+905321160022"))
+        recent._iys_confirm("R" * 20, now, now=now)
+        old._iys_confirm("O" * 20, now - timedelta(days=3), now=now - timedelta(days=3))
+        found = self.env["iys.outbox"].search(domain + [("id", "in", (recent | old).ids)])
+        self.assertEqual(found, recent)
+        # the three filters are one OR group: a pending row is shown too
+        self.assertEqual(node.getprevious().get("name"), "filter_attention")
 
     def test_push_result_links_reloads_and_says_when_answers_are_due(self):
         self.account.poll_delay = 300
