@@ -91,6 +91,9 @@ class IysRecomputeRun(models.Model):
     cursor_id = fields.Integer("Resume after id", readonly=True, copy=False,
                                help="Last record id recomputed in that model.")
     failure_count = fields.Integer("Failures in a row", readonly=True, copy=False)
+    holders_listed = fields.Boolean(
+        "Records listed", readonly=True, copy=False,
+        help="The records a pending-policy run goes through are listed (once, when it starts).")
     message = fields.Text(readonly=True, copy=False)
 
     @api.model_create_multi
@@ -274,6 +277,7 @@ class IysRecomputeRun(models.Model):
             run.write({"state": "superseded", "date_finished": fields.Datetime.now(),
                        "message": self.env._("Superseded by %(run)s, which starts again with the current settings.",
                                              run=newer.name)})
+            run._iys_unlist_holders()
             commit(self.env)
 
     def _iys_step_safely(self):
@@ -316,28 +320,42 @@ class IysRecomputeRun(models.Model):
         if self.state == "queued":
             self.write({"state": "running", "date_started": fields.Datetime.now(), "done_count": 0,
                         "changed_count": 0, "cursor_model": names[0] if names else False, "cursor_id": 0,
-                        "total_count": self._iys_count(models_, brand)})
+                        "total_count": 0 if self.only_unconfirmed else self._iys_count(models_, brand)})
         if self.only_unconfirmed and not brand:
             self._iys_end("done")
             return 0
+        if self.only_unconfirmed and not self.holders_listed:
+            listed = self._iys_list_holders(models_, brand)
+            if not self.total_count:  # (a run started by an earlier version has its count)
+                self.total_count = listed
         index = names.index(self.cursor_model) if self.cursor_model in names else 0
         while index < len(models_):
             Model = models_[index]
-            condition = Model._iys_bulk_recompute_where(company, brand, self.only_unconfirmed, self.shared)
             ids = []
-            if condition is not None:
-                Model.flush_model()
+            if self.only_unconfirmed:
+                # the next records of the list, by its index: the few contacts waiting for İYS are
+                # not looked for among all the contacts again
                 self.env.cr.execute(SQL(
-                    "SELECT t.id FROM %s t WHERE %s AND t.id > %s ORDER BY t.id LIMIT %s",
-                    SQL.identifier(Model._table), condition, self.cursor_id or 0, chunk_size,
+                    "SELECT res_id FROM iys_recompute_run_holder WHERE run_id = %s AND res_model = %s"
+                    " AND res_id > %s ORDER BY res_id LIMIT %s",
+                    self.id, Model._name, self.cursor_id or 0, chunk_size,
                 ))
                 ids = [row[0] for row in self.env.cr.fetchall()]
+            else:
+                condition = Model._iys_bulk_recompute_where(company, brand, False, self.shared)
+                if condition is not None:
+                    Model.flush_model()
+                    self.env.cr.execute(SQL(
+                        "SELECT t.id FROM %s t WHERE %s AND t.id > %s ORDER BY t.id LIMIT %s",
+                        SQL.identifier(Model._table), condition, self.cursor_id or 0, chunk_size,
+                    ))
+                    ids = [row[0] for row in self.env.cr.fetchall()]
             if not ids:
                 index += 1
                 self.write({"cursor_model": names[index] if index < len(names) else False, "cursor_id": 0})
                 continue
             # a full recompute takes every record of an id range; one of the records waiting for
-            # İYS takes a few here and there: the ids found, rather than the condition again
+            # İYS takes a few here and there: the ids listed, rather than the condition again
             changed = Model._iys_bulk_recompute_model(
                 company, brand, policy, only_unconfirmed=self.only_unconfirmed, shared=self.shared,
                 **({"ids": ids} if self.only_unconfirmed else {"id_range": (self.cursor_id or 0, ids[-1])}),
@@ -347,6 +365,43 @@ class IysRecomputeRun(models.Model):
             return len(ids)
         self._iys_end("done")
         return 0
+
+    def _iys_list_holders(self, models_, brand):
+        """List, once, the records a pending-policy run goes through from its resume point on (the
+        holders of an address with an ONAY waiting for İYS), in ``iys.recompute.run.holder``;
+        returns their number.
+
+        What is not listed cannot need this run: a consent that starts to wait for İYS later, or a
+        record whose address changes later, has its holders' states recomputed by the ledger then,
+        with the policy of then (the current one: a newer change makes a newer run)."""
+        self.ensure_one()
+        company = self.company_id.sudo()
+        names = [Model._name for Model in models_]
+        start = names.index(self.cursor_model) if self.cursor_model in names else 0
+        self.env["iys.consent"].flush_model(["brand_id", "channel", "status", "sync_state", "address"])
+        listed = 0
+        for Model in models_[start:]:
+            condition = Model._iys_bulk_recompute_where(company, brand, True, self.shared)
+            if condition is None:
+                continue
+            if Model._name == self.cursor_model and self.cursor_id:
+                condition = SQL("%s AND t.id > %s", condition, self.cursor_id)
+            Model.flush_model()
+            self.env.cr.execute(SQL(
+                "INSERT INTO iys_recompute_run_holder (run_id, res_model, res_id)"
+                " SELECT %s, %s, t.id FROM %s t WHERE %s",
+                self.id, Model._name, SQL.identifier(Model._table), condition,
+            ))
+            listed += self.env.cr.rowcount
+        self.holders_listed = True
+        return listed
+
+    def _iys_unlist_holders(self):
+        """Remove the list of a run that ended (done, failed or superseded)."""
+        runs = self.filtered("holders_listed")
+        if runs:
+            self.env.cr.execute(SQL("DELETE FROM iys_recompute_run_holder WHERE run_id = ANY(%s)", runs.ids))
+            runs.holders_listed = False
 
     def _iys_count(self, models_, brand):
         total = 0
@@ -363,6 +418,7 @@ class IysRecomputeRun(models.Model):
         in their inbox, and a notification on their screen)."""
         self.write({"state": state, "date_finished": fields.Datetime.now(),
                     "done_count": max(self.done_count, self.total_count) if state == "done" else self.done_count})
+        self._iys_unlist_holders()
         if state == "done":
             text = self.env._(
                 "The İYS states of the contacts of %(company)s are recomputed: %(done)s records, %(changed)s changed.",

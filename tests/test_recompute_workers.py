@@ -77,10 +77,11 @@ class TestRecomputeWorkers(TransactionCase):
                 for n, number in enumerate(numbers)
             ])
             now = fields.Datetime.now().replace(microsecond=0)
-            for origin, wanted in (("api", 0), ("iys_pull", 1)):  # waiting for İYS, confirmed by İYS
+            for origin, wanted in (("api", 0), ("iys_query", 1)):  # waiting for İYS, confirmed by İYS
                 env["iys.consent"]._iys_record_movements([
                     {"brand_id": brand.id, "channel": "MESAJ", "address": number, "status": "ONAY",
-                     "source": "HS_WEB", "consent_date": now - timedelta(minutes=10)}
+                     "source": "HS_WEB", "consent_date": now - timedelta(minutes=10),
+                     **({"transaction_id": f"{brand.id}{number}".ljust(64, "0")} if origin == "iys_query" else {})}
                     for n, number in enumerate(numbers) if n % 3 == wanted
                 ], origin)
             data = {"company": company.id, "account": account.id, "brand": brand.id, "partners": partners.ids}
