@@ -144,6 +144,10 @@ class TestRecomputeWorkers(TransactionCase):
         """One call of the job as Odoo's cron runner makes it (as OdooBot, committed after)."""
         self.local.worker = worker
         self.local.pending = []
+        if cr.transaction is None:
+            # the registry of the test, not Registry(dbname): the test runner holds the registries'
+            # lock while tests run, and a worker thread would wait for it forever
+            cr.transaction = api.Transaction(self.registry)
         env = api.Environment(cr, SUPERUSER_ID, {})
         done = env["iys.recompute.run"]._cron_recompute()
         cr.commit()  # pylint: disable=invalid-commit  # what the runner does after each call
@@ -213,7 +217,7 @@ class TestRecomputeWorkers(TransactionCase):
         for patcher in patches:
             patcher.start()
             self.addCleanup(patcher.stop)
-        threads = [threading.Thread(target=work, args=(worker,)) for worker in (1, 2)]
+        threads = [threading.Thread(target=work, args=(worker,), daemon=True) for worker in (1, 2)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -261,7 +265,7 @@ class TestRecomputeWorkers(TransactionCase):
                 except Exception as exc:  # noqa: BLE001 - reported below
                     errors.append(exc)
 
-            thread = threading.Thread(target=work)
+            thread = threading.Thread(target=work, daemon=True)
             thread.start()
             thread.join(timeout=60)
             self.assertFalse(thread.is_alive(), "worker 2 does not wait for worker 1")
