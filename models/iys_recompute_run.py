@@ -354,6 +354,9 @@ class IysRecomputeRun(models.Model):
                 index += 1
                 self.write({"cursor_model": names[index] if index < len(names) else False, "cursor_id": 0})
                 continue
+            # PostgreSQL would compile the chunk's UPDATE to machine code (JIT) for each chunk: a
+            # quarter of a second spent for nothing on a statement over a few thousand rows
+            self.env.cr.execute(SQL("SET LOCAL jit = off"))
             # a full recompute takes every record of an id range; one of the records waiting for
             # İYS takes a few here and there: the ids listed, rather than the condition again
             changed = Model._iys_bulk_recompute_model(
