@@ -272,6 +272,10 @@ def explain_chunk(env, company, other):
         + "\n    ".join(plan))
 
 
+class Undone(Exception):
+    """Rolls a savepoint back."""
+
+
 def explain_policy_chunk(env, company):
     """EXPLAIN (ANALYZE, BUFFERS) of the queries of the first two calls of a pending-policy run (its
     start and first chunk, then its second chunk), rolled back: how the run finds its holders."""
@@ -284,9 +288,10 @@ def explain_policy_chunk(env, company):
     def explain(self, query, params=None, log_exceptions=True):
         code = query.code if isinstance(query, SQL) else str(query)
         if "iys_consent" in code and code.lstrip().upper().startswith(("SELECT", "WITH", "INSERT")):
-            with self.savepoint(flush=False):  # EXPLAIN ANALYZE runs the statement: not kept
+            with contextlib.suppress(Undone), self.savepoint(flush=False):
                 real_execute(self, SQL("EXPLAIN (ANALYZE, BUFFERS) %s", query), params, log_exceptions)
                 plans.append((" ".join(code.split())[:140], [row[0] for row in self.fetchall()]))
+                raise Undone  # EXPLAIN ANALYZE ran the statement: rolled back, then run for real
         return real_execute(self, query, params, log_exceptions)
 
     with contextlib.suppress(RuntimeError), cr.savepoint():
