@@ -258,10 +258,11 @@ class IysRecomputeRun(models.Model):
             self.env.flush_all()
             try:
                 with self.env.cr.savepoint(flush=False):
+                    # (not logged as an error when it fails: another worker being on it is normal)
                     self.env.cr.execute(SQL(
                         "SELECT id FROM iys_recompute_run WHERE state IN %s ORDER BY id LIMIT 1"
                         " FOR NO KEY UPDATE SKIP LOCKED", ACTIVE_STATES,
-                    ))
+                    ), log_exceptions=False)
                     ids = [row[0] for row in self.env.cr.fetchall()]
             except psycopg2.errors.SerializationFailure:
                 # another worker changed it since this transaction began: it is on it
