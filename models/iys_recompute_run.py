@@ -27,6 +27,7 @@ import traceback
 import psycopg2
 
 from odoo import api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from ..iyslib.masking import mask_text
@@ -92,8 +93,8 @@ class IysRecomputeRun(models.Model):
                                help="Last record id recomputed in that model.")
     failure_count = fields.Integer("Failures in a row", readonly=True, copy=False)
     holders_listed = fields.Boolean(
-        "Records listed", readonly=True, copy=False,
-        help="The records a pending-policy run goes through are listed (once, when it starts).")
+        "Chunks listed", readonly=True, copy=False,
+        help="The chunks a pending-policy run goes through are listed (once, when it starts).")
     message = fields.Text(readonly=True, copy=False)
 
     @api.model_create_multi
@@ -278,19 +279,21 @@ class IysRecomputeRun(models.Model):
             run.write({"state": "superseded", "date_finished": fields.Datetime.now(),
                        "message": self.env._("Superseded by %(run)s, which starts again with the current settings.",
                                              run=newer.name)})
-            run._iys_unlist_holders()
+            run._iys_unlist_chunks()
             commit(self.env)
 
     def _iys_step_safely(self):
-        """One chunk; returns the records recomputed, or None after a concurrent update (rolled
-        back: the chunk is done again by the next call). Another failure loses the chunk only; the
+        """One chunk; returns the records recomputed, or None after a concurrent update or a
+        deadlock (rolled back: the chunk is done again by the next call). Another failure loses the chunk only; the
         run stops after :data:`MAX_FAILURES` in a row."""
         self.ensure_one()
         run = self.with_context(lang=self.lang or "en_US")
         try:
             with self.env.cr.savepoint():
                 return run._iys_step()
-        except psycopg2.errors.SerializationFailure:
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            # what Odoo retries a request for: a record updated meanwhile, or a deadlock with a
+            # transaction that updates the same records in another order
             if in_test_mode():
                 raise
             _logger.info("İYS recompute %s: records changed meanwhile, the chunk is done again", self.id)
@@ -326,7 +329,7 @@ class IysRecomputeRun(models.Model):
             self._iys_end("done")
             return 0
         if self.only_unconfirmed and not self.holders_listed:
-            listed = self._iys_list_holders(models_, brand)
+            listed = self._iys_list_chunks(models_, brand, chunk_size)
             if not self.total_count:  # (a run started by an earlier version has its count)
                 self.total_count = listed
         index = names.index(self.cursor_model) if self.cursor_model in names else 0
@@ -334,14 +337,15 @@ class IysRecomputeRun(models.Model):
             Model = models_[index]
             ids = []
             if self.only_unconfirmed:
-                # the next records of the list, by its index: the few contacts waiting for İYS are
+                # the next chunk of the list, by its index: the few contacts waiting for İYS are
                 # not looked for among all the contacts again
                 self.env.cr.execute(SQL(
-                    "SELECT res_id FROM iys_recompute_run_holder WHERE run_id = %s AND res_model = %s"
-                    " AND res_id > %s ORDER BY res_id LIMIT %s",
-                    self.id, Model._name, self.cursor_id or 0, chunk_size,
+                    "SELECT res_ids FROM iys_recompute_run_chunk WHERE run_id = %s AND res_model = %s"
+                    " AND last_id > %s ORDER BY last_id LIMIT 1",
+                    self.id, Model._name, self.cursor_id or 0,
                 ))
-                ids = [row[0] for row in self.env.cr.fetchall()]
+                row = self.env.cr.fetchone()
+                ids = row[0] if row else []
             else:
                 condition = Model._iys_bulk_recompute_where(company, brand, False, self.shared)
                 if condition is not None:
@@ -370,10 +374,10 @@ class IysRecomputeRun(models.Model):
         self._iys_end("done")
         return 0
 
-    def _iys_list_holders(self, models_, brand):
+    def _iys_list_chunks(self, models_, brand, chunk_size):
         """List, once, the records a pending-policy run goes through from its resume point on (the
-        holders of an address with an ONAY waiting for İYS), in ``iys.recompute.run.holder``;
-        returns their number.
+        holders of an address with an ONAY waiting for İYS), in chunks of ``chunk_size`` ids in id
+        order, one ``iys.recompute.run.chunk`` row each; returns the number of records.
 
         What is not listed cannot need this run: a consent that starts to wait for İYS later, or a
         record whose address changes later, has its holders' states recomputed by the ledger then,
@@ -392,19 +396,24 @@ class IysRecomputeRun(models.Model):
                 condition = SQL("%s AND t.id > %s", condition, self.cursor_id)
             Model.flush_model()
             self.env.cr.execute(SQL(
-                "INSERT INTO iys_recompute_run_holder (run_id, res_model, res_id)"
-                " SELECT %s, %s, t.id FROM %s t WHERE %s",
-                self.id, Model._name, SQL.identifier(Model._table), condition,
+                """INSERT INTO iys_recompute_run_chunk (run_id, res_model, last_id, res_ids)
+                   SELECT %(run)s, %(model)s, max(id), jsonb_agg(id ORDER BY id)
+                     FROM (SELECT t.id, (row_number() OVER (ORDER BY t.id) - 1) / %(size)s AS chunk
+                             FROM %(table)s t WHERE %(condition)s) AS listed
+                    GROUP BY chunk
+                RETURNING jsonb_array_length(res_ids)""",
+                run=self.id, model=Model._name, size=chunk_size, table=SQL.identifier(Model._table),
+                condition=condition,
             ))
-            listed += self.env.cr.rowcount
+            listed += sum(row[0] for row in self.env.cr.fetchall())
         self.holders_listed = True
         return listed
 
-    def _iys_unlist_holders(self):
+    def _iys_unlist_chunks(self):
         """Remove the list of a run that ended (done, failed or superseded)."""
         runs = self.filtered("holders_listed")
         if runs:
-            self.env.cr.execute(SQL("DELETE FROM iys_recompute_run_holder WHERE run_id = ANY(%s)", runs.ids))
+            self.env.cr.execute(SQL("DELETE FROM iys_recompute_run_chunk WHERE run_id = ANY(%s)", runs.ids))
             runs.holders_listed = False
 
     def _iys_count(self, models_, brand):
@@ -422,7 +431,7 @@ class IysRecomputeRun(models.Model):
         in their inbox, and a notification on their screen)."""
         self.write({"state": state, "date_finished": fields.Datetime.now(),
                     "done_count": max(self.done_count, self.total_count) if state == "done" else self.done_count})
-        self._iys_unlist_holders()
+        self._iys_unlist_chunks()
         if state == "done":
             text = self.env._(
                 "The İYS states of the contacts of %(company)s are recomputed: %(done)s records, %(changed)s changed.",

@@ -117,7 +117,7 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
         self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
 
     def test_pending_policy_run_lists_its_holders_once(self):
-        Partner, Holder = self.env["res.partner"], self.env["iys.recompute.run.holder"]
+        Partner, Chunk = self.env["res.partner"], self.env["iys.recompute.run.chunk"]
         extra = Partner.create([{"name": f"Waiting {n}", "mobile": f"0532 000 01 0{n}"} for n in (1, 2)])
         for partner in extra:
             self.record(partner.phone_sanitized)
@@ -129,10 +129,12 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
         self.assertFalse(run.holders_listed)
         with chunk(1):
             self.assertEqual(self.run_cron(budget=0), 1)
-            # the first call lists the contacts waiting for İYS; every chunk reads its next ids there
+            # the first call lists the contacts waiting for İYS, chunk by chunk; every chunk reads its
+            # ids there
             self.assertTrue(run.holders_listed)
-            listed = Holder.search([("run_id", "=", run.id)])
-            self.assertEqual([(h.res_model, h.res_id) for h in listed], [("res.partner", p.id) for p in waiting])
+            listed = Chunk.search([("run_id", "=", run.id)])
+            self.assertEqual([(c.res_model, c.last_id, c.res_ids) for c in listed],
+                             [("res.partner", p.id, [p.id]) for p in waiting])
             self.assertEqual((run.total_count, run.done_count, run.cursor_model, run.cursor_id),
                              (3, 1, "res.partner", waiting[0].id))
             self.assertEqual(waiting.mapped("iys_sms_state"), ["allowed", "unconfirmed", "unconfirmed"])
@@ -141,13 +143,13 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
             late = Partner.create({"name": "Waiting later", "mobile": "0532 000 01 09"})
             self.record(late.phone_sanitized)
             self.assertEqual(late.iys_sms_state, "allowed")
-            self.assertEqual(Holder.search_count([("run_id", "=", run.id)]), 3, "the list is not made again")
+            self.assertEqual(Chunk.search_count([("run_id", "=", run.id)]), 3, "the list is not made again")
             while run.state == "running":
                 self.run_cron(budget=0)
         self.assertEqual((run.state, run.total_count, run.done_count), ("done", 3, 3))
         self.assertEqual(set((waiting | late).mapped("iys_sms_state")), {"allowed"})
         self.assertEqual(self.holders(), self.orm_states())
-        self.assertFalse(Holder.search_count([("run_id", "=", run.id)]), "the list goes with the run's end")
+        self.assertFalse(Chunk.search_count([("run_id", "=", run.id)]), "the list goes with the run's end")
         self.assertFalse(run.holders_listed)
 
     def test_pending_policy_run_of_an_earlier_version_is_listed_from_its_resume_point(self):
@@ -166,7 +168,7 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
         self.assertEqual((run.state, run.done_count), ("done", 3))
         self.assertEqual(first.iys_sms_state, "unconfirmed", "done before the update: not done again")
         self.assertEqual([p.iys_sms_state for p in rest], ["allowed", "allowed"])
-        self.assertFalse(self.env["iys.recompute.run.holder"].search_count([("run_id", "=", run.id)]))
+        self.assertFalse(self.env["iys.recompute.run.chunk"].search_count([("run_id", "=", run.id)]))
 
     def test_superseded_run_drops_its_list(self):
         with threshold(0), chunk(1):
@@ -178,7 +180,7 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
             self.run_cron()
         first_state, second = first.state, self.runs()[-1]
         self.assertEqual((first_state, second.state), ("superseded", "done"))
-        self.assertFalse(self.env["iys.recompute.run.holder"].search_count([("run_id", "in", self.runs().ids)]))
+        self.assertFalse(self.env["iys.recompute.run.chunk"].search_count([("run_id", "in", self.runs().ids)]))
         self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
 
     def test_progress_is_reported_chunk_by_chunk(self):

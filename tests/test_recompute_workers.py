@@ -8,12 +8,14 @@ from datetime import timedelta
 from itertools import pairwise
 from unittest.mock import patch
 
+import psycopg2
+
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.l10n_tr_iys.models import iys_recompute_run
 from odoo.addons.l10n_tr_iys.models.iys_consent_event import _EVENT_UNLINK
-from odoo.addons.l10n_tr_iys.models.iys_consent_mixin import STATE_FIELDS
+from odoo.addons.l10n_tr_iys.models.iys_consent_mixin import STATE_FIELDS, IysConsentMixin
 from odoo.addons.l10n_tr_iys.models.iys_recompute_run import IysRecomputeRun
 
 RUN = "odoo.addons.l10n_tr_iys.models.iys_recompute_run"
@@ -287,4 +289,26 @@ class TestRecomputeWorkers(TransactionCase):
                 pass
         self.assertEqual([chunk[0] for chunk in self.chunks if chunk[1] == run_b], [2] * -(-HOLDERS // CHUNK))
         self.assertEqual([chunk[0] for chunk in self.chunks if chunk[1] == run_a][0], 1, "worker 1's chunk counts")
+        self.assert_runs_done()
+
+    def test_a_deadlock_is_retried_like_a_concurrent_update(self):
+        for patcher in self.worker_patches():
+            patcher.start()
+            self.addCleanup(patcher.stop)
+        real = IysConsentMixin._iys_bulk_recompute_model
+        calls = []
+
+        def deadlocked_once(records, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:  # PostgreSQL chose this transaction to break a deadlock
+                raise psycopg2.errors.DeadlockDetected("deadlock detected")
+            return real(records, *args, **kwargs)
+
+        with patch.object(IysConsentMixin, "_iys_bulk_recompute_model", deadlocked_once), \
+                self.registry.cursor() as cr:
+            self.assertEqual(self.cron_call(1, cr), 0, "the chunk is rolled back")
+            cr.execute("SELECT state, failure_count FROM iys_recompute_run WHERE id = %s", [self.run_ids[0]])
+            self.assertEqual(cr.fetchone(), ("queued", 0), "not a failure: the chunk is done again")
+            while self.cron_call(1, cr):
+                pass
         self.assert_runs_done()
