@@ -11,6 +11,11 @@ contact states” (``_cron_recompute``), which works through the holders in chun
 last id) and progress: a killed worker loses at most the chunk in progress and resumes after the
 last committed one.
 
+A change of the policy for unconfirmed consents only concerns the holders of an address with an
+ONAY waiting for İYS (a few of them, scattered): its run lists their ids once, when it starts, in
+chunks (``iys.recompute.run.chunk``), and each chunk reads its ids there by the resume point,
+rather than looking for them among all the holders again.
+
 One run per company is worked on: a newer change supersedes the run under way (it would recompute
 with settings that are not current any more) and the newer run starts again from the beginning.
 Runs are claimed ``FOR NO KEY UPDATE SKIP LOCKED``, so two workers never work on the same run.
@@ -284,8 +289,8 @@ class IysRecomputeRun(models.Model):
 
     def _iys_step_safely(self):
         """One chunk; returns the records recomputed, or None after a concurrent update or a
-        deadlock (rolled back: the chunk is done again by the next call). Another failure loses the chunk only; the
-        run stops after :data:`MAX_FAILURES` in a row."""
+        deadlock (rolled back: the chunk is done again by the next call). Another failure loses
+        the chunk only; the run stops after :data:`MAX_FAILURES` in a row."""
         self.ensure_one()
         run = self.with_context(lang=self.lang or "en_US")
         try:
