@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gate import (  # the shared bench helpers, next to this file
+    cpu_seconds,
     db_options,
     fmt_seconds,
     log,
@@ -142,14 +143,15 @@ def fill(env, partners):
 
 def run_background(env, Run):
     """Work through the queued recomputes as the cron does (one commit per chunk); returns
-    (seconds, records recomputed, calls)."""
+    (seconds, records recomputed, calls, CPU seconds of this process and its PostgreSQL backend)."""
+    cpu = cpu_seconds(env.cr)
     started = time.perf_counter()
     done = calls = 0
     while Run.search_count([("state", "in", ["queued", "running"])]):
         done += Run._cron_recompute()
         env.cr.commit()  # pylint: disable=invalid-commit  # what the cron runner does after each call
         calls += 1
-    return time.perf_counter() - started, done, calls
+    return time.perf_counter() - started, done, calls, cpu_seconds(env.cr) - cpu
 
 
 def bench_recompute(env, args):
@@ -177,6 +179,8 @@ def bench_recompute(env, args):
     # the set-up may have moved the default brand back: its recompute runs to the end first, so
     # that the stored states match the settings before anything is measured
     run_background(env, Run)  # pylint: disable=invalid-commit
+    if args.explain and "policy" in args.actions.split(","):
+        explain_policy_chunk(env, company)
 
     def policy():
         company.iys_pending_policy = "allow" if company.iys_pending_policy == "block" else "block"
@@ -210,14 +214,15 @@ def bench_recompute(env, args):
             f"{verdict(statistics.median(requests) < REQUEST_TARGET)}  ({load()})")
         # then the background job of the last one, as the cron runner calls it, until it is done
         queued = Run.search([("state", "=", "queued")])
-        seconds, done, calls = run_background(env, Run)
+        seconds, done, calls, cpu = run_background(env, Run)
         queued.invalidate_recordset()
         total = sum(queued.mapped("total_count"))
         if queued:
             tp = total / seconds if seconds else 0
             out(f"  {'':<36} background {seconds:.1f} s for {total:,} records ({calls} cron calls, "
                 f"{sum(queued.mapped('changed_count')):,} changed): {tp:,.0f} contacts/s ≥ {THROUGHPUT_TARGET:,}/s: "
-                f"{verdict(tp >= THROUGHPUT_TARGET)} ({load()})")
+                f"{verdict(tp >= THROUGHPUT_TARGET)}; CPU {cpu:.1f} s (this process and its PostgreSQL backend), "
+                f"{total / cpu if cpu else 0:,.0f} contacts per CPU-second ({load()})")
         else:
             out(f"  {'':<36} recomputed in the request (under the threshold)")
         rows.append((label, requests, seconds, total))
@@ -265,6 +270,50 @@ def explain_chunk(env, company, other):
     env.invalidate_all()
     out(f"\n  One chunk ({iys_recompute_run.CHUNK_SIZE} contacts) of a default-brand recompute ({load()}):\n    "
         + "\n    ".join(plan))
+
+
+class Undone(Exception):
+    """Rolls a savepoint back."""
+
+
+def explain_policy_chunk(env, company):
+    """EXPLAIN (ANALYZE, BUFFERS) of the queries of the first two calls of a pending-policy run (its
+    start and first chunk, then its second chunk), rolled back: how the run finds its holders."""
+    from odoo.tools import SQL  # noqa: PLC0415 - importable once Odoo is on the path
+
+    cr = env.cr
+    plans = []
+    real_execute = type(cr).execute
+
+    def explain(self, query, params=None, log_exceptions=True):
+        code = query.code if isinstance(query, SQL) else str(query)
+        if "iys_consent" in code and code.lstrip().upper().startswith(("SELECT", "WITH", "INSERT")):
+            with contextlib.suppress(Undone), self.savepoint(flush=False):
+                real_execute(self, SQL("EXPLAIN (ANALYZE, BUFFERS) %s", query), params, log_exceptions)
+                plans.append((" ".join(code.split())[:140], [row[0] for row in self.fetchall()]))
+                raise Undone  # EXPLAIN ANALYZE ran the statement: rolled back, then run for real
+        return real_execute(self, query, params, log_exceptions)
+
+    with contextlib.suppress(RuntimeError), cr.savepoint():
+        run = env["iys.recompute.run"].create({"company_id": company.id, "reason": "policy",
+                                                "only_unconfirmed": True, "shared": True})
+        type(cr).execute = explain
+        try:
+            for call in (1, 2):
+                started = time.perf_counter()
+                count = len(plans)
+                done = run._iys_step()
+                plans.append((f"call {call}: {done:,} holders in {time.perf_counter() - started:.2f} s "
+                               f"(with the EXPLAIN runs, {len(plans) - count} queries explained)", []))
+        finally:
+            type(cr).execute = real_execute
+        raise RuntimeError("roll the run back")
+    env.invalidate_all()
+    out(f"\n  The first two calls of a pending-policy run, every query on the ledger ({load()}):")
+    for title, plan in plans:
+        out("    " + title)
+        if plan:
+            out("      " + "\n      ".join(plan))
 
 
 def main():

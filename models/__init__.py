@@ -41,3 +41,4 @@ from . import iys_api_idempotency
 from . import iys_capture_api
 from . import mail_render_mixin
 from . import iys_recompute_run
+from . import iys_recompute_run_chunk

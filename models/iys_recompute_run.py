@@ -11,6 +11,11 @@ contact states” (``_cron_recompute``), which works through the holders in chun
 last id) and progress: a killed worker loses at most the chunk in progress and resumes after the
 last committed one.
 
+A change of the policy for unconfirmed consents only concerns the holders of an address with an
+ONAY waiting for İYS (a few of them, scattered): its run lists their ids once, when it starts, in
+chunks (``iys.recompute.run.chunk``), and each chunk reads its ids there by the resume point,
+rather than looking for them among all the holders again.
+
 One run per company is worked on: a newer change supersedes the run under way (it would recompute
 with settings that are not current any more) and the newer run starts again from the beginning.
 Runs are claimed ``FOR NO KEY UPDATE SKIP LOCKED``, so two workers never work on the same run.
@@ -27,6 +32,7 @@ import traceback
 import psycopg2
 
 from odoo import api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from ..iyslib.masking import mask_text
@@ -91,6 +97,9 @@ class IysRecomputeRun(models.Model):
     cursor_id = fields.Integer("Resume after id", readonly=True, copy=False,
                                help="Last record id recomputed in that model.")
     failure_count = fields.Integer("Failures in a row", readonly=True, copy=False)
+    holders_listed = fields.Boolean(
+        "Chunks listed", readonly=True, copy=False,
+        help="The chunks a pending-policy run goes through are listed (once, when it starts).")
     message = fields.Text(readonly=True, copy=False)
 
     @api.model_create_multi
@@ -255,10 +264,11 @@ class IysRecomputeRun(models.Model):
             self.env.flush_all()
             try:
                 with self.env.cr.savepoint(flush=False):
+                    # (not logged as an error when it fails: another worker being on it is normal)
                     self.env.cr.execute(SQL(
                         "SELECT id FROM iys_recompute_run WHERE state IN %s ORDER BY id LIMIT 1"
                         " FOR NO KEY UPDATE SKIP LOCKED", ACTIVE_STATES,
-                    ))
+                    ), log_exceptions=False)
                     ids = [row[0] for row in self.env.cr.fetchall()]
             except psycopg2.errors.SerializationFailure:
                 # another worker changed it since this transaction began: it is on it
@@ -274,18 +284,21 @@ class IysRecomputeRun(models.Model):
             run.write({"state": "superseded", "date_finished": fields.Datetime.now(),
                        "message": self.env._("Superseded by %(run)s, which starts again with the current settings.",
                                              run=newer.name)})
+            run._iys_unlist_chunks()
             commit(self.env)
 
     def _iys_step_safely(self):
-        """One chunk; returns the records recomputed, or None after a concurrent update (rolled
-        back: the chunk is done again by the next call). Another failure loses the chunk only; the
-        run stops after :data:`MAX_FAILURES` in a row."""
+        """One chunk; returns the records recomputed, or None after a concurrent update or a
+        deadlock (rolled back: the chunk is done again by the next call). Another failure loses
+        the chunk only; the run stops after :data:`MAX_FAILURES` in a row."""
         self.ensure_one()
         run = self.with_context(lang=self.lang or "en_US")
         try:
             with self.env.cr.savepoint():
                 return run._iys_step()
-        except psycopg2.errors.SerializationFailure:
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            # what Odoo retries a request for: a record updated meanwhile, or a deadlock with a
+            # transaction that updates the same records in another order
             if in_test_mode():
                 raise
             _logger.info("İYS recompute %s: records changed meanwhile, the chunk is done again", self.id)
@@ -316,28 +329,46 @@ class IysRecomputeRun(models.Model):
         if self.state == "queued":
             self.write({"state": "running", "date_started": fields.Datetime.now(), "done_count": 0,
                         "changed_count": 0, "cursor_model": names[0] if names else False, "cursor_id": 0,
-                        "total_count": self._iys_count(models_, brand)})
+                        "total_count": 0 if self.only_unconfirmed else self._iys_count(models_, brand)})
         if self.only_unconfirmed and not brand:
             self._iys_end("done")
             return 0
+        if self.only_unconfirmed and not self.holders_listed:
+            listed = self._iys_list_chunks(models_, brand, chunk_size)
+            if not self.total_count:  # (a run started by an earlier version has its count)
+                self.total_count = listed
         index = names.index(self.cursor_model) if self.cursor_model in names else 0
         while index < len(models_):
             Model = models_[index]
-            condition = Model._iys_bulk_recompute_where(company, brand, self.only_unconfirmed, self.shared)
             ids = []
-            if condition is not None:
-                Model.flush_model()
+            if self.only_unconfirmed:
+                # the next chunk of the list, by its index: the few contacts waiting for İYS are
+                # not looked for among all the contacts again
                 self.env.cr.execute(SQL(
-                    "SELECT t.id FROM %s t WHERE %s AND t.id > %s ORDER BY t.id LIMIT %s",
-                    SQL.identifier(Model._table), condition, self.cursor_id or 0, chunk_size,
+                    "SELECT res_ids FROM iys_recompute_run_chunk WHERE run_id = %s AND res_model = %s"
+                    " AND last_id > %s ORDER BY last_id LIMIT 1",
+                    self.id, Model._name, self.cursor_id or 0,
                 ))
-                ids = [row[0] for row in self.env.cr.fetchall()]
+                row = self.env.cr.fetchone()
+                ids = row[0] if row else []
+            else:
+                condition = Model._iys_bulk_recompute_where(company, brand, False, self.shared)
+                if condition is not None:
+                    Model.flush_model()
+                    self.env.cr.execute(SQL(
+                        "SELECT t.id FROM %s t WHERE %s AND t.id > %s ORDER BY t.id LIMIT %s",
+                        SQL.identifier(Model._table), condition, self.cursor_id or 0, chunk_size,
+                    ))
+                    ids = [row[0] for row in self.env.cr.fetchall()]
             if not ids:
                 index += 1
                 self.write({"cursor_model": names[index] if index < len(names) else False, "cursor_id": 0})
                 continue
+            # PostgreSQL would compile the chunk's UPDATE to machine code (JIT) for each chunk: a
+            # quarter of a second spent for nothing on a statement over a few thousand rows
+            self.env.cr.execute(SQL("SET LOCAL jit = off"))
             # a full recompute takes every record of an id range; one of the records waiting for
-            # İYS takes a few here and there: the ids found, rather than the condition again
+            # İYS takes a few here and there: the ids listed, rather than the condition again
             changed = Model._iys_bulk_recompute_model(
                 company, brand, policy, only_unconfirmed=self.only_unconfirmed, shared=self.shared,
                 **({"ids": ids} if self.only_unconfirmed else {"id_range": (self.cursor_id or 0, ids[-1])}),
@@ -347,6 +378,48 @@ class IysRecomputeRun(models.Model):
             return len(ids)
         self._iys_end("done")
         return 0
+
+    def _iys_list_chunks(self, models_, brand, chunk_size):
+        """List, once, the records a pending-policy run goes through from its resume point on (the
+        holders of an address with an ONAY waiting for İYS), in chunks of ``chunk_size`` ids in id
+        order, one ``iys.recompute.run.chunk`` row each; returns the number of records.
+
+        What is not listed cannot need this run: a consent that starts to wait for İYS later, or a
+        record whose address changes later, has its holders' states recomputed by the ledger then,
+        with the policy of then (the current one: a newer change makes a newer run)."""
+        self.ensure_one()
+        company = self.company_id.sudo()
+        names = [Model._name for Model in models_]
+        start = names.index(self.cursor_model) if self.cursor_model in names else 0
+        self.env["iys.consent"].flush_model(["brand_id", "channel", "status", "sync_state", "address"])
+        listed = 0
+        for Model in models_[start:]:
+            condition = Model._iys_bulk_recompute_where(company, brand, True, self.shared)
+            if condition is None:
+                continue
+            if Model._name == self.cursor_model and self.cursor_id:
+                condition = SQL("%s AND t.id > %s", condition, self.cursor_id)
+            Model.flush_model()
+            self.env.cr.execute(SQL(
+                """INSERT INTO iys_recompute_run_chunk (run_id, res_model, last_id, res_ids)
+                   SELECT %(run)s, %(model)s, max(id), jsonb_agg(id ORDER BY id)
+                     FROM (SELECT t.id, (row_number() OVER (ORDER BY t.id) - 1) / %(size)s AS chunk
+                             FROM %(table)s t WHERE %(condition)s) AS listed
+                    GROUP BY chunk
+                RETURNING jsonb_array_length(res_ids)""",
+                run=self.id, model=Model._name, size=chunk_size, table=SQL.identifier(Model._table),
+                condition=condition,
+            ))
+            listed += sum(row[0] for row in self.env.cr.fetchall())
+        self.holders_listed = True
+        return listed
+
+    def _iys_unlist_chunks(self):
+        """Remove the list of a run that ended (done, failed or superseded)."""
+        runs = self.filtered("holders_listed")
+        if runs:
+            self.env.cr.execute(SQL("DELETE FROM iys_recompute_run_chunk WHERE run_id = ANY(%s)", runs.ids))
+            runs.holders_listed = False
 
     def _iys_count(self, models_, brand):
         total = 0
@@ -363,6 +436,7 @@ class IysRecomputeRun(models.Model):
         in their inbox, and a notification on their screen)."""
         self.write({"state": state, "date_finished": fields.Datetime.now(),
                     "done_count": max(self.done_count, self.total_count) if state == "done" else self.done_count})
+        self._iys_unlist_chunks()
         if state == "done":
             text = self.env._(
                 "The İYS states of the contacts of %(company)s are recomputed: %(done)s records, %(changed)s changed.",

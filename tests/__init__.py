@@ -41,3 +41,4 @@ from . import test_sync_setbased
 from . import test_send_gate_chunks
 from . import test_recompute_run
 from . import test_consent_text
+from . import test_recompute_workers

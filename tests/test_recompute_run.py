@@ -116,6 +116,73 @@ class TestRecomputeRun(RecomputeCommon, PartnerStatesCommon):
         self.assertEqual((run.state, run.total_count, run.done_count, run.changed_count), ("done", 1, 1, 1))
         self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
 
+    def test_pending_policy_run_lists_its_holders_once(self):
+        Partner, Chunk = self.env["res.partner"], self.env["iys.recompute.run.chunk"]
+        extra = Partner.create([{"name": f"Waiting {n}", "mobile": f"0532 000 01 0{n}"} for n in (1, 2)])
+        for partner in extra:
+            self.record(partner.phone_sanitized)
+        waiting = (self.p_pending | extra).sorted("id")
+        self.assertEqual(set(waiting.mapped("iys_sms_state")), {"unconfirmed"})
+        with threshold(0):
+            self.env.company.iys_pending_policy = "allow"
+        run = self.runs()
+        self.assertFalse(run.holders_listed)
+        with chunk(1):
+            self.assertEqual(self.run_cron(budget=0), 1)
+            # the first call lists the contacts waiting for İYS, chunk by chunk; every chunk reads its
+            # ids there
+            self.assertTrue(run.holders_listed)
+            listed = Chunk.search([("run_id", "=", run.id)])
+            self.assertEqual([(c.res_model, c.last_id, c.res_ids) for c in listed],
+                             [("res.partner", p.id, [p.id]) for p in waiting])
+            self.assertEqual((run.total_count, run.done_count, run.cursor_model, run.cursor_id),
+                             (3, 1, "res.partner", waiting[0].id))
+            self.assertEqual(waiting.mapped("iys_sms_state"), ["allowed", "unconfirmed", "unconfirmed"])
+            # a contact that starts to wait for İYS after the list was made is not on it: the ledger
+            # recomputes it at once, with the current policy
+            late = Partner.create({"name": "Waiting later", "mobile": "0532 000 01 09"})
+            self.record(late.phone_sanitized)
+            self.assertEqual(late.iys_sms_state, "allowed")
+            self.assertEqual(Chunk.search_count([("run_id", "=", run.id)]), 3, "the list is not made again")
+            while run.state == "running":
+                self.run_cron(budget=0)
+        self.assertEqual((run.state, run.total_count, run.done_count), ("done", 3, 3))
+        self.assertEqual(set((waiting | late).mapped("iys_sms_state")), {"allowed"})
+        self.assertEqual(self.holders(), self.orm_states())
+        self.assertFalse(Chunk.search_count([("run_id", "=", run.id)]), "the list goes with the run's end")
+        self.assertFalse(run.holders_listed)
+
+    def test_pending_policy_run_of_an_earlier_version_is_listed_from_its_resume_point(self):
+        extra = self.env["res.partner"].create([{"name": f"Waiting {n}", "mobile": f"0532 000 01 0{n}"}
+                                                for n in (1, 2)])
+        for partner in extra:
+            self.record(partner.phone_sanitized)
+        first, *rest = (self.p_pending | extra).sorted("id")
+        self.env.cr.execute("UPDATE res_company SET iys_pending_policy = 'allow' WHERE id = %s", [self.env.company.id])
+        self.env.company.invalidate_recordset()
+        # a run under way when the addon was updated: its first chunk done, no list yet
+        run = self.env["iys.recompute.run"].create({"reason": "policy", "only_unconfirmed": True, "shared": True})
+        run.write({"state": "running", "total_count": 3, "done_count": 1, "cursor_model": "res.partner",
+                   "cursor_id": first.id})
+        self.run_cron()
+        self.assertEqual((run.state, run.done_count), ("done", 3))
+        self.assertEqual(first.iys_sms_state, "unconfirmed", "done before the update: not done again")
+        self.assertEqual([p.iys_sms_state for p in rest], ["allowed", "allowed"])
+        self.assertFalse(self.env["iys.recompute.run.chunk"].search_count([("run_id", "=", run.id)]))
+
+    def test_superseded_run_drops_its_list(self):
+        with threshold(0), chunk(1):
+            self.env.company.iys_pending_policy = "allow"
+            first = self.runs()
+            self.run_cron(budget=0)
+            self.assertTrue(first.holders_listed)
+            self.env.company.iys_pending_policy = "block"
+            self.run_cron()
+        first_state, second = first.state, self.runs()[-1]
+        self.assertEqual((first_state, second.state), ("superseded", "done"))
+        self.assertFalse(self.env["iys.recompute.run.chunk"].search_count([("run_id", "in", self.runs().ids)]))
+        self.assertEqual(self.p_pending.iys_sms_state, "unconfirmed")
+
     def test_progress_is_reported_chunk_by_chunk(self):
         with threshold(2):
             self.switch_to_brand_b()
