@@ -16,8 +16,6 @@ valid, the invalid and the confirmation pages alike. The pages are drawn without
 the portal's header and footer (as web's login page): their menus, "Sign in" and language selector
 belong to the site, not to this page, whose own switch is the only one.
 """
-from urllib.parse import urlsplit
-
 import pytz
 from werkzeug.exceptions import NotFound
 from werkzeug.urls import url_encode
@@ -49,23 +47,27 @@ class IysSelfServiceController(http.Controller):
     def _iys_link(self, token):
         return request.env["iys.consent.request"].sudo()._iys_read_preferences_token(token)
 
-    def _iys_url_lang(self):
-        """The language of the URL's prefix (``/tr/iys/…``, ``/en/iys/…``), or None.
+    def _iys_url_lang(self, url_lang):
+        """The language of the address's prefix (``/tr/iys/…``, ``/en/iys/…``: its URL code, as
+        Odoo's own prefixes), or None without prefix; an unknown prefix is not a page (404).
 
-        Odoo's routing (http_routing) reads the prefix into ``request.lang`` and strips it from the
-        path; the address asked stays in ``REQUEST_URI`` (which website's own redirects read too).
-        (The default language's prefix never gets here: Odoo redirects it to the bare address.)"""
-        url_lang = getattr(request, "lang", None)
-        original = urlsplit(request.httprequest.environ.get("REQUEST_URI") or "").path
-        if not url_lang or not original or original == request.httprequest.path:
+        The pages declare the prefixed address themselves (Odoo's routing strips the prefix of
+        multilang pages only, and sends the default language's prefix to the bare address, where
+        it would be lost)."""
+        if not url_lang:
             return None
-        return url_lang.code if original.startswith("/%s/" % url_lang.url_code) else None
+        Lang = request.env["res.lang"].sudo()
+        code = Lang._get_data(url_code=url_lang).code or Lang._get_data(code=url_lang).code
+        if not code:
+            raise NotFound()
+        return code
 
-    def _iys_set_lang(self, lang=None, preferred=()):
+    def _iys_set_lang(self, lang=None, preferred=(), url_lang=None):
         """Set the page's one language; return it and the languages of the page's switch.
 
         In order, the first language the page speaks (PAGE_LANGS) and the database has: the one
-        asked with ``lang`` (the page's switch; its forms and redirects carry it), the URL's prefix,
+        asked with ``lang`` (the page's switch; its forms and redirects carry it), the address's
+        prefix (*url_lang*),
         *preferred* (a valid link's contact and company: an invalid link knows nobody), the
         visitor's language as Odoo's routing chose it (cookie, browser, the site's default), then
         Turkish, English. The texts (context) and the layout (``request.lang``, which the website's
@@ -73,7 +75,8 @@ class IysSelfServiceController(http.Controller):
         installed = request.env["res.lang"].sudo().get_installed()
         codes = {code for code, _name in installed}
         routing_lang = getattr(request, "lang", None)  # set by http_routing on frontend routes
-        candidates = [lang, self._iys_url_lang(), *preferred, routing_lang and routing_lang.code, "tr_TR", "en_US"]
+        candidates = [lang, self._iys_url_lang(url_lang), *preferred, routing_lang and routing_lang.code,
+                      "tr_TR", "en_US"]
         chosen = next((code for code in candidates if code in codes and code in PAGE_LANGS), None)
         chosen = chosen or next(iter(sorted(codes)), "en_US")
         request.update_context(lang=chosen)
@@ -85,10 +88,10 @@ class IysSelfServiceController(http.Controller):
         """The languages a valid link prefers: its contact's, then its company's."""
         return (link["partner"].lang, link["company"].partner_id.lang)
 
-    def _iys_invalid(self, token, lang=None):
+    def _iys_invalid(self, token, lang=None, url_lang=None):
         """The one page of a link that is not valid (tampered, unknown): the same for every token,
         in the language of the rule without a link (the page's switch, the prefix, the visitor's)."""
-        lang, langs = self._iys_set_lang(lang)
+        lang, langs = self._iys_set_lang(lang, url_lang=url_lang)
         return request.render("l10n_tr_iys.iys_selfservice_invalid", {
             "lang": lang, "langs": langs, "switch_url": "/iys/preferences/%s" % token,
         }, status=403)
@@ -164,7 +167,7 @@ class IysSelfServiceController(http.Controller):
                     "code_request": waiting if waiting.method == "sms_code" else None,
                     "link_request": link_request,
                     "link_sent": link_request and request.env._(
-                        "A confirmation link was sent to %(address)s. It waits for you to open it and confirm, "
+                        "A confirmation link was sent to %(address)s and waits for you to open it: it is valid "
                         "until %(date)s.", address=address, date=format_datetime(
                             request.env, link_request.expires_at, tz=self._iys_visitor_tz(company),
                             dt_format="d MMMM y HH:mm", lang_code=request.env.lang)),
@@ -187,13 +190,13 @@ class IysSelfServiceController(http.Controller):
     # ------------------------------------------------------------------------------------------
     # Pages
     # ------------------------------------------------------------------------------------------
-    @http.route("/iys/preferences/<string:token>", type="http", auth="public", methods=["GET"],
-                sitemap=False, website=True, multilang=False)
-    def iys_preferences(self, token, notice=None, lang=None, **kwargs):
+    @http.route(["/iys/preferences/<string:token>", "/<string:url_lang>/iys/preferences/<string:token>"],
+                type="http", auth="public", methods=["GET"], sitemap=False, website=True, multilang=False)
+    def iys_preferences(self, token, notice=None, lang=None, url_lang=None, **kwargs):
         link = self._iys_link(token)
         if not link:
-            return self._iys_invalid(token, lang)
-        lang, langs = self._iys_set_lang(lang, self._iys_link_langs(link))
+            return self._iys_invalid(token, lang, url_lang)
+        lang, langs = self._iys_set_lang(lang, self._iys_link_langs(link), url_lang)
         return request.render("l10n_tr_iys.iys_selfservice_page", {
             "token": token,
             "switch_url": "/iys/preferences/%s" % token,
@@ -295,15 +298,16 @@ class IysSelfServiceController(http.Controller):
             notice = "expired"
         return self._iys_redirect(token, notice, lang)
 
-    @http.route("/iys/confirm/<string:token>", type="http", auth="public", methods=["GET", "POST"],
-                csrf=False, sitemap=False, website=True, multilang=False)
-    def iys_confirm(self, token, lang=None, **kwargs):
+    @http.route(["/iys/confirm/<string:token>", "/<string:url_lang>/iys/confirm/<string:token>"], type="http",
+                auth="public", methods=["GET", "POST"], csrf=False, sitemap=False, website=True, multilang=False)
+    def iys_confirm(self, token, lang=None, url_lang=None, **kwargs):
         """The e-mail link. GET shows the text and a button (mail scanners follow links: only the
         person's click, a POST, confirms); POST confirms."""
         Request = request.env["iys.consent.request"].sudo()
         req = Request._iys_find_by_token(token)
         # the language the request was made in, then its contact's and its company's
-        lang, langs = self._iys_set_lang(lang, (req.lang, req.partner_id.lang, req.company_id.partner_id.lang))
+        lang, langs = self._iys_set_lang(lang, (req.lang, req.partner_id.lang, req.company_id.partner_id.lang),
+                                         url_lang)
         values = {"token": token, "req": req, "company": req.company_id, "lang": lang, "langs": langs,
                   "switch_url": "/iys/confirm/%s" % token if request.httprequest.method == "GET" else None,
                   "confirmed": False, "invalid": False, "question": req and request.env._(

@@ -457,6 +457,14 @@ class TestSelfServiceLanguage(SelfServiceCommon):
         # the page's own switch comes first
         response = self.url_open(f"/{self.other_prefix}{url}?lang={self.default_lang}")
         self.assertPageLang(response, self.default_lang, self.TITLES)
+        # the site's default language too: its prefix is not lost in a redirect to the bare address
+        self.partner.lang = self.other_lang
+        default_prefix = self.env["res.lang"]._get_data(code=self.default_lang).url_code
+        response = self.url_open(f"/{default_prefix}{url}")
+        self.assertFalse(response.history)
+        self.assertPageLang(response, self.default_lang, self.TITLES)
+        # a prefix that names no language is no page
+        self.assertEqual(self.url_open(f"/xx{url}").status_code, 404)
 
     def test_forms_and_notices_keep_the_language(self):
         _url, token = self.page_url(self.partner)
