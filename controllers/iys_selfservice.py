@@ -9,13 +9,20 @@ code by SMS, entered on this page, or a link by e-mail, confirmed on ``/iys/conf
 
 The forms post without Odoo's CSRF token (``csrf=False``): no session grants anything here, the
 signed token in the URL is the only credential, and a third party cannot forge a post without it
-(as mass_mailing's one-click unsubscribe). Pages follow the contact's language, with a switch.
+(as mass_mailing's one-click unsubscribe).
+
+Each page speaks one language, chosen by :meth:`IysSelfServiceController._iys_set_lang` for the
+valid, the invalid and the confirmation pages alike. The pages are drawn without the website's or
+the portal's header and footer (as web's login page): their menus, "Sign in" and language selector
+belong to the site, not to this page, whose own switch is the only one.
 """
+import pytz
 from werkzeug.exceptions import NotFound
 from werkzeug.urls import url_encode
 
 from odoo import fields, http
 from odoo.http import request
+from odoo.tools import format_datetime
 
 from ..models import iys_policy
 from ..models.iys_consent_request import EMAIL_CHANNELS
@@ -40,22 +47,62 @@ class IysSelfServiceController(http.Controller):
     def _iys_link(self, token):
         return request.env["iys.consent.request"].sudo()._iys_read_preferences_token(token)
 
-    def _iys_set_lang(self, link=None, lang=None):
-        """The page's language: the one asked (switch), else the contact's, else the company's."""
-        installed = {code for code, _name in request.env["res.lang"].sudo().get_installed()}
-        candidates = [lang]
-        if link:
-            candidates += [link["partner"].lang, link["company"].partner_id.lang]
-        candidates += ["tr_TR", "en_US"]
-        chosen = next((code for code in candidates if code in installed and code in PAGE_LANGS), None)
-        chosen = chosen or next((code for code in candidates if code in installed), "en_US")
-        request.update_context(lang=chosen)
-        langs = [(code, name) for code, name in request.env["res.lang"].sudo().get_installed() if code in PAGE_LANGS]
-        return chosen, langs
+    def _iys_url_lang(self, url_lang):
+        """The language of the address's prefix (``/tr/iys/…``, ``/en/iys/…``: its URL code, as
+        Odoo's own prefixes), or None without prefix; an unknown prefix is not a page (404).
 
-    def _iys_invalid(self):
-        self._iys_set_lang()
-        return request.render("l10n_tr_iys.iys_selfservice_invalid", {}, status=403)
+        The pages declare the prefixed address themselves (Odoo's routing strips the prefix of
+        multilang pages only, and sends the default language's prefix to the bare address, where
+        it would be lost)."""
+        if not url_lang:
+            return None
+        Lang = request.env["res.lang"].sudo()
+        code = Lang._get_data(url_code=url_lang).code or Lang._get_data(code=url_lang).code
+        if not code:
+            raise NotFound()
+        return code
+
+    def _iys_set_lang(self, lang=None, preferred=(), url_lang=None):
+        """Set the page's one language; return it and the languages of the page's switch.
+
+        In order, the first language the page speaks (PAGE_LANGS) and the database has: the one
+        asked with ``lang`` (the page's switch; its forms and redirects carry it), the address's
+        prefix (*url_lang*),
+        *preferred* (a valid link's contact and company: an invalid link knows nobody), the
+        visitor's language as Odoo's routing chose it (cookie, browser, the site's default), then
+        Turkish, English. The texts (context) and the layout (``request.lang``, which the website's
+        and the portal's templates read) get the same language."""
+        installed = request.env["res.lang"].sudo().get_installed()
+        codes = {code for code, _name in installed}
+        routing_lang = getattr(request, "lang", None)  # set by http_routing on frontend routes
+        candidates = [lang, self._iys_url_lang(url_lang), *preferred, routing_lang and routing_lang.code,
+                      "tr_TR", "en_US"]
+        chosen = next((code for code in candidates if code in codes and code in PAGE_LANGS), None)
+        chosen = chosen or next(iter(sorted(codes)), "en_US")
+        request.update_context(lang=chosen)
+        if routing_lang is not None:
+            request.lang = request.env["res.lang"]._get_data(code=chosen)
+        return chosen, [(code, name) for code, name in installed if code in PAGE_LANGS]
+
+    def _iys_link_langs(self, link):
+        """The languages a valid link prefers: its contact's, then its company's."""
+        return (link["partner"].lang, link["company"].partner_id.lang)
+
+    def _iys_invalid(self, token, lang=None, url_lang=None):
+        """The one page of a link that is not valid (tampered, unknown): the same for every token,
+        in the language of the rule without a link (the page's switch, the prefix, the visitor's)."""
+        lang, langs = self._iys_set_lang(lang, url_lang=url_lang)
+        return request.render("l10n_tr_iys.iys_selfservice_invalid", {
+            "lang": lang, "langs": langs, "switch_url": "/iys/preferences/%s" % token,
+        }, status=403)
+
+    def _iys_visitor_tz(self, company):
+        """The time zone dates are shown in: the visitor's browser (the ``tz`` cookie the frontend
+        layout sets), else the company's, else Türkiye's."""
+        for tz in (request.httprequest.cookies.get("tz"), company.partner_id.tz):
+            if tz and tz in pytz.all_timezones_set:
+                return tz
+        return "Europe/Istanbul"
 
     def _iys_redirect(self, token, notice=None, lang=None):
         params = {key: value for key, value in (("notice", notice), ("lang", lang)) if value}
@@ -63,8 +110,10 @@ class IysSelfServiceController(http.Controller):
         return request.redirect("/iys/preferences/%s%s" % (token, query), local=True)
 
     def _iys_rows(self, link):
-        """The page's rows: per brand and channel, the address, the policy's answer and the
-        requests waiting for a code."""
+        """The page's rows: per brand and channel, the address, what the one policy answers, and
+        what the person can do about it: stop what they receive (or will receive once İYS has
+        registered their consent), allow what they do not receive, or finish a confirmation that
+        waits (a code by SMS, entered here; a link by e-mail, opened from the mailbox)."""
         env = request.env(su=True)
         company = link["company"]
         brands = env["iys.brand"].search([("company_id", "=", company.id)], order="sequence, id")
@@ -87,10 +136,24 @@ class IysSelfServiceController(http.Controller):
                     ("brand_id", "=", brand.id), ("channel", "=", channel), ("recipient_type", "=", rtype),
                     ("address", "=", address),
                 ], limit=1)
+                # the person can stop what the policy lets through or will once İYS confirms, and
+                # allow anything else: also an ONAY İYS rejected (or kept in Odoo only), which is
+                # no consent and which a new ONAY replaces
+                may_stop = state in (iys_policy.ALLOWED, iys_policy.UNCONFIRMED)
                 waiting = env["iys.consent.request"].search([
                     ("brand_id", "=", brand.id), ("channel", "=", channel), ("address", "=", address),
-                    ("method", "=", "sms_code"), ("state", "=", "sent"), ("expires_at", ">", now),
-                ], limit=1)
+                    ("recipient_type", "=", rtype), ("state", "=", "sent"), ("expires_at", ">", now),
+                ], limit=1) if not may_stop else env["iys.consent.request"]
+                if state == iys_policy.REFUSED:
+                    reason = request.env._("You have refused them.")
+                elif state == iys_policy.NO_CONSENT and consent.status == "ONAY":
+                    reason = request.env._("Your earlier consent was not registered with İYS, so it does not count. "
+                                           "You can allow them again.")
+                elif state == iys_policy.NO_CONSENT:
+                    reason = request.env._("You have not allowed them.")
+                else:
+                    reason = None
+                link_request = waiting if waiting.method == "email_link" else None
                 rows.append({
                     "brand": brand, "channel": channel,
                     "title": request.env._("%(channel)s from %(brand)s", channel=channel_labels[channel],
@@ -98,9 +161,16 @@ class IysSelfServiceController(http.Controller):
                     "address": address, "state": state,
                     "receives": state == iys_policy.ALLOWED,
                     "waiting_iys": state == iys_policy.UNCONFIRMED,
-                    "may_stop": consent.status == "ONAY" or state == iys_policy.ALLOWED,
-                    "may_allow": consent.status != "ONAY" and state != iys_policy.ALLOWED,
-                    "code_request": waiting,
+                    "reason": reason,
+                    "may_stop": may_stop,
+                    "may_allow": not may_stop,
+                    "code_request": waiting if waiting.method == "sms_code" else None,
+                    "link_request": link_request,
+                    "link_sent": link_request and request.env._(
+                        "A confirmation link was sent to %(address)s and waits for you to open it: it is valid "
+                        "until %(date)s.", address=address, date=format_datetime(
+                            request.env, link_request.expires_at, tz=self._iys_visitor_tz(company),
+                            dt_format="d MMMM y HH:mm", lang_code=request.env.lang)),
                     "text": env["iys.consent.text"]._iys_current_text(brand, channel, request.env.lang),
                 })
         return rows
@@ -120,15 +190,16 @@ class IysSelfServiceController(http.Controller):
     # ------------------------------------------------------------------------------------------
     # Pages
     # ------------------------------------------------------------------------------------------
-    @http.route("/iys/preferences/<string:token>", type="http", auth="public", methods=["GET"],
-                sitemap=False, website=True, multilang=False)
-    def iys_preferences(self, token, notice=None, lang=None, **kwargs):
+    @http.route(["/iys/preferences/<string:token>", "/<string:url_lang>/iys/preferences/<string:token>"],
+                type="http", auth="public", methods=["GET"], sitemap=False, website=True, multilang=False)
+    def iys_preferences(self, token, notice=None, lang=None, url_lang=None, **kwargs):
         link = self._iys_link(token)
         if not link:
-            return self._iys_invalid()
-        lang, langs = self._iys_set_lang(link, lang)
+            return self._iys_invalid(token, lang, url_lang)
+        lang, langs = self._iys_set_lang(lang, self._iys_link_langs(link), url_lang)
         return request.render("l10n_tr_iys.iys_selfservice_page", {
             "token": token,
+            "switch_url": "/iys/preferences/%s" % token,
             "company": link["company"],
             "partner": link["partner"],
             "intro": request.env._("Choose which commercial messages you receive from %(company)s.",
@@ -144,8 +215,8 @@ class IysSelfServiceController(http.Controller):
     def iys_preferences_stop(self, token, brand_id=None, channel=None, lang=None, **kwargs):
         link = self._iys_link(token)
         if not link:
-            return self._iys_invalid()
-        self._iys_set_lang(link, lang)
+            return self._iys_invalid(token, lang)
+        self._iys_set_lang(lang, self._iys_link_langs(link))
         args = self._iys_row_args(link, brand_id, channel)
         if not args:
             return self._iys_redirect(token, "not_allowed", lang)
@@ -181,8 +252,8 @@ class IysSelfServiceController(http.Controller):
     def iys_preferences_allow(self, token, brand_id=None, channel=None, lang=None, **kwargs):
         link = self._iys_link(token)
         if not link:
-            return self._iys_invalid()
-        lang_code, _langs = self._iys_set_lang(link, lang)
+            return self._iys_invalid(token, lang)
+        lang_code, _langs = self._iys_set_lang(lang, self._iys_link_langs(link))
         args = self._iys_row_args(link, brand_id, channel)
         if not args:
             return self._iys_redirect(token, "not_allowed", lang)
@@ -210,7 +281,7 @@ class IysSelfServiceController(http.Controller):
     def iys_preferences_code(self, token, request_id=None, code=None, lang=None, **kwargs):
         link = self._iys_link(token)
         if not link:
-            return self._iys_invalid()
+            return self._iys_invalid(token, lang)
         try:
             req = request.env["iys.consent.request"].sudo().browse(int(request_id)).exists()
         except (TypeError, ValueError):
@@ -227,15 +298,19 @@ class IysSelfServiceController(http.Controller):
             notice = "expired"
         return self._iys_redirect(token, notice, lang)
 
-    @http.route("/iys/confirm/<string:token>", type="http", auth="public", methods=["GET", "POST"],
-                csrf=False, sitemap=False, website=True, multilang=False)
-    def iys_confirm(self, token, lang=None, **kwargs):
+    @http.route(["/iys/confirm/<string:token>", "/<string:url_lang>/iys/confirm/<string:token>"], type="http",
+                auth="public", methods=["GET", "POST"], csrf=False, sitemap=False, website=True, multilang=False)
+    def iys_confirm(self, token, lang=None, url_lang=None, **kwargs):
         """The e-mail link. GET shows the text and a button (mail scanners follow links: only the
         person's click, a POST, confirms); POST confirms."""
         Request = request.env["iys.consent.request"].sudo()
         req = Request._iys_find_by_token(token)
-        self._iys_set_lang(None, lang or req.lang or (req.partner_id.lang if req else None))
-        values = {"token": token, "req": req, "confirmed": False, "invalid": False, "question": req and request.env._(
+        # the language the request was made in, then its contact's and its company's
+        lang, langs = self._iys_set_lang(lang, (req.lang, req.partner_id.lang, req.company_id.partner_id.lang),
+                                         url_lang)
+        values = {"token": token, "req": req, "company": req.company_id, "lang": lang, "langs": langs,
+                  "switch_url": "/iys/confirm/%s" % token if request.httprequest.method == "GET" else None,
+                  "confirmed": False, "invalid": False, "question": req and request.env._(
             "%(brand)s asks whether it may send commercial e-mails to %(address)s.",
             brand=req.brand_id.name, address=req.address,
         )}

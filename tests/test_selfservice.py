@@ -3,6 +3,8 @@ import re
 from datetime import timedelta
 from unittest.mock import patch
 
+from lxml import html as lxml_html
+
 from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, HttpCase, new_test_user, tagged
@@ -10,6 +12,7 @@ from odoo.tests import Form, HttpCase, new_test_user, tagged
 from odoo.addons.mail.tests.common import MockEmail
 from odoo.addons.sms.tests.common import SMSCase
 
+from ..models.iys_consent import ledger
 from ..models.iys_consent_request import LIMIT_PER_IP, MAX_ATTEMPTS
 from .common import IysCommon
 from .common_gate import IysGateCommon
@@ -79,6 +82,22 @@ class SelfServiceCommon(SMSCase, MockEmail, IysCommon, HttpCase):
         bodies = [mail["body"] for mail in self._mails if email in " ".join(mail["email_to"])]
         self.assertTrue(bodies, "a link was sent by e-mail")
         return CONFIRM_RE.search(bodies[-1]).group(1)
+
+    @staticmethod
+    def by_class(element, css_class):
+        """The elements under *element* (lxml) that carry the class *css_class*."""
+        return element.xpath(f".//*[contains(concat(' ', normalize-space(@class), ' '), ' {css_class} ')]")
+
+    def page_row(self, response, channel, brand=None):
+        """The row (lxml element) of *brand* and *channel* on a rendered page."""
+        doc = lxml_html.fromstring(response.content)
+        rows = self.by_class(doc, f"o_iys_row_{channel}")
+        rows = [row for row in rows if f"o_iys_brand_{(brand or self.brand).id}" in row.get("class").split()]
+        self.assertEqual(len(rows), 1, f"one row for {channel}")
+        return rows[0]
+
+    def row_text(self, row):
+        return " ".join(row.text_content().split())
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
@@ -335,6 +354,26 @@ class TestSelfServicePage(SelfServiceCommon):
             self.assertIn('lang="tr-TR"', response.text)
             self.assertIn("o_iys_lang_en_US", response.text)
 
+    def test_page_has_no_site_chrome(self):
+        """The page is not dressed in the site's header and footer (menus, "Sign in", the site's
+        language selector, which follow the site's language): its own header names the company and
+        offers the page's one language switch; the invalid page too."""
+        url, token = self.page_url(self.partner)
+        tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
+        for path, status in ((url, 200), (f"/iys/preferences/{tampered}", 403)):
+            response = self.url_open(path)
+            self.assertEqual(response.status_code, status)
+            doc = lxml_html.fromstring(response.content)
+            self.assertFalse(doc.xpath("//header[@id='top'] | //footer[@id='bottom']"), path)
+            self.assertFalse(self.by_class(doc, "js_language_selector"), "no site language selector")
+            self.assertNotIn("/web/login", response.text, "no sign-in link")
+            self.assertEqual(doc.findtext(".//title"), "Communication preferences")
+            if "tr_TR" in dict(self.env["res.lang"].get_installed()):
+                self.assertEqual(len(self.by_class(doc, "o_iys_lang_switch")), 1, "the page's own switch")
+        response = self.url_open(url)
+        doc = lxml_html.fromstring(response.content)
+        self.assertEqual([e.text for e in self.by_class(doc, "o_iys_company")], [self.company.name])
+
     def test_cron_expires_old_requests(self):
         with self.mockSMSGateway():
             old, fresh = self.Request.sudo()._iys_request([
@@ -366,6 +405,196 @@ class TestSelfServicePage(SelfServiceCommon):
         # the İYS rule's code is stored; its meaning is read in the reader's language
         self.assertRegex(request.error, r"^H\d{3}$")
         self.assertTrue(request.error_message.startswith("The address is not valid. %s: " % request.error))
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestSelfServiceLanguage(SelfServiceCommon):
+    """One language per page, the same for the texts, the layout and the page's switch: the switch
+    (?lang=), then the URL's prefix, then the contact's language; the invalid page follows the same
+    rule without a contact."""
+
+    TITLES = {"tr_TR": "İletişim tercihleriniz", "en_US": "Your communication preferences"}
+    INVALID = {"tr_TR": "Bu bağlantı geçerli değil", "en_US": "This link is not valid"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("tr_TR")
+        cls.env["ir.module.module"]._load_module_terms(["l10n_tr_iys"], ["tr_TR"], overwrite=True)
+        # the site's default language (Odoo redirects its prefix away) and the other one, whose
+        # prefix Odoo's routing keeps (as http_routing's _get_default_lang without website)
+        default = cls.env["ir.default"]._get("res.partner", "lang") or next(
+            iter(cls.env["res.lang"]._get_active_by("code")))
+        cls.default_lang = default
+        cls.other_lang = "tr_TR" if default != "tr_TR" else "en_US"
+        cls.other_prefix = cls.env["res.lang"]._get_data(code=cls.other_lang).url_code
+        cls.partner.lang = default
+
+    def assertPageLang(self, response, lang, texts):
+        doc = lxml_html.fromstring(response.content)
+        self.assertEqual(doc.get("lang"), lang.replace("_", "-"), "the layout's language")
+        self.assertIn(texts[lang], response.text, "the texts' language")
+        other = "en_US" if lang == "tr_TR" else "tr_TR"
+        self.assertNotIn(texts[other], response.text)
+        current = self.by_class(doc, "o_iys_lang_current")
+        self.assertEqual([e.get("class").split()[1] for e in current], [f"o_iys_lang_{lang}"], "the switch's language")
+        switch_links = [a.get("href") for a in self.by_class(doc, "o_iys_lang_switch")[0].iter("a")]
+        self.assertEqual([href.rsplit("lang=", 1)[1] for href in switch_links], [other])
+        # the forms carry the page's language to the next page
+        self.assertEqual({i.get("value") for i in doc.xpath("//form//input[@name='lang']")} - {lang}, set())
+        return doc
+
+    def test_contact_language_without_prefix(self):
+        url, _token = self.page_url(self.partner)
+        self.assertPageLang(self.url_open(url), self.default_lang, self.TITLES)
+        self.partner.lang = self.other_lang
+        self.assertPageLang(self.url_open(url), self.other_lang, self.TITLES)
+
+    def test_url_prefix_sets_the_page_language(self):
+        url, _token = self.page_url(self.partner)
+        response = self.url_open(f"/{self.other_prefix}{url}")
+        self.assertEqual(response.status_code, 200)
+        self.assertFalse(response.history, "served under its prefix, not redirected")
+        doc = self.assertPageLang(response, self.other_lang, self.TITLES)
+        self.assertTrue(doc.xpath("//form//input[@name='lang']"), "the forms say the language")
+        # the page's own switch comes first
+        response = self.url_open(f"/{self.other_prefix}{url}?lang={self.default_lang}")
+        self.assertPageLang(response, self.default_lang, self.TITLES)
+        # the site's default language too: its prefix is not lost in a redirect to the bare address
+        self.partner.lang = self.other_lang
+        default_prefix = self.env["res.lang"]._get_data(code=self.default_lang).url_code
+        response = self.url_open(f"/{default_prefix}{url}")
+        self.assertFalse(response.history)
+        self.assertPageLang(response, self.default_lang, self.TITLES)
+        # a prefix that names no language is no page
+        self.assertEqual(self.url_open(f"/xx{url}").status_code, 404)
+
+    def test_forms_and_notices_keep_the_language(self):
+        _url, token = self.page_url(self.partner)
+        response = self.post(token, "stop", brand_id=self.brand.id, channel="MESAJ", lang=self.other_lang)
+        self.assertEqual(self.notice(response), "stopped")
+        self.assertPageLang(response, self.other_lang, self.TITLES)
+
+    def test_invalid_page_follows_the_same_rule(self):
+        _url, token = self.page_url(self.partner)
+        tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
+        for lang in ("tr_TR", "en_US"):
+            response = self.url_open(f"/iys/preferences/{tampered}?lang={lang}")
+            self.assertEqual(response.status_code, 403)
+            self.assertPageLang(response, lang, self.INVALID)
+            response = self.post(tampered, "stop", brand_id=self.brand.id, channel="EPOSTA", lang=lang)
+            self.assertEqual(response.status_code, 403)
+            self.assertPageLang(response, lang, self.INVALID)
+        response = self.url_open(f"/{self.other_prefix}/iys/preferences/{tampered}")
+        self.assertEqual(response.status_code, 403)
+        self.assertPageLang(response, self.other_lang, self.INVALID)
+        self.assertNotIn("Selin", response.text)
+
+    def test_confirmation_page_follows_the_same_rule(self):
+        with self.mock_mail_gateway():
+            self.Request.sudo()._iys_request([{"brand_id": self.brand.id, "channel": "EPOSTA",
+                                               "address": "selin@example.com", "lang": self.default_lang}])
+        link = self.last_link_token()
+        texts = {"tr_TR": "E-postalarımızı almak istediğinizi onaylayın",
+                 "en_US": "Confirm that you want to receive our e-mails"}
+        for path, lang in ((f"/iys/confirm/{link}", self.default_lang),
+                           (f"/{self.other_prefix}/iys/confirm/{link}", self.other_lang),
+                           (f"/iys/confirm/{link}?lang={self.other_lang}", self.other_lang)):
+            response = self.url_open(path)
+            self.assertEqual(response.status_code, 200)
+            doc = lxml_html.fromstring(response.content)
+            self.assertEqual(doc.get("lang"), lang.replace("_", "-"), path)
+            self.assertIn(texts[lang], response.text, path)
+            self.assertEqual(doc.xpath("//form//input[@name='lang']/@value"), [lang], path)
+
+
+@tagged("post_install", "-at_install", "l10n_tr_iys")
+class TestSelfServiceRows(SelfServiceCommon):
+    """Each row says what the one policy decides and offers what the person can do about it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.iys_pending_policy = "block"
+        cls.company.partner_id.tz = "Europe/Istanbul"
+
+    def buttons(self, row):
+        return {name for name in ("o_iys_stop", "o_iys_allow", "o_iys_resend", "o_iys_confirm_code")
+                if self.by_class(row, name)}
+
+    def status(self, row):
+        return [e.get("class").split()[1] for e in self.by_class(row, "o_iys_status")]
+
+    def test_rows_follow_the_policy(self):
+        # Brand A e-mail: an ONAY İYS rejected is no consent: no Stop, Allow again, and why
+        rejected = self.record("selin@example.com", channel="EPOSTA").consent
+        ledger(rejected).write({"sync_state": "rejected", "iys_error_code": "H121"})
+        # Brand A SMS: refused
+        self.record(self.number, channel="MESAJ", status="RET")
+        # Brand B SMS: confirmed by İYS; Brand B e-mail: recorded, waiting for İYS
+        self.record(self.number, channel="MESAJ", brand=self.brand_b, source="IYS_WEB", origin="iys_pull",
+                    transaction_id="r" * 40)
+        self.record("selin@example.com", channel="EPOSTA", brand=self.brand_b)
+        url, _token = self.page_url(self.partner)
+        response = self.url_open(url)
+        expected = {
+            # (brand, channel): (status, buttons, reason)
+            (self.brand, "EPOSTA"): ("o_iys_not_receives", {"o_iys_allow"},
+                                     "Your earlier consent was not registered with İYS"),
+            (self.brand, "MESAJ"): ("o_iys_not_receives", {"o_iys_allow"}, "You have refused them."),
+            (self.brand, "ARAMA"): ("o_iys_not_receives", {"o_iys_allow"}, "You have not allowed them."),
+            (self.brand_b, "MESAJ"): ("o_iys_receives", {"o_iys_stop"}, None),
+            (self.brand_b, "EPOSTA"): ("o_iys_waiting_iys", {"o_iys_stop"},
+                                       "Your consent is being registered with İYS."),
+        }
+        for (brand, channel), (status, buttons, reason) in expected.items():
+            row = self.page_row(response, channel, brand)
+            key = (brand.name, channel)
+            self.assertEqual(self.status(row), [status], key)
+            self.assertEqual(self.buttons(row), buttons, key)
+            if reason:
+                self.assertIn(reason, self.row_text(row), key)
+            if status != "o_iys_not_receives":
+                self.assertNotIn("You do not receive", self.row_text(row), key)
+        # Allow works on the rejected consent: a new ONAY replaces it and waits for İYS
+        _url, token = self.page_url(self.partner)
+        with self.mock_mail_gateway():
+            self.post(token, "allow", brand_id=self.brand.id, channel="EPOSTA")
+        self.assertTrue(self.Request._iys_confirm_token(self.last_link_token()))
+        self.assertEqual((rejected.status, rejected.sync_state), ("ONAY", "pending"))
+        row = self.page_row(self.url_open(url), "EPOSTA")
+        self.assertEqual((self.status(row), self.buttons(row)), (["o_iys_waiting_iys"], {"o_iys_stop"}))
+
+    def test_email_allow_says_the_link_waits(self):
+        url, token = self.page_url(self.partner)
+        with self.mock_mail_gateway():
+            response = self.post(token, "allow", brand_id=self.brand.id, channel="EPOSTA")
+        self.assertEqual(self.notice(response), "email_sent")
+        request = self.Request.search([("address", "=", "selin@example.com")])
+        row = self.page_row(response, "EPOSTA")
+        self.assertEqual(self.status(row), ["o_iys_not_receives"], "nothing changes before the click")
+        self.assertEqual(self.buttons(row), {"o_iys_resend"}, "no Allow as if nothing happened")
+        waiting = self.by_class(row, "o_iys_link_waiting")
+        self.assertEqual(len(waiting), 1)
+        text = self.row_text(waiting[0])
+        self.assertIn("A confirmation link was sent to selin@example.com", text)
+        until = request.expires_at + timedelta(hours=3)  # the company's time zone, Istanbul (UTC+3)
+        self.assertIn(f"until {until.day} {until.strftime('%B %Y %H:%M')}", text)
+        self.assertIn("Send a new link", text)
+        # the other brand's e-mail row has no request: Allow
+        self.assertEqual(self.buttons(self.page_row(response, "EPOSTA", self.brand_b)), {"o_iys_allow"})
+        # a new link replaces the first one, and the row still waits
+        with self.mock_mail_gateway():
+            response = self.post(token, "allow", brand_id=self.brand.id, channel="EPOSTA")
+        self.assertEqual(self.notice(response), "email_sent")
+        self.assertEqual(request.state, "cancelled")
+        self.assertEqual(self.buttons(self.page_row(response, "EPOSTA")), {"o_iys_resend"})
+        # once the link has run out, Allow is offered again
+        self.Request.search([("address", "=", "selin@example.com"), ("state", "=", "sent")]).expires_at = (
+            fields.Datetime.now() - timedelta(seconds=1))
+        row = self.page_row(self.url_open(url), "EPOSTA")
+        self.assertEqual(self.buttons(row), {"o_iys_allow"})
+        self.assertFalse(self.by_class(row, "o_iys_link_waiting"))
 
 
 @tagged("post_install", "-at_install", "l10n_tr_iys")
