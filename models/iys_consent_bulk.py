@@ -425,6 +425,14 @@ class IysConsent(models.Model):
         self._iys_bulk_modified(Consent.browse([s.id for s in old_states]), update_columns, create=False)
         self._iys_bulk_modified(Event.browse(event_ids), event_columns, create=True)
         self._iys_bulk_modified(Outbox.browse(outbox_ids), outbox_columns, create=True)
+        # Likewise the events' fields the hook reads for each event (its consent, the partner it
+        # names, its origin): without them it read back every column of every event just written.
+        new_events = Event.browse(event_ids)
+        for name in ("consent_id", "partner_id", "origin"):
+            field = Event._fields[name]
+            self.env.cache.update(new_events, field, [
+                field.convert_to_cache(value, new_events, validate=False) for value in event_rows[name]
+            ])
         return consents
 
     def _iys_bulk_columns(self, model, rows, defaults=True):
