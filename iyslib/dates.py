@@ -56,7 +56,17 @@ def to_utc_naive(value: dt.datetime) -> dt.datetime:
 
 def to_local(value: dt.datetime) -> dt.datetime:
     """Naive-UTC (or aware) datetime -> naive Turkish local time."""
+    if value.__class__ is dt.datetime and value.tzinfo is None:
+        return _naive_utc_to_local(value)
     return to_utc_naive(value).replace(tzinfo=_UTC).astimezone(TR_TZ).replace(tzinfo=None)
+
+
+@functools.lru_cache(maxsize=16384)
+def _naive_utc_to_local(value: dt.datetime) -> dt.datetime:
+    """:func:`to_local` of a naive UTC datetime, cached: validating one movement converts its
+    date several times (checks, İYS body, deadline), and the movements of a page or file share
+    their seconds."""
+    return value.replace(tzinfo=_UTC).astimezone(TR_TZ).replace(tzinfo=None)
 
 
 def from_local(value: dt.datetime) -> dt.datetime:
