@@ -56,7 +56,17 @@ def to_utc_naive(value: dt.datetime) -> dt.datetime:
 
 def to_local(value: dt.datetime) -> dt.datetime:
     """Naive-UTC (or aware) datetime -> naive Turkish local time."""
+    if value.__class__ is dt.datetime and value.tzinfo is None:
+        return _naive_utc_to_local(value)
     return to_utc_naive(value).replace(tzinfo=_UTC).astimezone(TR_TZ).replace(tzinfo=None)
+
+
+@functools.lru_cache(maxsize=16384)
+def _naive_utc_to_local(value: dt.datetime) -> dt.datetime:
+    """:func:`to_local` of a naive UTC datetime, cached: validating one movement converts its
+    date several times (checks, İYS body, deadline), and the movements of a page or file share
+    their seconds."""
+    return value.replace(tzinfo=_UTC).astimezone(TR_TZ).replace(tzinfo=None)
 
 
 def from_local(value: dt.datetime) -> dt.datetime:
@@ -90,20 +100,34 @@ def parse_iys_date(value, field: str = 'consentDate') -> dt.datetime:
     forms, a trailing newline) and H157 when it has the shape but is not a real date
     (``2025-02-30 10:00:00``).
     """
-    if not isinstance(value, str) or not _IYS_DATE_RE.fullmatch(value):
-        raise IysValidationError(
-            'H158', f'{field} değeri {value!r} YYYY-AA-GG SS:dd:ss biçiminde (Türkiye saati) olmalıdır.',
-            location=[field], value=value,
-            detail_en=f'{field} {value!r} must have the format YYYY-MM-DD HH:mm:ss (Turkish local time).')
+    if isinstance(value, str):
+        parsed = _parse_iys_date_cached(str(value))
+        if parsed is not None:
+            return parsed
+        if _IYS_DATE_RE.fullmatch(value):
+            raise IysValidationError(
+                'H157', f'{field} değeri {value!r} geçerli bir tarih değil.', location=[field], value=value,
+                detail_en=f'{field} {value!r} is not a valid date.')
+    raise IysValidationError(
+        'H158', f'{field} değeri {value!r} YYYY-AA-GG SS:dd:ss biçiminde (Türkiye saati) olmalıdır.',
+        location=[field], value=value,
+        detail_en=f'{field} {value!r} must have the format YYYY-MM-DD HH:mm:ss (Turkish local time).')
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_iys_date_cached(value: str):
+    """The naive UTC datetime of a well-formed İYS date, else None (then :func:`parse_iys_date`
+    words the error). Cached: a pull page or an import file repeats the same seconds (İYS dates
+    have second precision) and each movement carries two dates; datetimes are immutable."""
+    if not _IYS_DATE_RE.fullmatch(value):
+        return None
     try:
         # the shape is checked above: the fields are read by position (several times faster than
         # strptime, which matters when a file of a million rows is read)
         local = dt.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
                             int(value[14:16]), int(value[17:19]))
     except ValueError:
-        raise IysValidationError(
-            'H157', f'{field} değeri {value!r} geçerli bir tarih değil.', location=[field], value=value,
-            detail_en=f'{field} {value!r} is not a valid date.') from None
+        return None
     return from_local(local)
 
 

@@ -460,7 +460,10 @@ class IysConsent(models.Model):
                 for rid, address in rows.items():
                     holders_of[(channel, address)].append((name, rid))
         # one recordset: the events and their consents are read in batches, not one query each
-        for event in self.env["iys.consent.event"].sudo().browse([r.event.id for r in results]):
+        events = self.env["iys.consent.event"].sudo().browse([r.event.id for r in results])
+        if not holders_of and not events.mapped("partner_id"):
+            return  # no record carries these addresses: no note to leave
+        for event in events:
             consent = event.consent_id
             targets = set(holders_of.get((consent.channel, consent.address), ()))
             if event.partner_id:

@@ -388,13 +388,18 @@ class IysConsent(models.Model):
         # Outbox rows of the movements İYS must receive, in the same order.
         sent = [(state, vals, event_id) for (_result, state, vals), event_id in zip(events, event_ids, strict=True)
                 if vals["_payload"] is not None]
+        # (the stored related fields given from what is at hand, as for the events: otherwise the
+        # INSERT reads the consent and the event of each row back with a subquery per row)
         outbox_rows = {
             "event_id": [event_id for _state, _vals, event_id in sent],
             "consent_id": [state.id for state, _vals, _event_id in sent],
             "brand_id": [state.key[0] for state, _vals, _event_id in sent],
+            "account_id": [brand_info[state.key[0]][0] or None for state, _vals, _event_id in sent],
             "company_id": [companies[state.key[0]] for state, _vals, _event_id in sent],
             "address": [state.key[3] for state, _vals, _event_id in sent],
             "channel": [state.key[1] for state, _vals, _event_id in sent],
+            "recipient_type": [state.key[2] for state, _vals, _event_id in sent],
+            "status": [vals["new_status"] for _state, vals, _event_id in sent],
             "payload": [vals["_payload"] for _state, vals, _event_id in sent],
             "deadline": [vals["_deadline"] for _state, vals, _event_id in sent],
         }
@@ -425,6 +430,14 @@ class IysConsent(models.Model):
         self._iys_bulk_modified(Consent.browse([s.id for s in old_states]), update_columns, create=False)
         self._iys_bulk_modified(Event.browse(event_ids), event_columns, create=True)
         self._iys_bulk_modified(Outbox.browse(outbox_ids), outbox_columns, create=True)
+        # Likewise the events' fields the hook reads for each event (its consent, the partner it
+        # names, its origin): without them it read back every column of every event just written.
+        new_events = Event.browse(event_ids)
+        for name in ("consent_id", "partner_id", "origin"):
+            field = Event._fields[name]
+            self.env.cache.update(new_events, field, [
+                field.convert_to_cache(value, new_events, validate=False) for value in event_rows[name]
+            ])
         return consents
 
     def _iys_bulk_columns(self, model, rows, defaults=True):

@@ -226,6 +226,27 @@ def test_fast_turkish_path_gives_phonenumbers_answers(monkeypatch):
     assert sum(1 for item in fast if isinstance(item, str)) > 1000  # the sample holds valid numbers too
 
 
+def test_fast_turkish_validity_is_phonenumbers():
+    """The validity check of the shortcut gives phonenumbers' ``is_valid_number`` for every 4-digit
+    prefix of the ranges it is used for, and for other lengths and first digits (seeded sample)."""
+    import random
+
+    import phonenumbers
+
+    from iyslib.normalize import _is_valid_turkish_national
+
+    rng = random.Random(16)
+    nationals = [f'{prefix}{rng.randrange(10 ** 6):06d}' for prefix in range(2000, 6000) for _ in range(3)]
+    nationals += [str(rng.randint(1, 9)) + ''.join(rng.choice('0123456789') for _ in range(length - 1))
+                  for length in (6, 7, 8, 9, 11, 12, 13, 14) for _ in range(1000)]
+    nationals += ['5321112233', '2125551234', '4441234', '8501234567', '9001234567', '5922111234', '5121234567']
+    fast = [_is_valid_turkish_national(national) for national in nationals]
+    slow = [phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=90, national_number=int(national)))
+            for national in nationals]
+    assert fast == slow
+    assert 1000 < sum(fast) < len(fast)  # valid and invalid numbers are in the sample
+
+
 def _email_outcome(value):
     try:
         return normalize_email(value)
