@@ -147,6 +147,10 @@ def addons_path(tree):
     link_dir = CACHE / "addons"
     link_dir.mkdir(parents=True, exist_ok=True)
     link = link_dir / MODULE
+    # the link is kept between runs: point it at this checkout (a run from another worktree or clone
+    # would otherwise import the code of the first checkout that made it)
+    if link.is_symlink() and link.resolve() != REPO:
+        link.unlink()
     if not link.exists():
         link.symlink_to(REPO, target_is_directory=True)
     return ",".join([str(tree / "addons"), str(tree / "odoo" / "addons"), str(link_dir)])
