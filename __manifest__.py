@@ -3,7 +3,7 @@
     "name": "Türkiye - İYS (İleti Yönetim Sistemi)",
     "summary": "Consent ledger, send gate and İYS synchronisation for commercial "
     "e-mail, SMS and calls (Law 6563)",
-    "version": "18.0.1.4.0",
+    "version": "18.0.1.5.0",
     "category": "Marketing/Email Marketing",
     "website": "https://github.com/l10n-tr-iys/l10n_tr_iys",
     "author": "l10n_tr_iys contributors",
