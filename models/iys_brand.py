@@ -71,7 +71,8 @@ class IysBrand(models.Model):
             return super().create(vals_list)
 
     def write(self, vals):
-        if not {"is_default", "active", "account_id", "sequence"}.intersection(vals):
+        if self.env.context.get("iys_untick_default") or not {
+                "is_default", "active", "account_id", "sequence"}.intersection(vals):
             return super().write(vals)
         with self.env["res.company"]._iys_watch_default_brands():
             if vals.get("is_default"):
@@ -89,8 +90,8 @@ class IysBrand(models.Model):
             ("account_id", "in", list(account_ids)), ("is_default", "=", True), ("id", "not in", self.ids),
         ])
         if former:
-            # (our own write would watch the default brands again: the caller's watch covers both)
-            super(IysBrand, former).write({"is_default": False})
+            # (not watched again: the caller's watch covers both)
+            former.with_context(iys_untick_default=True).write({"is_default": False})
 
     def unlink(self):
         with self.env["res.company"]._iys_watch_default_brands():
