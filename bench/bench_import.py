@@ -552,25 +552,36 @@ def _print_run(number, result):
           flush=True)
 
 
+#: issue 16: the *Import* step of a 1,000,000-row file at 10,000 rows/s or more with one worker (and the
+#: same or better with two), each worker and the upload under 300 MB
+TARGET_ROWS_PER_SECOND = 10000
+TARGET_RSS_MB = 300
+
+
 def _print_targets(results, rates):
-    """The issue's targets for the *Import* step: at least 5,000 rows/s, at least 10 times Odoo's
-    standard import into the consent model, under 1 GB of memory at the largest size. Odoo's
-    standard import is measured two ways: doing the same work ('ledger': validation, consent,
-    event and outbox row, as the model requires) and writing bare consent rows ('standard': a
-    third of the rows, none of the checks, a ledger İYS never hears of), a lower bound."""
+    """The targets of the *Import* step (issue 16): at least 10,000 rows/s with one worker and the
+    same or better with two, every worker and the upload under 300 MB; and (an earlier issue) at
+    least 10 times Odoo's standard import into the consent model. Odoo's standard import is
+    measured two ways: doing the same work ('ledger': validation, consent, event and outbox row, as
+    the model requires) and writing bare consent rows ('standard': a third of the rows, none of the
+    checks, a ledger İYS never hears of), a lower bound."""
     print("Targets of the Import step (met / NOT met):")
-    largest = max(size for size, _workers in results)
     for (size, workers), runs_ in results.items():
         rate = statistics.median([size / r["timings"]["import"] for r in runs_])
-        parts = [f"{rate:,.0f} rows/s ({'met' if rate >= 5000 else 'NOT met'}: >= 5,000)"]
+        met = rate >= TARGET_ROWS_PER_SECOND
+        parts = [f"{rate:,.0f} rows/s ({'met' if met else 'NOT met'}: >= {TARGET_ROWS_PER_SECOND:,})"]
         for kind, label in (("ledger", "standard import doing the same work"),
                             ("standard", "standard import of bare rows, lower bound")):
             if kind in rates:
                 ratio = rate / rates[kind][0]
                 parts.append(f"x{ratio:.1f} vs {label} ({'met' if ratio >= 10 else 'NOT met'}: >= x10)")
-        if size == largest:
-            rss = max(r["maxrss_mb"] for r in runs_)
-            parts.append(f"peak RSS {rss:.0f} MB ({'met' if rss < 1024 else 'NOT met'}: < 1 GB)")
+        rss = max(r["maxrss_mb"] for r in runs_)
+        upload = max(r.get("upload_maxrss_mb") or 0 for r in runs_)
+        parts.append(f"peak RSS of a worker {rss:.0f} MB ({'met' if rss < TARGET_RSS_MB else 'NOT met'}: "
+                     f"< {TARGET_RSS_MB} MB)")
+        if upload:
+            parts.append(f"upload {upload:.0f} MB ({'met' if upload < TARGET_RSS_MB else 'NOT met'}: "
+                         f"< {TARGET_RSS_MB} MB)")
         print(f"   {size:,} rows, {workers} worker(s): " + "; ".join(parts))
 
 
