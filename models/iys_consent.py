@@ -226,7 +226,7 @@ class IysConsent(models.Model):
 
     @api.depends("address", "channel", "brand_id")
     def _compute_display_name(self):
-        channels = dict(CHANNEL_SELECTION)
+        channels = dict(self.env["iys.consent"]._fields["channel"]._description_selection(self.env))
         for consent in self:
             consent.display_name = f"{consent.address} · {channels.get(consent.channel, '')}"
 

@@ -31,7 +31,6 @@ from odoo.tools.misc import format_datetime
 from ..iyslib.const import MULTI_STATUS_MAX
 from ..iyslib.errors import IysAuthError, IysError, IysRateLimitError
 from ..iyslib.masking import mask_recipient, mask_text
-from .iys_selections import CHANNEL_SELECTION, RECIPIENT_TYPE_SELECTION
 from .iys_sync_common import SyncStats, commit, error_code_and_text, in_test_mode, lang_of
 
 _logger = logging.getLogger(__name__)
@@ -181,8 +180,8 @@ class IysQueryRun(models.Model):
         whole ledger of *brands*, planned here by a grouped query.
         """
         self._iys_check_manager()
-        channels = dict(CHANNEL_SELECTION)
-        rtypes = dict(RECIPIENT_TYPE_SELECTION)
+        channels = dict(self.env["iys.consent"]._fields["channel"]._description_selection(self.env))
+        rtypes = dict(self.env["iys.consent"]._fields["recipient_type"]._description_selection(self.env))
         runs = self.browse()
         for company, company_brands in brands.grouped("company_id").items():
             if plan is None:
@@ -419,11 +418,13 @@ class IysQueryRun(models.Model):
                 "recipient_type": rtype, "odoo_status": self._iys_local_text(local.get(address)), "iys_status": False,
                 "note": text, "outcome": "error", "consent_id": local[address].id if address in local else False,
             } for address in addresses])
+        Consent = self.env["iys.consent"]
         self.message_post(body=self.env._(
             "İYS refused the query of %(count)s addresses (%(brand)s, %(channel)s · %(type)s): %(error)s. "
             "They are listed as not asked; the run goes on with the next addresses.",
-            count=len(addresses), brand=brand.display_name, channel=dict(CHANNEL_SELECTION).get(channel),
-            type=dict(RECIPIENT_TYPE_SELECTION).get(rtype), error=text))
+            count=len(addresses), brand=brand.display_name,
+            channel=dict(Consent._fields["channel"]._description_selection(self.env)).get(channel),
+            type=dict(Consent._fields["recipient_type"]._description_selection(self.env)).get(rtype), error=text))
         self.write({
             "asked_count": self.asked_count + len(addresses), "error_count": self.error_count + len(addresses),
             "retry_count": 0, "next_try_at": False, "message": text,

@@ -33,7 +33,6 @@ from ..iyslib import dates
 from ..iyslib.client import ConsentRecord
 from ..iyslib.const import REPORT_MAX_AGE_DAYS
 from ..iyslib.errors import IysError
-from .iys_selections import CHANNEL_SELECTION
 from .iys_sync_common import commit, error_code_and_text
 
 _logger = logging.getLogger(__name__)
@@ -158,7 +157,7 @@ class IysReconciliation(models.Model):
 
     @api.depends("summary_json")
     def _compute_summary_html(self):
-        channels = dict(CHANNEL_SELECTION)
+        channels = dict(self.env["iys.consent"]._fields["channel"]._description_selection(self.env))
         for rec in self:
             try:
                 data = json.loads(rec.summary_json) if rec.summary_json else {}

@@ -21,6 +21,15 @@ class TestTurkishTranslation(TransactionCase):
         fields_tr = self.env["iys.consent"].with_context(lang="tr_TR").fields_get(["recipient_type"])
         self.assertNotEqual(fields_tr["recipient_type"]["string"], "Recipient Type")
 
+    def test_channel_labels_follow_the_reader(self):
+        """A consent's name (shown in the request form, the Ask to confirm wizard, the sync preview)
+        names its channel in the reader's language, as the selection does."""
+        for lang, label in (("tr_TR", "E-posta"), ("en_US", "E-mail (EPOSTA)")):
+            Consent = self.env["iys.consent"].with_context(lang=lang)
+            self.assertEqual(dict(Consent._fields["channel"]._description_selection(Consent.env))["EPOSTA"], label)
+            consent = Consent.new({"address": "ali@example.com", "channel": "EPOSTA"})
+            self.assertEqual(consent.display_name, f"ali@example.com · {label}")
+
     def test_code_message_in_turkish(self):
         consent = self.env["iys.consent"].with_context(lang="tr_TR")
         with self.assertRaises(UserError) as caught:

@@ -10,7 +10,7 @@ from odoo.tools.misc import format_datetime
 
 from ..iyslib.errors import IysError
 from ..models.iys_query_run import LOOKUP_MAX
-from ..models.iys_selections import CHANNEL_SELECTION, RECIPIENT_TYPE_SELECTION
+from ..models.iys_selections import CHANNEL_SELECTION
 from ..models.iys_sync_common import SyncStats, error_code_and_text
 
 _logger = logging.getLogger(__name__)
@@ -152,8 +152,8 @@ class IysSyncWizard(models.TransientModel):
     def action_preview(self):
         self.ensure_one()
         self._check_manager()
-        channels = dict(CHANNEL_SELECTION)
-        rtypes = dict(RECIPIENT_TYPE_SELECTION)
+        channels = dict(self.env["iys.consent"]._fields["channel"]._description_selection(self.env))
+        rtypes = dict(self.env["iys.consent"]._fields["recipient_type"]._description_selection(self.env))
         rows = []
         if self.mode == "push":
             counts = defaultdict(int)
@@ -373,7 +373,7 @@ class IysSyncWizard(models.TransientModel):
         stats = SyncStats()
         plan = self._query_plan() if plan is None else plan
         Run = self.env["iys.query.run"]
-        channels = dict(CHANNEL_SELECTION)
+        channels = dict(self.env["iys.consent"]._fields["channel"]._description_selection(self.env))
         lookups_left = LOOKUP_MAX if self.fetch_details else 0
         for (brand, rtype, channel), addresses in sorted(plan.items(), key=lambda kv: (kv[0][0].id, kv[0][1:])):
             account = brand.account_id
