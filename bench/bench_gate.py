@@ -293,17 +293,26 @@ def timed(func):
     return time.perf_counter() - started, result
 
 
-def cpu_seconds(cr):
-    """CPU seconds used so far by this process and by the PostgreSQL backend serving ``cr`` (Linux):
-    on a shared machine, what a call costs apart from the time it waits for a core."""
+def cpu_self():
+    """CPU seconds used so far by this process."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_backend(cr):
+    """CPU seconds used so far by the PostgreSQL backend serving ``cr`` (Linux /proc; 0 elsewhere)."""
     cr.execute("SELECT pg_backend_pid()")
     try:
         stat = Path(f"/proc/{cr.fetchone()[0]}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-        backend = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
-        backend = 0.0
-    return usage.ru_utime + usage.ru_stime + backend
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(cr):
+    """CPU seconds used so far by this process and by the PostgreSQL backend serving ``cr`` (Linux):
+    on a shared machine, what a call costs apart from the time it waits for a core."""
+    return cpu_self() + cpu_backend(cr)
 
 
 def timed_cpu(cr, func):

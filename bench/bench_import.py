@@ -28,7 +28,6 @@ import gc
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench_gate import peak_rss_mb  # VmHWM: the peak of this process, not of the forked parent
+from bench_gate import cpu_backend, cpu_self, peak_rss_mb  # the shared bench helpers (peak: VmHWM)
 
 REPO = Path(__file__).resolve().parent.parent
 MODULE = "l10n_tr_iys"
@@ -194,21 +193,6 @@ def _bench_brand(env, label):
     return env["iys.brand"].create({"name": f"Bench {label} {code}", "code": code, "account_id": account.id})
 
 
-def _cpu_self():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _cpu_backend(cr):
-    """CPU seconds used so far by the PostgreSQL backend serving *cr* (Linux /proc)."""
-    cr.execute("SELECT pg_backend_pid()")
-    try:
-        fields_ = Path(f"/proc/{cr.fetchone()[0]}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class GcClock:
     """Time spent in Python's garbage collector from now on (gc.callbacks)."""
 
@@ -306,7 +290,7 @@ def child_worker(tree, db, argument):
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            started, cpu_odoo, cpu_pg = time.time(), _cpu_self(), _cpu_backend(cr)
+            started, cpu_odoo, cpu_pg = time.time(), cpu_self(), cpu_backend(cr)
             gc_before = (gc_clock.seconds, gc_clock.count)
             running = "checking" if step == "check" else "importing"
             if index == 0:
@@ -329,7 +313,7 @@ def child_worker(tree, db, argument):
                 profiler.disable()
                 profiler.dump_stats(str(Path(profile_dir) / f"import-{step}-worker{index}.prof"))
             result = {"step": step, "started": started, "ended": ended, "rows": rows,
-                      "cpu": {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg},
+                      "cpu": {"odoo": cpu_self() - cpu_odoo, "pg": cpu_backend(cr) - cpu_pg},
                       "gc": [gc_clock.seconds - gc_before[0], gc_clock.count - gc_before[1]],
                       "maxrss_mb": peak_rss_mb()}
             if index == 0 and step == "import":
@@ -404,11 +388,11 @@ def child_standard(tree, db, path, ledger=False):
         from odoo.addons.l10n_tr_iys.models.iys_consent import _LEDGER  # noqa: PLC0415 (loaded by open_env)
 
         importer = importer.with_context(iys_ledger_write=_LEDGER, tracking_disable=True, default_brand_id=brand.id)
-        started, cpu_odoo, cpu_pg = time.perf_counter(), _cpu_self(), _cpu_backend(cr)
+        started, cpu_odoo, cpu_pg = time.perf_counter(), cpu_self(), cpu_backend(cr)
         result = importer.execute_import(fields, HEADER, options)
         cr.commit()
         elapsed = time.perf_counter() - started
-        cpu = {"odoo": _cpu_self() - cpu_odoo, "pg": _cpu_backend(cr) - cpu_pg}
+        cpu = {"odoo": cpu_self() - cpu_odoo, "pg": cpu_backend(cr) - cpu_pg}
         errors = [m for m in result.get("messages", []) if m.get("type") == "error"]
         env.cr.execute("SELECT count(*) FROM iys_consent WHERE brand_id = %s", [brand.id])
         created = env.cr.fetchone()[0]

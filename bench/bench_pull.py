@@ -26,14 +26,23 @@ are deleted after each run unless ``--keep``.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_gate import addons_path, db_options, ensure_db, free_port, log, peak_rss_mb  # the shared bench helpers
+from bench_gate import (  # the shared bench helpers
+    addons_path,
+    cpu_backend,
+    cpu_self,
+    db_options,
+    ensure_db,
+    free_port,
+    log,
+    peak_rss_mb,
+    rss_mb,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_USER, SIM_PASSWORD = "iys-bench", "iys-bench-secret"
@@ -52,35 +61,6 @@ def odoo_path():
 
 def met(ok):
     return "target met" if ok else "target NOT met"
-
-
-def cpu_self():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def worker_peak_mb():
-    """This process's peak resident memory (``bench_gate.peak_rss_mb``: VmHWM, not the forked
-    parent's peak that ``ru_maxrss`` carries)."""
-    return peak_rss_mb()
-
-
-def current_rss_mb():
-    """Resident memory now (Linux /proc; 0 elsewhere), to tell growth from a peak."""
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return 0.0
-
-
-def cpu_backend(cr):
-    """CPU seconds used so far by the PostgreSQL backend serving *cr* (Linux /proc; 0 elsewhere)."""
-    cr.execute("SELECT pg_backend_pid()")
-    try:
-        stat = Path(f"/proc/{cr.fetchone()[0]}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +98,7 @@ def child(args):
         profiler.enable()
     calls, applied, unchanged, errors, pages = [], 0, 0, 0, 0
     cpu_odoo, cpu_pg, rss_after = 0.0, 0.0, []
-    startup_peak = worker_peak_mb()  # Odoo loaded, the bench's account and brand created
+    startup_peak = peak_rss_mb()  # Odoo loaded, the bench's account and brand created
     started = time.perf_counter()
     while True:
         call_started = time.perf_counter()
@@ -128,13 +108,13 @@ def child(args):
             stats = env["iys.brand"]._cron_iys_pull()
             cpu_odoo, cpu_pg = cpu_odoo + cpu_self() - odoo_before, cpu_pg + cpu_backend(cr) - pg_before
         calls.append(time.perf_counter() - call_started)
-        rss_after.append((current_rss_mb(), worker_peak_mb()))
+        rss_after.append((rss_mb(), peak_rss_mb()))
         applied, unchanged, errors, pages = (applied + stats.applied, unchanged + stats.unchanged,
                                              errors + len(stats.errors), pages + stats.pages)
         if stats.stop or not stats.waiting:
             break
     elapsed = time.perf_counter() - started
-    pull_peak = worker_peak_mb()  # the pull's own peak (the ledger check and clean-up below come after)
+    pull_peak = peak_rss_mb()  # the pull's own peak (the ledger check and clean-up below come after)
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(Path(args.profile) / f"pull-worker-{args.run}.prof"))
@@ -160,7 +140,7 @@ def child(args):
         "elapsed": elapsed, "calls": calls, "applied": applied, "unchanged": unchanged, "errors": errors,
         "pages": pages, "events": events, "transactions": transactions, "consents": consents,
         "confirmed": confirmed, "outbox": outbox, "cpu_odoo": cpu_odoo, "cpu_pg": cpu_pg, "pull_error": pull_error,
-        "maxrss_mb": pull_peak, "maxrss_end_mb": worker_peak_mb(), "maxrss_startup_mb": startup_peak,
+        "maxrss_mb": pull_peak, "maxrss_end_mb": peak_rss_mb(), "maxrss_startup_mb": startup_peak,
         "rss_after_calls": rss_after,
         "version": odoo.release.version,
     }), flush=True)

@@ -29,7 +29,6 @@ import hashlib
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_gate import addons_path, db_options, ensure_db, fmt_seconds, free_port, log
+from bench_gate import addons_path, db_options, ensure_db, fmt_seconds, free_port, log, peak_rss_mb, rss_mb
 
 from iyslib.dates import from_local, to_local
 from iyslib.simulator.store import DocStore
@@ -50,18 +49,6 @@ IYS_CODE = 990101
 BRAND_CODE = str(IYS_CODE)
 SIM_USER, SIM_PASSWORD = "iys-demo", "iys-demo-secret"
 TARGET_SECONDS, TARGET_MB = 30.0, 300.0
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def current_rss_mb():
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def yesterday():
@@ -202,7 +189,7 @@ def measure(args, odoo_path, paths):
         day = datetime.date.fromisoformat(args.measure)
         rec = env["iys.reconciliation"]._iys_ensure_days(brand, [day])
         env.invalidate_all()
-        before = current_rss_mb()
+        before = rss_mb()
         started = time.perf_counter()
         rec._iys_reconcile()
         env.flush_all()
